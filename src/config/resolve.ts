@@ -1,0 +1,205 @@
+/**
+ * Config resolution: a pure function of (YAML text, environment) → a config or a list of
+ * issues. No I/O here (loader.ts reads files), so every rule is unit-testable.
+ *
+ * Order (SPEC §3): file, then environment overrides (environment wins), then defaults.
+ */
+import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { applyEnvOverrides } from './env.ts';
+import { type Config, configSchema } from './schema.ts';
+
+export interface ConfigIssue {
+  /** The file (or `<built-in>` / `<env>`). */
+  file: string;
+  /** Dotted key path, e.g. `services.comfyui.queue_size`; '' for the whole document. */
+  path: string;
+  message: string;
+  /** The environment variable that caused it, if any. */
+  variable?: string;
+}
+
+export type ResolveResult =
+  | { ok: true; config: Config; warnings: string[]; notes: string[] }
+  | { ok: false; issues: ConfigIssue[]; warnings: string[] };
+
+export interface ResolveOptions {
+  /** Name used in messages. */
+  file?: string;
+  /** Raw services merged under the file's (the built-in demo). File entries win. */
+  baseServices?: Record<string, unknown>;
+}
+
+/** The service every config has unless the file defines it (SPEC §3). */
+export const DEFAULT_OLLAMA = { base_url: 'http://localhost:11434' };
+
+export function formatIssue(i: ConfigIssue): string {
+  const where = i.path ? `${i.file}: ${i.path}` : i.file;
+  return `${where}: ${i.message}${i.variable && !i.message.startsWith(i.variable) ? ` (from ${i.variable})` : ''}`;
+}
+
+type Raw = Record<string, unknown>;
+const isObj = (v: unknown): v is Raw => v !== null && typeof v === 'object' && !Array.isArray(v);
+
+export function resolveConfig(
+  text: string,
+  env: Readonly<Record<string, string | undefined>>,
+  opts: ResolveOptions = {},
+): ResolveResult {
+  const file = opts.file ?? '<config>';
+  const warnings: string[] = [];
+
+  // 1. YAML → plain object, with line/column on syntax errors.
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      warnings,
+      issues: doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        const at = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
+        return { file, path: '', message: `invalid YAML: ${at}${e.message.split('\n')[0]}` };
+      }),
+    };
+  }
+  if (doc.contents !== null && !isMap(doc.contents)) {
+    const kind = isSeq(doc.contents) ? 'a list' : 'a scalar';
+    return { ok: false, warnings, issues: [{ file, path: '', message: `must be a mapping of settings, got ${kind}` }] };
+  }
+  const raw: Raw = (doc.toJS() as Raw | null) ?? {};
+
+  // 2. Normalise the services map before env overrides (an empty `foo:` entry is `{}`).
+  if (raw.services === undefined || raw.services === null) raw.services = {};
+  if (!isObj(raw.services)) {
+    return { ok: false, warnings, issues: [{ file, path: 'services', message: 'must be a mapping of service id to settings' }] };
+  }
+  const services = raw.services as Raw;
+  for (const [id, svc] of Object.entries(services)) if (svc === null) services[id] = {};
+  for (const [id, svc] of Object.entries(opts.baseServices ?? {})) if (!(id in services)) services[id] = structuredClone(svc);
+  if (!('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
+
+  // 3. Environment.
+  const envResult = applyEnvOverrides(raw, env);
+  const issues: ConfigIssue[] = envResult.issues.map((i) => ({
+    file: '<env>',
+    path: i.path,
+    message: i.message,
+    variable: i.variable,
+  }));
+
+  // 4. Unknown keys warn (they are dropped).
+  for (const p of unknownKeys(configSchema, raw, [])) warnings.push(`${file}: ${p}: unknown key (ignored)`);
+
+  // 5. Original semantics that sit between fields.
+  for (const [id, svc] of Object.entries(services)) {
+    if (!isObj(svc)) continue;
+    if (svc.semaphore_enabled === true) {
+      if (svc.launcher === undefined) svc.launcher = { type: 'semaphore' };
+      else if (isObj(svc.launcher) && svc.launcher.type !== 'semaphore')
+        issues.push({
+          file,
+          path: `services.${id}.launcher.type`,
+          message: `is '${String(svc.launcher.type)}' but semaphore_enabled is true; remove one of them`,
+        });
+    }
+  }
+
+  // 6. Schema: types, ranges, defaults.
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const iss of parsed.error.issues) issues.push(zodIssue(file, iss, raw));
+  }
+  if (issues.length > 0 || !parsed.success) return { ok: false, issues: dedupe(issues), warnings };
+
+  // 7. Cross-field rules.
+  const config = parsed.data;
+  for (const [id, svc] of Object.entries(config.services)) {
+    if (svc.semaphore_enabled && !svc.semaphore_machine_id)
+      issues.push({ file, path: `services.${id}.semaphore_machine_id`, message: 'is required when semaphore_enabled is true' });
+    for (const [i, m] of svc.machines.entries())
+      if (!(m in config.machines) && m !== 'local')
+        issues.push({ file, path: `services.${id}.machines.${i}`, message: `unknown machine '${m}'` });
+    const lm = svc.launcher && 'machine' in svc.launcher ? svc.launcher.machine : undefined;
+    if (lm && !(lm in config.machines))
+      issues.push({ file, path: `services.${id}.launcher.machine`, message: `unknown machine '${lm}'` });
+  }
+  for (const [i, rule] of config.placement_rules.entries())
+    for (const [j, m] of rule.machines.entries())
+      if (!(m in config.machines) && m !== 'local')
+        issues.push({ file, path: `placement_rules.${i}.machines.${j}`, message: `unknown machine '${m}'` });
+  if (issues.length > 0) return { ok: false, issues, warnings };
+
+  return { ok: true, config, warnings, notes: envResult.notes };
+}
+
+function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const k = `${i.path}\0${i.message}`;
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+function zodIssue(file: string, iss: z.core.$ZodIssue, raw: Raw): ConfigIssue {
+  const path = iss.path.map(String).join('.');
+  let message = iss.message;
+  if (iss.code === 'invalid_type') {
+    const got = valueAt(raw, iss.path);
+    message =
+      got === undefined
+        ? 'is required'
+        : `must be ${iss.expected === 'number' ? 'a number' : iss.expected === 'boolean' ? 'a boolean (true/false)' : `of type ${iss.expected}`}, got ${JSON.stringify(got)}`;
+  } else if (iss.code === 'too_small' || iss.code === 'too_big') {
+    const got = valueAt(raw, iss.path);
+    if (typeof got === 'number' && !message.includes('got')) message = `${message}, got ${got}`;
+  }
+  return { file, path, message };
+}
+
+function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
+  let cur: unknown = raw;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object') return undefined;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur;
+}
+
+// --- unknown keys -----------------------------------------------------------------------------
+
+type Def = { type: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType; options?: z.ZodType[]; catchall?: z.ZodType };
+const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
+
+/** Walk `value` along `schema` and list key paths the schema does not know. */
+export function unknownKeys(schema: z.ZodType, value: unknown, path: string[]): string[] {
+  let def = defOf(schema);
+  while (def.innerType) def = defOf(def.innerType);
+  if (def.type === 'object' && def.shape && isObj(value)) {
+    // A catch-all (passthrough) object accepts anything extra.
+    if (def.catchall && defOf(def.catchall).type !== 'never') return [];
+    const out: string[] = [];
+    for (const [k, v] of Object.entries(value)) {
+      const child = def.shape[k];
+      if (!child) out.push([...path, k].join('.'));
+      else out.push(...unknownKeys(child, v, [...path, k]));
+    }
+    return out;
+  }
+  if (def.type === 'record' && def.valueType && isObj(value))
+    return Object.entries(value).flatMap(([k, v]) => unknownKeys(def.valueType as z.ZodType, v, [...path, k]));
+  if (def.type === 'array' && def.element && Array.isArray(value))
+    return value.flatMap((v, i) => unknownKeys(def.element as z.ZodType, v, [...path, String(i)]));
+  if (def.type === 'union' && def.options && isObj(value)) {
+    // Discriminated by `type`: check against the option whose literal matches.
+    const opt = def.options.find((o) => {
+      const d = defOf(o);
+      const t = d.shape?.type ? defOf(d.shape.type) : undefined;
+      return (t as { values?: unknown[] } | undefined)?.values?.includes(value.type);
+    });
+    return opt ? unknownKeys(opt, value, path) : [];
+  }
+  return [];
+}

@@ -1,0 +1,351 @@
+/**
+ * The configuration schema: the single source of types, defaults and environment names.
+ *
+ * - Types: `Config`, `ServiceConfig`, … are inferred from these zod schemas.
+ * - Defaults: every `.default()` here is the default (the original Python Hestia's defaults
+ *   where the field existed there; SPEC §3).
+ * - Env names: every *scalar* field of a service (string, number, boolean, enum) can be set with
+ *   `<ID>_<FIELD>` (see env.ts, which reads the shape of `serviceSchema` to find them).
+ *
+ * Unknown keys are not errors (they are warnings, found by resolve.ts walking these shapes), so
+ * the objects here strip them.
+ */
+import { z } from 'zod';
+
+const nonNegInt = (what = 'a whole number') =>
+  z
+    .number({ error: `must be ${what}` })
+    .int({ error: 'must be a whole number' })
+    .min(0, { error: 'must be >= 0' });
+const ms = () => nonNegInt('a duration in milliseconds');
+
+/** URL templates may contain {host}, {machine}, {port}; validated after a sample substitution. */
+const TEMPLATE_SAMPLE: Record<string, string> = { host: 'localhost', machine: 'local', port: '80' };
+function isHttpUrlTemplate(value: string): boolean {
+  const sample = value.replace(/\{(host|machine|port)\}/g, (_m, k: string) => TEMPLATE_SAMPLE[k] ?? '');
+  try {
+    const u = new URL(sample);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
+export const httpUrl = () =>
+  z.string({ error: 'must be a URL string' }).refine(isHttpUrlTemplate, {
+    error: (iss) => `must be an http:// or https:// URL, got ${JSON.stringify(iss.input)}`,
+  });
+
+const stringList = () => z.array(z.string());
+const stringMap = () => z.record(z.string(), z.string());
+
+// ---------------------------------------------------------------------------------------------
+// Launchers (SPEC §5). One schema per type; the core only ever sees `LauncherConfig`.
+// ---------------------------------------------------------------------------------------------
+
+export const noneLauncherSchema = z.object({ type: z.literal('none') });
+
+export const processLauncherSchema = z.object({
+  type: z.literal('process'),
+  /** argv array (no shell), or a string run by `/bin/sh -c`. */
+  command: z.union([
+    z.string().min(1, { error: 'must not be empty' }),
+    z.array(z.string()).min(1, { error: 'must not be empty' }),
+  ]),
+  cwd: z.string().optional(),
+  env: stringMap().default({}),
+  stop_signal: z.string().default('SIGTERM'),
+  stop_timeout_ms: ms().default(10_000),
+});
+
+export const sshLauncherSchema = z.object({
+  type: z.literal('ssh'),
+  machine: z.string().optional(),
+  command: z.string().min(1),
+  stop_command: z.string().optional(),
+  is_running_command: z.string().optional(),
+  timeout_ms: ms().default(30_000),
+});
+
+export const dockerLauncherSchema = z.object({
+  type: z.literal('docker'),
+  container: z.string().min(1),
+  socket: z.string().default('/var/run/docker.sock'),
+  docker_host: z.string().optional(),
+  stop_timeout_s: nonNegInt().default(10),
+  create: z
+    .object({
+      image: z.string().min(1),
+      cmd: stringList().optional(),
+      env: stringMap().default({}),
+      network_mode: z.string().default('host'),
+    })
+    .optional(),
+});
+
+export const slurmLauncherSchema = z.object({
+  type: z.literal('slurm'),
+  command: z.string().min(1),
+  job_name: z.string().optional(),
+  partition: z.string().optional(),
+  time: z.string().optional(),
+  gres: z.string().optional(),
+  sbatch_args: stringList().default([]),
+  machine: z.string().optional(),
+  env: stringMap().default({}),
+  poll_interval_ms: ms().default(500),
+  timeout_ms: ms().default(30_000),
+});
+
+export const semaphoreLauncherSchema = z.object({
+  type: z.literal('semaphore'),
+});
+
+export const httpLauncherSchema = z.object({
+  type: z.literal('http'),
+  start_url: httpUrl(),
+  stop_url: httpUrl().optional(),
+  method: z.string().default('POST'),
+  headers: stringMap().default({}),
+  body: z.unknown().optional(),
+  timeout_ms: ms().default(30_000),
+});
+
+export const launcherSchema = z.discriminatedUnion(
+  'type',
+  [
+    noneLauncherSchema,
+    processLauncherSchema,
+    sshLauncherSchema,
+    dockerLauncherSchema,
+    slurmLauncherSchema,
+    semaphoreLauncherSchema,
+    httpLauncherSchema,
+  ],
+  { error: 'type must be one of none, process, ssh, docker, slurm, semaphore, http' },
+);
+
+// ---------------------------------------------------------------------------------------------
+// Services (SPEC §3)
+// ---------------------------------------------------------------------------------------------
+
+export const instanceSchema = z.object({
+  url: httpUrl(),
+  weight: z.number().positive({ error: 'must be > 0' }).default(1),
+  region: z.string().optional(),
+});
+
+export const busyCheckSchema = z.object({
+  url: httpUrl(),
+  /** Dotted path into the JSON answer, e.g. `exec_info.queue_remaining`. */
+  json_path: z.string().optional(),
+  /** The service is busy when the value at json_path equals this (or, without json_path, on 2xx). */
+  equals: z.unknown().optional(),
+  timeout_ms: ms().default(2_000),
+});
+
+export const serviceSchema = z.object({
+  base_url: httpUrl(),
+  health_url: httpUrl().nullish(),
+  warmup_ms: ms().default(0),
+  idle_timeout_ms: ms().default(0),
+  retry_count: nonNegInt().default(1),
+  retry_delay_ms: ms().default(0),
+  fallback_url: httpUrl().nullish(),
+  queue_size: z
+    .number()
+    .int()
+    .min(1, { error: (iss) => `must be >= 1, got ${String(iss.input)}` })
+    .default(100),
+  request_timeout_seconds: z
+    .number()
+    .min(1, { error: (iss) => `must be >= 1, got ${String(iss.input)}` })
+    .default(60),
+
+  // Routing (SPEC §7)
+  strategy: z.string().nullish(),
+  instances: z.array(instanceSchema).default([]),
+  routing: z
+    .object({
+      model_key: z.string().default('model'),
+      by_model: stringMap().default({}),
+      body_cap_bytes: nonNegInt().default(1024 * 1024),
+    })
+    .passthrough()
+    .optional(),
+
+  // The original's Semaphore fields (SPEC §3, §5)
+  semaphore_enabled: z.boolean().default(false),
+  semaphore_machine_id: z.string().nullish(),
+  semaphore_start_template_id: nonNegInt().default(1),
+  semaphore_stop_template_id: nonNegInt().default(2),
+  semaphore_task_timeout: z.number().positive().default(300),
+  semaphore_poll_interval: z.number().positive().default(2.0),
+  semaphore_project_id: nonNegInt().default(1),
+
+  // New in this Hestia
+  launcher: launcherSchema.optional(),
+  machines: stringList().default([]),
+  tags: stringList().default([]),
+  health_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(250),
+  start_timeout_ms: ms().default(120_000),
+  websocket_keeps_alive: z.boolean().default(false),
+  waiting_page: z.boolean().default(false),
+  max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),
+  busy_check: busyCheckSchema.optional(),
+  requires: z.record(z.string(), z.number().min(0)).default({}),
+  /** Longest wait for upstream response headers; 0 = no limit. */
+  upstream_headers_timeout_ms: ms().default(600_000),
+  /** Longest gap between two upstream body chunks; 0 = no limit. */
+  upstream_body_timeout_ms: ms().default(600_000),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Machines (SPEC §6)
+// ---------------------------------------------------------------------------------------------
+
+export const sshSettingsSchema = z.object({
+  user: z.string().default('root'),
+  port: z.number().int().min(1).max(65535).default(22),
+  identity_file: z.string().optional(),
+  known_hosts: z.string().optional(),
+  host_key_sha256: z.string().optional(),
+  connect_timeout_ms: ms().default(10_000),
+});
+
+const powerActionSchema = z
+  .object({
+    type: z.enum(['wol', 'command', 'ssh', 'http']),
+    // wol
+    mac: z.string().optional(),
+    address: z.string().optional(),
+    port: z.number().int().min(1).max(65535).optional(),
+    // command / ssh
+    command: z.union([z.string(), z.array(z.string())]).optional(),
+    // http
+    url: httpUrl().optional(),
+    method: z.string().optional(),
+    headers: stringMap().optional(),
+    body: z.unknown().optional(),
+    // waiting for the machine
+    wait_url: httpUrl().optional(),
+    wait_timeout_ms: ms().default(120_000),
+    idle_sleep_ms: ms().default(1_800_000),
+    timeout_ms: ms().default(30_000),
+  })
+  .superRefine((v, ctx) => {
+    if (v.type === 'wol' && !v.mac)
+      ctx.addIssue({ code: 'custom', path: ['mac'], message: 'is required for type wol' });
+    if ((v.type === 'command' || v.type === 'ssh') && !v.command)
+      ctx.addIssue({ code: 'custom', path: ['command'], message: `is required for type ${v.type}` });
+    if (v.type === 'http' && !v.url)
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required for type http' });
+  });
+
+export const machineSchema = z.object({
+  host: z.string().min(1),
+  ssh: sshSettingsSchema.optional(),
+  tags: stringList().default([]),
+  capacity: z.record(z.string(), z.number().min(0)).default({}),
+  wake: powerActionSchema.optional(),
+  sleep: powerActionSchema.optional(),
+});
+
+export const placementRuleSchema = z.object({
+  match: z.object({ tags: stringList().default([]) }),
+  machines: stringList().min(1),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Auth (SPEC §8)
+// ---------------------------------------------------------------------------------------------
+
+export const authSchema = z.object({
+  enabled: z.boolean().default(false),
+  api_keys: z
+    .array(
+      z.object({
+        name: z.string().min(1),
+        sha256: z.string().regex(/^[0-9a-f]{64}$/i, { error: 'must be 64 hex characters (a SHA-256 digest)' }),
+        services: stringList().optional(),
+      }),
+    )
+    .default([]),
+  /** Paths outside /services and /v1 that still need a key. */
+  protect_metrics: z.boolean().default(true),
+  protect_healthz: z.boolean().default(false),
+  dashboard: z
+    .object({
+      username: z.string().min(1),
+      /** `scrypt$N$r$p$salt_b64$hash_b64`, made by `hestia hash-password`. */
+      password_hash: z.string().min(1),
+      session_ttl_ms: ms().default(12 * 3600_000),
+    })
+    .optional(),
+});
+
+// ---------------------------------------------------------------------------------------------
+// Top level
+// ---------------------------------------------------------------------------------------------
+
+export const serverSchema = z.object({
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(8080),
+  db_path: z.string().default('./data/hestia.db'),
+  log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  /** How long in-flight requests may finish after SIGTERM before they are cut. */
+  shutdown_grace_ms: ms().default(10_000),
+  /** `X-Forwarded-*` from clients are trusted (appended to) only when this is true. */
+  trust_proxy: z.boolean().default(false),
+});
+
+export const eventsSchema = z.object({
+  retention_max_events: z.number().int().min(100).default(10_000),
+  retention_max_age_days: z.number().min(0).default(30),
+});
+
+export const configSchema = z.object({
+  server: serverSchema.default(() => serverSchema.parse({})),
+  services: z.record(z.string(), serviceSchema).default({}),
+  machines: z.record(z.string(), machineSchema).default({}),
+  placement_rules: z.array(placementRuleSchema).default([]),
+  auth: authSchema.default(() => authSchema.parse({})),
+  events: eventsSchema.default(() => eventsSchema.parse({})),
+  strategies_dir: z.string().default('./strategies'),
+  dispatcher: z
+    .object({ max_response_bytes: nonNegInt().default(10 * 1024 * 1024) })
+    .default({ max_response_bytes: 10 * 1024 * 1024 }),
+
+  // The original's global Semaphore settings
+  semaphore_base_url: httpUrl().nullish(),
+  semaphore_timeout: z.number().positive().default(30),
+  semaphore_api_key: z.string().nullish(),
+  semaphore_username: z.string().nullish(),
+  semaphore_password: z.string().nullish(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type ServiceConfig = z.infer<typeof serviceSchema>;
+export type MachineConfig = z.infer<typeof machineSchema>;
+export type LauncherConfig = z.infer<typeof launcherSchema>;
+export type LauncherType = LauncherConfig['type'];
+export type ProcessLauncherConfig = z.infer<typeof processLauncherSchema>;
+export type SshLauncherConfig = z.infer<typeof sshLauncherSchema>;
+export type DockerLauncherConfig = z.infer<typeof dockerLauncherSchema>;
+export type SlurmLauncherConfig = z.infer<typeof slurmLauncherSchema>;
+export type HttpLauncherConfig = z.infer<typeof httpLauncherSchema>;
+export type InstanceConfig = z.infer<typeof instanceSchema>;
+export type BusyCheckConfig = z.infer<typeof busyCheckSchema>;
+export type AuthConfig = z.infer<typeof authSchema>;
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type PowerActionConfig = z.infer<typeof powerActionSchema>;
+
+/** Config keys whose values are secrets: masked by check-config and redacted in logs. */
+export const SECRET_KEYS = new Set([
+  'semaphore_api_key',
+  'semaphore_password',
+  'password_hash',
+  'password',
+  'api_key',
+  'token',
+  'authorization',
+]);

@@ -1,0 +1,102 @@
+/**
+ * The launcher interface: how the lifecycle core starts and stops a service's backing
+ * process, job, container or remote action. The core declares what it needs here; each
+ * launcher is one folder (`process/`, `ssh/`, …) that implements it. The core never switches
+ * on the launcher type: it looks the factory up in the registry (registry.ts).
+ *
+ * Contract, per call:
+ * - `start(ctx)` resolves once the launch *action* is done (process spawned, job submitted and
+ *   RUNNING, container started, task succeeded). Readiness (health_url / warmup_ms) is the
+ *   core's job afterwards. It rejects with a `LaunchError` whose message says what went wrong
+ *   (stderr, exit code, HTTP status, task status). It honours `ctx.signal`: when aborted
+ *   (start timeout, shutdown) it gives up and cleans up whatever it had begun.
+ * - `stop(handle, ctx)` resolves when the thing is stopped (or was already gone). It must not
+ *   throw for "already stopped"; it rejects only when the stop could not be done.
+ * - `handle.exited`, when present, settles when the launched thing ends on its own (a crash,
+ *   a Slurm job hitting its time limit). The core treats that as `service_crashed` unless it
+ *   was the core's own stop.
+ * - `adopt(persisted, ctx)`, optional: after a gateway restart, given what `handle.persist`
+ *   held, return a live handle if the thing is still running and still ours, else null.
+ * - `isRunning(ctx)`, optional: a cheap "is it up" check (ssh is_running_command, docker
+ *   inspect) used when adopting and for status.
+ */
+import type { LauncherConfig } from '../config/schema.ts';
+import type { Logger } from '../observability/logger.ts';
+
+/** Placeholders every launcher's commands and URLs may use (SPEC §5). */
+export interface TemplateVars {
+  host: string;
+  machine: string;
+  port: string;
+  service: string;
+}
+
+/** The machine a start was placed on (SPEC §6); `local` when no machines are configured. */
+export interface PlacedMachine {
+  id: string;
+  host: string;
+}
+
+export interface LaunchContext {
+  serviceId: string;
+  machine: PlacedMachine;
+  vars: TemplateVars;
+  log: Logger;
+  /** Aborted when the start is abandoned (start_timeout_ms, shutdown). */
+  signal: AbortSignal;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: string | null;
+  /** Human sentence: "exited with code 1", "job 12 ended: TIMEOUT". */
+  reason: string;
+}
+
+export interface LaunchHandle {
+  /** Settles when the launched thing ends on its own or after stop. Never rejects. */
+  exited?: Promise<ExitInfo>;
+  /** Replaces `{host}` in base_url/health_url after the start (a Slurm job's node). */
+  host?: string;
+  /** JSON-serialisable facts the store keeps for adopting after a restart (pid, job id, …). */
+  persist?: Record<string, unknown>;
+  /** Shown in status (e.g. the Semaphore `automation` object). */
+  info?: Record<string, unknown>;
+}
+
+export interface Launcher {
+  readonly type: string;
+  start(ctx: LaunchContext): Promise<LaunchHandle>;
+  stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void>;
+  adopt?(persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null>;
+  isRunning?(ctx: LaunchContext): Promise<boolean>;
+  /** Status extras for GET /v1/services/{id}/status, e.g. `automation`. */
+  statusInfo?(): Record<string, unknown> | undefined;
+  /** Release long-lived resources (ssh connections) at gateway shutdown. */
+  close?(): Promise<void>;
+}
+
+/** A start/stop that failed; the message is what a person needs to fix it. */
+export class LaunchError extends Error {
+  readonly details: Record<string, unknown>;
+  constructor(message: string, details: Record<string, unknown> = {}) {
+    super(message);
+    this.name = 'LaunchError';
+    this.details = details;
+  }
+}
+
+/** What a launcher factory gets besides its own config block. */
+export interface LauncherDeps {
+  serviceId: string;
+  /** The whole resolved config, for global settings (semaphore_base_url, machines). */
+  config: import('../config/schema.ts').Config;
+  log: Logger;
+}
+
+export type LauncherFactory<C extends LauncherConfig = LauncherConfig> = (config: C, deps: LauncherDeps) => Launcher;
+
+/** Substitute `{host}`, `{machine}`, `{port}`, `{service}` in a template string. */
+export function expandTemplate(template: string, vars: TemplateVars): string {
+  return template.replace(/\{(host|machine|port|service)\}/g, (_m, k: keyof TemplateVars) => vars[k]);
+}

@@ -1,0 +1,64 @@
+/**
+ * The HTTP server: one node:http server whose requests are split at the door.
+ * `/services/…` (and WebSocket upgrades) go straight to the proxy, which is the hot path and
+ * must not pay for a router, hooks or body parsing; everything else (/v1, /metrics, /healthz,
+ * /ui) is the control plane on Fastify.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { HestiaError } from '../errors.ts';
+import type { ProxyHandler } from '../proxy/handler.ts';
+import type { GatewayContext } from './context.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+
+export interface HttpApp {
+  server: Server;
+  fastify: FastifyInstance;
+}
+
+export function isProxyPath(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith('/services/') ? true : url === '/services';
+}
+
+export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Promise<HttpApp> {
+  let server: Server | undefined;
+  const fastify = Fastify({
+    logger: false,
+    // Fastify's own request logging is off: the gateway logs one line per request itself.
+    serverFactory: (handler) => {
+      server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+        if (isProxyPath(req.url)) proxy.handleRequest(req, res);
+        else handler(req, res);
+      });
+      server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
+      return server;
+    },
+    bodyLimit: 10 * 1024 * 1024,
+    return503OnClosing: false,
+  });
+
+  fastify.setErrorHandler((err, _req, reply) => {
+    if (err instanceof HestiaError) {
+      for (const [k, v] of Object.entries(err.headers)) reply.header(k, v);
+      return reply.status(err.status).send(err.toBody());
+    }
+    const e = err as { statusCode?: number; message?: string; code?: string };
+    const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
+    if (status >= 500) ctx.log.error({ err }, 'unhandled error in control-plane route');
+    return reply.status(status).send({
+      error: status >= 500 ? 'internal error' : (e.message ?? 'bad request'),
+      code: status >= 500 ? 'HESTIA_INTERNAL' : 'HESTIA_BAD_REQUEST',
+      src: 'hestia',
+    });
+  });
+  fastify.setNotFoundHandler((req, reply) =>
+    reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
+  );
+
+  await registerHealthRoutes(fastify, ctx);
+  // Further route modules register here (services, events, metrics, strategies, requests, ui).
+
+  await fastify.ready();
+  if (!server) throw new Error('fastify did not call serverFactory');
+  return { server, fastify };
+}

@@ -1,0 +1,18 @@
+/**
+ * Everything a route or the proxy may use, built once by the composition root (main.ts).
+ * Routes receive this object; they never construct their own collaborators.
+ */
+import type { Config } from '../config/schema.ts';
+import type { EventBus } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ServiceLookup } from '../services/types.ts';
+
+export interface GatewayContext {
+  /** The current config; replaced on reload (read it through the getter, never cache it). */
+  readonly config: Config;
+  readonly services: ServiceLookup;
+  readonly bus: EventBus;
+  readonly log: Logger;
+  /** Set while shutting down: new requests get 503 HESTIA_SHUTTING_DOWN. */
+  readonly shuttingDown: boolean;
+}

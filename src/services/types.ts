@@ -1,0 +1,69 @@
+/**
+ * What the rest of the gateway (proxy, API routes, dashboard) may ask of a service.
+ * The lifecycle state machine behind it lives in service-runtime.ts; read
+ * services/DESIGN.md before changing it.
+ */
+import type { ServiceConfig } from '../config/schema.ts';
+
+export type ServiceState = 'cold' | 'starting' | 'hot' | 'stopping';
+
+/**
+ * Permission to send one request to a ready service. Holding a lease counts as "in flight":
+ * the service is never idle-stopped while any lease is held. `release()` must be called
+ * exactly once when the exchange ends (response finished, client gone, or error); extra calls
+ * are ignored.
+ */
+export interface Lease {
+  /** The upstream base URL with `{host}`/`{port}` resolved, e.g. `http://127.0.0.1:9001`. */
+  readonly baseUrl: string;
+  /** Resolved fallback_url, if configured. */
+  readonly fallbackUrl: string | null;
+  /** Milliseconds this request waited in the queue (0 on the hot path). */
+  readonly waitedMs: number;
+  /** True when this request waited for a start (adds `X-Hestia-Cold-Start`). */
+  readonly coldStart: boolean;
+  /** Record activity on a long-lived exchange (a WebSocket message). */
+  touch(): void;
+  release(): void;
+}
+
+export interface AcquireOptions {
+  /** Client gone: leave the queue (the start itself is not cancelled). */
+  signal?: AbortSignal;
+}
+
+export interface ServiceStatus {
+  serviceId: string;
+  state: ServiceState;
+  readiness: 'ready' | 'not_ready';
+  machineId: string | null;
+  queuePending: number;
+  inflight: number;
+  lastUsedAt: string | null;
+  startedAt: string | null;
+  idleTimeoutMs: number;
+  /** ms until the idle stop fires, when armed. */
+  idleRemainingMs?: number | null;
+  automation?: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+export interface ServiceHandle {
+  readonly id: string;
+  readonly config: ServiceConfig;
+  readonly state: ServiceState;
+  /** Hot path: when the service is hot and under max_concurrency, a lease now; else null. */
+  tryAcquire(): Lease | null;
+  /**
+   * Wait in the service's FIFO queue until it is ready (starting it if cold) and a
+   * concurrency slot is free. Rejects with a HestiaError: HESTIA_QUEUE_FULL (503 +
+   * Retry-After), HESTIA_QUEUE_TIMEOUT (504), HESTIA_START_FAILED / HESTIA_NO_CAPACITY (503).
+   */
+  acquire(opts?: AcquireOptions): Promise<Lease>;
+  status(): ServiceStatus;
+}
+
+export interface ServiceLookup {
+  get(id: string): ServiceHandle | undefined;
+  ids(): string[];
+}
