@@ -24,6 +24,12 @@ class AlwaysHotService implements ServiceHandle {
   async acquire(): Promise<Lease> {
     return this.tryAcquire();
   }
+  start(): boolean {
+    return false;
+  }
+  stop(): boolean {
+    return false;
+  }
   status(): ServiceStatus {
     return {
       serviceId: this.id,

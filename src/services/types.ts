@@ -22,7 +22,11 @@ export interface Lease {
   readonly waitedMs: number;
   /** True when this request waited for a start (adds `X-Hestia-Cold-Start`). */
   readonly coldStart: boolean;
-  /** Record activity on a long-lived exchange (a WebSocket message). */
+  /**
+   * Record activity (a WebSocket message): resets the idle clock. May be called after
+   * `release()`, which is how a WebSocket that does not keep its service alive
+   * (`websocket_keeps_alive: false`) still counts its messages as activity.
+   */
   touch(): void;
   release(): void;
 }
@@ -61,6 +65,13 @@ export interface ServiceHandle {
    */
   acquire(opts?: AcquireOptions): Promise<Lease>;
   status(): ServiceStatus;
+  /**
+   * Begin a start without waiting for it (POST /v1/services/{id}/start, the waiting page).
+   * Returns false when the service is already starting or hot (→ 409), true when a start began.
+   */
+  start(reason: string): boolean;
+  /** Begin a stop. Returns false when already cold or stopping (→ 409). */
+  stop(reason: string): boolean;
 }
 
 export interface ServiceLookup {
