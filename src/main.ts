@@ -78,7 +78,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         const grace = config.server.shutdown_grace_ms;
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-        const timer = setTimeout(() => server.closeAllConnections(), grace);
+        const timer = setTimeout(() => {
+          server.closeAllConnections();
+          // Upgraded (WebSocket) sockets are no longer HTTP connections, yet server.close()
+          // waits for them: only the proxy can cut its tunnels.
+          proxy.close().catch(() => {});
+        }, grace);
         await closed;
         clearTimeout(timer);
         await fastify.close().catch(() => {});

@@ -1,28 +1,72 @@
 /**
  * The proxy entry points, mounted beside Fastify by server/app.ts: every `/services/…`
  * request and WebSocket upgrade comes here without passing through the control-plane router.
- * PLACEHOLDER: replaced by the real forwarding in proxy/forward.ts.
+ *
+ * Request flow (SPEC §4): refuse while shutting down → method → service id → path safety →
+ * auth hook → upstream headers → lease (hot path `tryAcquire()`, else the waiting page for a
+ * browser, else wait in the service's queue) → forward (exchange.ts). WebSockets: websocket.ts.
+ * Refusals (methods, paths, unknown ids, auth) live in check-request.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { HestiaError, sendError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
+import { checkRequest } from './check-request.ts';
+import { ProxyCore, type ProxyHooks, type ProxyObserver } from './core.ts';
+import { Exchange } from './exchange.ts';
+import { buildUpstreamHeaders } from './headers.ts';
+import { wantsWaitingPage } from './waiting-page.ts';
+import { handleUpgrade } from './websocket.ts';
+
+export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './core.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Close upstream pools (shutdown). */
+  /** Destroy open WebSocket tunnels and close the upstream pools (shutdown). Idempotent. */
   close(): Promise<void>;
 }
 
-export function createProxyHandler(_ctx: GatewayContext): ProxyHandler {
+function handleRequest(core: ProxyCore, req: IncomingMessage, res: ServerResponse): void {
+  const ex = new Exchange(core, req, res);
+  const checked = checkRequest(core, req);
+  ex.service = checked.service;
+  if (checked.error !== null) {
+    ex.reject(checked.error);
+    return;
+  }
+  const service = checked.service;
+  const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null);
+  ex.requestId = head.requestId;
+  ex.headers = head.headers;
+  ex.hasBody = head.hasBody;
+  ex.rest = checked.rest;
+
+  const lease = service.tryAcquire();
+  if (lease !== null) {
+    ex.attachLease(lease);
+    return;
+  }
+  if (service.config.waiting_page && service.state !== 'hot' && wantsWaitingPage(req)) {
+    service.start('waiting_page');
+    ex.waitingPage();
+    return;
+  }
+  ex.waitForLease(service);
+}
+
+export function createProxyHandler(
+  ctx: GatewayContext,
+  observer?: ProxyObserver,
+  hooks: ProxyHooks = {},
+): ProxyHandler {
+  const core = new ProxyCore(ctx, observer ?? null, hooks);
+  let closing: Promise<void> | undefined;
   return {
-    handleRequest(_req, res) {
-      sendError(res, new HestiaError('HESTIA_INTERNAL', 'proxy not implemented yet'));
+    handleRequest: (req, res) => handleRequest(core, req, res),
+    handleUpgrade: (req, socket, head) => handleUpgrade(core, req, socket, head),
+    close() {
+      closing ??= core.close();
+      return closing;
     },
-    handleUpgrade(_req, socket) {
-      socket.destroy();
-    },
-    async close() {},
   };
 }

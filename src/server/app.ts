@@ -16,8 +16,9 @@ export interface HttpApp {
   fastify: FastifyInstance;
 }
 
+/** `/services` and everything under `/services/` is the proxy's; all else is Fastify's. */
 export function isProxyPath(url: string | undefined): boolean {
-  return url !== undefined && url.startsWith('/services/') ? true : url === '/services';
+  return url === '/services' || url?.startsWith('/services/') === true;
 }
 
 export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Promise<HttpApp> {
@@ -30,6 +31,8 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
         if (isProxyPath(req.url)) proxy.handleRequest(req, res);
         else handler(req, res);
       });
+      // Every upgrade goes to the proxy: under /services it is tunnelled, elsewhere the proxy
+      // answers 404 (the control plane has no WebSocket endpoints).
       server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
       return server;
     },
@@ -52,7 +55,9 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
     });
   });
   fastify.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
+    reply
+      .status(404)
+      .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
   );
 
   await registerHealthRoutes(fastify, ctx);

@@ -1,0 +1,85 @@
+/**
+ * What every exchange and tunnel of one proxy handler shares: the gateway context, the
+ * upstream pools, the observer/hook seams and the per-request log line.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { HestiaError } from '../errors.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { GatewayContext } from '../server/context.ts';
+import { UpstreamPools } from './upstream-pools.ts';
+
+/** What the proxy reports once per request when it ends (metrics hang on this). */
+export interface ProxyRequestInfo {
+  request_id: string;
+  /** null when the id in the path is not a configured service (never echo arbitrary ids into metrics). */
+  service_id: string | null;
+  method: string;
+  /** Normalised route (`/services/{id}`), never the raw path or query. */
+  route: string;
+  /** Status sent to the client; 499 when the client left before a response started. */
+  status: number;
+  duration_ms: number;
+  /** Request body bytes read from the client (both directions of a WebSocket: client → upstream). */
+  bytes_in: number;
+  /** Response body bytes written to the client. */
+  bytes_out: number;
+  /** ms the request waited for a cold start, or null on the hot path. */
+  cold_start_ms: number | null;
+  /** Origin of the upstream that answered (or failed last), or null if none was tried. */
+  upstream: string | null;
+  /** A HESTIA_* code, or CLIENT_CLOSED, when the exchange did not complete normally. */
+  error: string | null;
+  /** True for a WebSocket tunnel (logged when it closes, status 101). */
+  websocket: boolean;
+}
+
+export interface ProxyObserver {
+  /** Called exactly once per proxied request or tunnel, after it ended. Must not throw. */
+  onRequestEnd(info: ProxyRequestInfo): void;
+}
+
+/**
+ * Seams for colleagues' features.
+ * AUTH HOOK: `authorize` is called for every `/services/…` request and WebSocket upgrade after
+ * the service is resolved and before anything is acquired or forwarded. Return a HestiaError
+ * (e.g. HESTIA_UNAUTHORIZED) to refuse, null to let it through. It may delete the gateway's
+ * own credential from `req.rawHeaders` (X-API-Key / a gateway Bearer token) so it is not
+ * forwarded.
+ */
+export interface ProxyHooks {
+  authorize?(req: IncomingMessage, serviceId: string): HestiaError | null;
+}
+
+export class ProxyCore {
+  readonly pools = new UpstreamPools();
+  /** Open WebSocket tunnels (client socket, upstream socket), destroyed by close(). */
+  readonly tunnels = new Set<Duplex>();
+  private readonly requestLog: Logger;
+
+  constructor(
+    readonly ctx: GatewayContext,
+    readonly observer: ProxyObserver | null,
+    readonly hooks: ProxyHooks,
+  ) {
+    this.requestLog = ctx.log.child({ event_type: 'request' });
+  }
+
+  /** The one line per request, and the observer call. */
+  report(info: ProxyRequestInfo): void {
+    if (this.observer !== null) {
+      try {
+        this.observer.onRequestEnd(info);
+      } catch (err) {
+        this.ctx.log.error({ err, event_type: 'observer_error' }, 'proxy observer threw');
+      }
+    }
+    this.requestLog.info(info, `${info.method} ${info.route} ${info.status}`);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.tunnels) s.destroy();
+    this.tunnels.clear();
+    await this.pools.close();
+  }
+}
