@@ -101,9 +101,15 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
     if (this.ended) return;
     if (this.requestId === '') this.requestId = incomingRequestId(this.req) ?? randomUUID();
     this.errorCode = err.code;
-    this.res.setHeader('x-request-id', this.requestId);
-    if (err.code === 'HESTIA_SHUTTING_DOWN') this.res.shouldKeepAlive = false;
-    sendError(this.res, err);
+    const res = this.res;
+    if (res.headersSent) {
+      // Too late for an error response (only a collaborator bug gets here).
+      res.destroy();
+      return;
+    }
+    res.setHeader('x-request-id', this.requestId);
+    if (err.code === 'HESTIA_SHUTTING_DOWN') res.shouldKeepAlive = false;
+    sendError(res, err);
   }
 
   /** The service is not hot and the client is a browser: the waiting page, at once. */

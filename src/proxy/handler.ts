@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { checkRequest } from './check-request.ts';
 import { ProxyCore, type ProxyHooks, type ProxyObserver } from './core.ts';
@@ -28,6 +29,16 @@ export interface ProxyHandler {
 
 function handleRequest(core: ProxyCore, req: IncomingMessage, res: ServerResponse): void {
   const ex = new Exchange(core, req, res);
+  try {
+    route(core, ex, req);
+  } catch (err) {
+    // A bug in a collaborator (auth hook, lifecycle) must cost one request, not the process.
+    core.ctx.log.error({ err, event_type: 'proxy_internal_error', request_id: ex.requestId }, 'proxy failed');
+    ex.reject(new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway'));
+  }
+}
+
+function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
   const checked = checkRequest(core, req);
   ex.service = checked.service;
   if (checked.error !== null) {

@@ -326,7 +326,15 @@ export function handleUpgrade(core: ProxyCore, req: IncomingMessage, client: Dup
   // From here on the socket is ours: Node removed its own error handler on upgrade.
   client.on('error', () => t.finish());
   client.on('close', () => t.finish());
+  try {
+    routeUpgrade(core, t, req);
+  } catch (err) {
+    core.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');
+    t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway'));
+  }
+}
 
+function routeUpgrade(core: ProxyCore, t: Tunnel, req: IncomingMessage): void {
   if (!isProxyTarget(req.url)) {
     t.refuse(new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`));
     return;
