@@ -122,21 +122,24 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
     // The only AbortController in the proxy: created for queued requests, never on the hot path.
     const ac = new AbortController();
     this.waitAbort = ac;
-    svc.acquire({ signal: ac.signal }).then(
-      (lease) => {
-        this.waitAbort = null;
-        this.attachLease(lease);
-      },
-      (err: unknown) => {
-        this.waitAbort = null;
-        if (this.ended) return;
-        if (err instanceof HestiaError) this.reject(err);
-        else {
-          this.core.ctx.log.error({ err, service_id: svc.id, request_id: this.requestId }, 'acquire failed');
-          this.reject(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
-        }
-      },
-    );
+    svc
+      .acquire({ signal: ac.signal })
+      .then(
+        (lease) => {
+          this.waitAbort = null;
+          this.attachLease(lease);
+        },
+        (err: unknown) => {
+          this.waitAbort = null;
+          if (this.ended) return;
+          if (err instanceof HestiaError) this.reject(err);
+          else throw err;
+        },
+      )
+      .catch((err: unknown) => {
+        this.core.ctx.log.error({ err, service_id: svc.id, request_id: this.requestId }, 'acquire failed');
+        this.reject(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
+      });
   }
 
   /** The lease is ours: forward. The single place a lease enters an exchange. */

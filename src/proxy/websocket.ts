@@ -363,19 +363,22 @@ function routeUpgrade(core: ProxyCore, t: Tunnel, req: IncomingMessage): void {
   }
   const ac = new AbortController();
   t.waitAbort = ac;
-  service.acquire({ signal: ac.signal }).then(
-    (l) => {
-      t.waitAbort = null;
-      t.attachLease(l);
-    },
-    (err: unknown) => {
-      t.waitAbort = null;
-      if (t.ended) return;
-      if (err instanceof HestiaError) t.refuse(err);
-      else {
-        core.ctx.log.error({ err, service_id: service.id }, 'acquire failed');
-        t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
-      }
-    },
-  );
+  service
+    .acquire({ signal: ac.signal })
+    .then(
+      (l) => {
+        t.waitAbort = null;
+        t.attachLease(l);
+      },
+      (err: unknown) => {
+        t.waitAbort = null;
+        if (t.ended) return;
+        if (err instanceof HestiaError) t.refuse(err);
+        else throw err;
+      },
+    )
+    .catch((err: unknown) => {
+      core.ctx.log.error({ err, service_id: service.id }, 'acquire failed');
+      t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
+    });
 }

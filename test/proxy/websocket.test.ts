@@ -6,6 +6,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import type { ServiceHandle } from '../../src/services/types.ts';
 import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
 import { refusedPort, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { startTestGateway } from '../helpers/gateway.ts';
 
 let echo: Upstream;
 let wss: WebSocketServer;
@@ -205,5 +206,15 @@ describe('activity and leases', () => {
     await g.close();
     await closed;
     assert.equal(ws.readyState, WebSocket.CLOSED);
+  });
+
+  test('gateway shutdown with an open WebSocket completes after the grace period (tunnels are cut)', async () => {
+    const g = await startTestGateway({ services: { ws: { base_url: echo.url } }, server: { shutdown_grace_ms: 50 } });
+    const ws = new WebSocket(`ws://127.0.0.1:${g.port}/services/ws/`);
+    await once(ws, 'open');
+    const closed = once(ws, 'close');
+    // Without the proxy cutting its tunnels, server.close() would wait for this socket forever.
+    await g.close();
+    await closed;
   });
 });
