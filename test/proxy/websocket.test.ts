@@ -5,7 +5,13 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ServiceHandle } from '../../src/services/types.ts';
 import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { refusedPort, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import {
+  type RawUpstream,
+  refusedPort,
+  startRawUpstream,
+  startUpstream,
+  type Upstream,
+} from '../fixtures/upstreams.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 
 let echo: Upstream;
@@ -13,6 +19,7 @@ let wss: WebSocketServer;
 /** Server-side sockets of the echo upstream, newest last, with the upgrade request that made them. */
 const upstreamSockets: Array<{ ws: WebSocket; req: IncomingMessage }> = [];
 let refusing: Upstream;
+let silent: RawUpstream;
 let gw: ProxyGateway & { handles: Map<string, ServiceHandle> };
 
 function svc(id: string): ControlledService {
@@ -33,14 +40,16 @@ before(async () => {
     );
   });
   const refused = await refusedPort();
+  silent = await startRawUpstream((socket) => socket.resume());
   gw = await startProxyGateway({
     ws: { base_url: echo.url },
     'ws-keep': { base_url: `${echo.url}/base`, websocket_keeps_alive: true },
     'ws-cold': { base_url: echo.url },
     'ws-refuse': { base_url: refusing.url },
     'ws-down': { base_url: `http://127.0.0.1:${refused}` },
+    'ws-silent': { base_url: silent.url, upstream_headers_timeout_ms: 100 },
   });
-  for (const id of ['ws', 'ws-keep', 'ws-refuse', 'ws-down']) svc(id).state = 'hot';
+  for (const id of ['ws', 'ws-keep', 'ws-refuse', 'ws-down', 'ws-silent']) svc(id).state = 'hot';
 });
 
 after(async () => {
@@ -48,6 +57,7 @@ after(async () => {
   wss.close();
   await echo.close();
   await refusing.close();
+  await silent.close();
 });
 
 function wsUrl(path: string): string {
@@ -136,7 +146,7 @@ describe('tunnel', () => {
     assert.equal(svc('ws-refuse').leasesHeld, 0);
   });
 
-  test('unknown service, a path outside /services, and an unreachable upstream are refused in the Hestia envelope', async () => {
+  test('unknown service, a path outside /services, an unreachable or silent upstream, a climbing path: refused in the Hestia envelope', async () => {
     const unknown = await refusedUpgrade('/services/nope/socket');
     assert.equal(unknown.status, 404);
     assert.equal((JSON.parse(unknown.body) as Record<string, unknown>).code, 'HESTIA_UNKNOWN_SERVICE');
@@ -145,6 +155,9 @@ describe('tunnel', () => {
     const down = await refusedUpgrade('/services/ws-down/socket');
     assert.equal(down.status, 502);
     assert.equal((JSON.parse(down.body) as Record<string, unknown>).code, 'HESTIA_UPSTREAM_UNREACHABLE');
+    const silentUp = await refusedUpgrade('/services/ws-silent/');
+    assert.equal(silentUp.status, 504);
+    assert.equal((JSON.parse(silentUp.body) as Record<string, unknown>).code, 'HESTIA_UPSTREAM_TIMEOUT');
     const climbing = await refusedUpgrade('/services/ws/..%2f..%2fx');
     assert.equal(climbing.status, 400);
   });
