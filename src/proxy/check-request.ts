@@ -20,14 +20,19 @@ const REFUSED_METHODS: ReadonlySet<string> = new Set(['TRACE', 'CONNECT']);
 const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
 export type CheckResult =
-  | { readonly error: HestiaError; readonly service: ServiceHandle | null; readonly rest: '' }
-  | { readonly error: null; readonly service: ServiceHandle; readonly rest: string };
+  | { readonly error: HestiaError; readonly service: ServiceHandle | null; readonly rest: ''; readonly authed: false }
+  | { readonly error: null; readonly service: ServiceHandle; readonly rest: string; readonly authed: boolean };
 
 /** Refusals shared by HTTP requests and upgrades; on success, the service and the raw rest. */
 export function checkRequest(core: ProxyCore, req: IncomingMessage): CheckResult {
   const ctx = core.ctx;
   if (ctx.shuttingDown) {
-    return { error: new HestiaError('HESTIA_SHUTTING_DOWN', 'hestia is shutting down'), service: null, rest: '' };
+    return {
+      error: new HestiaError('HESTIA_SHUTTING_DOWN', 'hestia is shutting down'),
+      service: null,
+      rest: '',
+      authed: false,
+    };
   }
   if (REFUSED_METHODS.has(req.method ?? '')) {
     const error = new HestiaError(
@@ -36,25 +41,28 @@ export function checkRequest(core: ProxyCore, req: IncomingMessage): CheckResult
       {},
       { allow: ALLOW },
     );
-    return { error, service: null, rest: '' };
+    return { error, service: null, rest: '', authed: false };
   }
   const sp = splitServicePath(req.url ?? '');
   if (sp === null) {
     const error = new HestiaError('HESTIA_NOT_FOUND', 'no service id in the path: use /services/{id}/…', {
       services: ctx.services.ids(),
     });
-    return { error, service: null, rest: '' };
+    return { error, service: null, rest: '', authed: false };
   }
   const service = ctx.services.get(sp.id);
-  if (service === undefined) return { error: unknownServiceError(sp.id, ctx.services.ids()), service: null, rest: '' };
+  if (service === undefined)
+    return { error: unknownServiceError(sp.id, ctx.services.ids()), service: null, rest: '', authed: false };
   if (escapesBase(sp.rest)) {
     const error = new HestiaError('HESTIA_BAD_REQUEST', 'the path climbs above the service root with ..', {
       serviceId: service.id,
     });
-    return { error, service, rest: '' };
+    return { error, service, rest: '', authed: false };
   }
   // AUTH HOOK (HTTP requests and WebSocket upgrades alike): see ProxyHooks.authorize.
-  const denied = core.hooks.authorize?.(req, service.id) ?? null;
-  if (denied !== null) return { error: denied, service, rest: '' };
-  return { error: null, service, rest: sp.rest };
+  const verdict = core.hooks.authorize?.(req, service.id);
+  if (verdict === undefined) return { error: null, service, rest: sp.rest, authed: false };
+  if (verdict !== null) return { error: verdict, service, rest: '', authed: false };
+  // Allowed: the hook may have stripped the gateway's credentials from req.headers.
+  return { error: null, service, rest: sp.rest, authed: true };
 }

@@ -41,14 +41,20 @@ export interface ProxyObserver {
 
 /**
  * Seams for colleagues' features.
+ *
  * AUTH HOOK: `authorize` is called for every `/services/…` request and WebSocket upgrade after
- * the service is resolved and before anything is acquired or forwarded. Return a HestiaError
- * (e.g. HESTIA_UNAUTHORIZED) to refuse, null to let it through. It may delete the gateway's
- * own credential from `req.rawHeaders` (X-API-Key / a gateway Bearer token) so it is not
- * forwarded.
+ * the service is resolved and before anything is acquired or forwarded. It answers:
+ * - a HestiaError (e.g. HESTIA_UNAUTHORIZED): refused with it, nothing is forwarded;
+ * - null: allowed, and the hook may have removed or rewritten the gateway's own credentials in
+ *   `req.headers` (auth/http.ts `gateProxyRequest` deletes X-API-Key, a gateway Bearer
+ *   Authorization, and the session cookie). The proxy then forwards Authorization, Cookie and
+ *   X-API-Key from `req.headers` (as the hook left them), everything else from the raw list;
+ * - undefined: not checked (auth off): every header is forwarded from the raw list, and Node
+ *   never has to build `req.headers` on the hot path.
+ * Wiring on main: `authorize: (req, id) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, id) : undefined)`.
  */
 export interface ProxyHooks {
-  authorize?(req: IncomingMessage, serviceId: string): HestiaError | null;
+  authorize?(req: IncomingMessage, serviceId: string): HestiaError | null | undefined;
 }
 
 export class ProxyCore {

@@ -46,7 +46,7 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
     return;
   }
   const service = checked.service;
-  const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null);
+  const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null, checked.authed);
   ex.requestId = head.requestId;
   ex.headers = head.headers;
   ex.hasBody = head.hasBody;

@@ -110,14 +110,20 @@ export interface UpstreamRequestHead {
   hasBody: boolean;
 }
 
+/** Credential headers an auth hook may strip or rewrite in `req.headers` (see ProxyHooks). */
+const CREDENTIALS: readonly string[] = ['authorization', 'cookie', 'x-api-key'];
+
 /**
  * Build the upstream request headers from the client's raw headers.
  * `upgrade` is the client's Upgrade value when forwarding a WebSocket handshake, else null.
+ * `credentialsFromParsed`: an auth hook ran and may have edited Authorization, Cookie and
+ * X-API-Key in `req.headers`; those three are then taken from there, not from the raw list.
  */
 export function buildUpstreamHeaders(
   req: IncomingMessage,
   trustProxy: boolean,
   upgrade: string | null,
+  credentialsFromParsed = false,
 ): UpstreamRequestHead {
   const raw = req.rawHeaders;
   const out: string[] = [];
@@ -148,6 +154,11 @@ export function buildUpstreamHeaders(
         break;
       case 'expect':
         continue;
+      case 'authorization':
+      case 'cookie':
+      case 'x-api-key':
+        if (credentialsFromParsed) continue;
+        break;
       case 'x-request-id':
         if (requestId === undefined && isValidRequestId(value)) requestId = value;
         continue;
@@ -166,6 +177,12 @@ export function buildUpstreamHeaders(
     out.push(name, value);
   }
 
+  if (credentialsFromParsed) {
+    for (const name of CREDENTIALS) {
+      const v = req.headers[name];
+      if (v !== undefined) out.push(name, Array.isArray(v) ? v.join(', ') : v);
+    }
+  }
   if (connectionTokens !== null) removeNamed(out, connectionTokens);
 
   const client = req.socket.remoteAddress ?? '';

@@ -351,7 +351,7 @@ function routeUpgrade(core: ProxyCore, t: Tunnel, req: IncomingMessage): void {
     return;
   }
   const service = checked.service;
-  const built = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, upgrade);
+  const built = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, upgrade, checked.authed);
   t.requestId = built.requestId;
   t.headers = built.headers;
   t.rest = checked.rest;

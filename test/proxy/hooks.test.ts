@@ -7,7 +7,7 @@ import { HestiaError } from '../../src/errors.ts';
 import type { ServiceHandle } from '../../src/services/types.ts';
 import { json, send } from '../fixtures/client.ts';
 import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { echoHandler, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
 
 let up: Upstream;
 let wss: WebSocketServer;
@@ -21,11 +21,17 @@ before(async () => {
     { open: { base_url: up.url }, locked: { base_url: up.url }, buggy: { base_url: up.url } },
     {
       hooks: {
+        // Shaped like main's gateProxyRequest: refuse, or allow after stripping the gateway's
+        // own credentials from req.headers; undefined = auth not applied.
         authorize(req, serviceId) {
           if (serviceId === 'buggy') throw new Error('bug in a hook');
-          if (serviceId === 'locked' && req.headers['x-key'] !== 'k') {
+          if (serviceId !== 'locked') return undefined;
+          if (req.headers['x-api-key'] !== 'k')
             return new HestiaError('HESTIA_UNAUTHORIZED', 'a valid key is required');
-          }
+          delete req.headers['x-api-key'];
+          const cookie = req.headers.cookie?.replace(/(^|;\s*)hestia_session=[^;]*(;\s*)?/, '$1');
+          if (cookie) req.headers.cookie = cookie;
+          else delete req.headers.cookie;
           return null;
         },
       },
@@ -45,8 +51,22 @@ test('the authorize hook can refuse HTTP requests before anything is acquired', 
   assert.equal(denied.status, 401);
   assert.equal(json(denied).code, 'HESTIA_UNAUTHORIZED');
   assert.equal((gw.handles.get('locked') as ControlledService).leasesGranted, 0);
-  const ok = await send(gw.url, '/services/locked/x', { headers: { 'X-Key': 'k' } });
-  assert.equal((JSON.parse(ok.body) as Received).url, '/x');
+  const ok = await send(gw.url, '/services/locked/x', {
+    headers: { 'X-API-Key': 'k', Cookie: 'hestia_session=s1; app=1', Authorization: 'Bearer for-the-upstream' },
+  });
+  const got = JSON.parse(ok.body) as Received;
+  assert.equal(got.url, '/x');
+  // The gateway's credentials stop here; the upstream's own pass.
+  assert.deepEqual(headerValues(got.rawHeaders, 'x-api-key'), []);
+  assert.deepEqual(headerValues(got.rawHeaders, 'cookie'), ['app=1']);
+  assert.deepEqual(headerValues(got.rawHeaders, 'authorization'), ['Bearer for-the-upstream']);
+});
+
+test('a hook that does not apply (undefined) forwards every header as sent', async () => {
+  const r = await send(gw.url, '/services/open/x', { headers: { 'X-API-Key': 'not-ours', Cookie: 'a=1' } });
+  const got = JSON.parse(r.body) as Received;
+  assert.deepEqual(headerValues(got.rawHeaders, 'x-api-key'), ['not-ours']);
+  assert.deepEqual(headerValues(got.rawHeaders, 'cookie'), ['a=1']);
 });
 
 test('the authorize hook also guards WebSocket upgrades', async () => {
@@ -56,7 +76,7 @@ test('the authorize hook also guards WebSocket upgrades', async () => {
   assert.equal(res.statusCode, 401);
   res.resume();
   ws.terminate();
-  const allowed = new WebSocket(`ws://127.0.0.1:${gw.port}/services/locked/socket`, { headers: { 'X-Key': 'k' } });
+  const allowed = new WebSocket(`ws://127.0.0.1:${gw.port}/services/locked/socket`, { headers: { 'X-API-Key': 'k' } });
   await once(allowed, 'open');
   allowed.close();
   await once(allowed, 'close');
