@@ -3,8 +3,8 @@
  * Returns the process exit code; never calls process.exit itself, so tests can call it.
  */
 import { parseArgs } from 'node:util';
-import { serveCommand } from './serve.ts';
 import { checkConfigCommand } from './check-config.ts';
+import { serveCommand } from './serve.ts';
 
 const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
        hestia check-config [FILE]

@@ -121,7 +121,7 @@ export const launcherSchema = z.discriminatedUnion(
     semaphoreLauncherSchema,
     httpLauncherSchema,
   ],
-  { error: 'type must be one of none, process, ssh, docker, slurm, semaphore, http' },
+  { error: 'must be one of: none, process, ssh, docker, slurm, semaphore, http' },
 );
 
 // ---------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
     });
   });
   fastify.setNotFoundHandler((req, reply) =>
-    reply.status(404).send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
+    reply
+      .status(404)
+      .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
   );
 
   await registerHealthRoutes(fastify, ctx);
