@@ -9,7 +9,9 @@
  * microseconds with a prepared statement), so a key created or revoked by the CLI in another
  * process takes effect on the next request without a reload.
  */
-import type { Database } from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import BetterSqlite3, { type Database } from 'better-sqlite3';
 
 /**
  * The `api_keys` migration. Idempotent (`IF NOT EXISTS`) so it can run as one step of the store's
@@ -28,6 +30,18 @@ export function migrateApiKeys(db: Database): void {
       revoked_at    INTEGER
     );
   `);
+}
+
+/**
+ * Open (creating if needed) the SQLite file and make sure the `api_keys` table exists.
+ * TODO(store): once src/store opens the database with its ordered migrations, open through it.
+ */
+export function openKeyDatabase(path: string): Database {
+  mkdirSync(dirname(path), { recursive: true });
+  const db = new BetterSqlite3(path);
+  db.pragma('journal_mode = WAL');
+  migrateApiKeys(db);
+  return db;
 }
 
 export interface StoredKey {

@@ -7,12 +7,9 @@
  * Output contract for scripts: `keys create` prints the key alone on one stdout line and every
  * note on stderr, so `KEY=$(hestia keys create ci)` captures exactly the key.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
-import BetterSqlite3 from 'better-sqlite3';
 import { generateApiKey } from '../auth/api-keys.ts';
-import { KeyNameTakenError, KeyStore, migrateApiKeys } from '../auth/key-store.ts';
+import { KeyNameTakenError, KeyStore, openKeyDatabase } from '../auth/key-store.ts';
 import { loadConfig } from '../config/loader.ts';
 import type { Config } from '../config/schema.ts';
 
@@ -79,18 +76,6 @@ function parse(argv: string[]) {
     },
     allowPositionals: true,
   });
-}
-
-/**
- * Open (creating if needed) the SQLite file and make sure the `api_keys` table exists.
- * TODO(store): once src/store opens the database with its ordered migrations, open through it.
- */
-export function openKeyDatabase(path: string): BetterSqlite3.Database {
-  mkdirSync(dirname(path), { recursive: true });
-  const db = new BetterSqlite3(path);
-  db.pragma('journal_mode = WAL');
-  migrateApiKeys(db);
-  return db;
 }
 
 function create(

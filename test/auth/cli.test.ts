@@ -56,7 +56,10 @@ describe('hestia keys (real bin, real SQLite file)', () => {
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
     assert.match(lines[0]!, /^NAME\s+PREFIX\s+CREATED\s+LAST USED\s+STATUS\s+SERVICES$/);
-    assert.match(r.stdout, new RegExp(`laptop\\s+${key.slice(0, 12)}…\\s+\\d{4}-\\d\\d-\\d\\dT\\S+\\s+never\\s+active\\s+\\*`));
+    assert.match(
+      r.stdout,
+      new RegExp(`laptop\\s+${key.slice(0, 12)}…\\s+\\d{4}-\\d\\d-\\d\\dT\\S+\\s+never\\s+active\\s+\\*`),
+    );
     assert.match(r.stdout, /ci\s+hst_\S+\s+\S+\s+never\s+active\s+a,zzz/);
     assert.match(r.stdout, /from-config\s+\(config\)/);
     assert.ok(!r.stdout.includes(key), 'never the key itself');
