@@ -128,7 +128,8 @@ function acceptsHtml(req: FastifyRequest): boolean {
 /** Where to go after login: only a path under /ui on this host (never `//evil`, never a URL). */
 function safeNext(next: unknown): string {
   if (typeof next !== 'string') return '/ui';
-  if (!/^\/ui(?:[/?#]|$)/.test(next) || next.includes('\\') || /[\x00-\x1f]/.test(next)) return '/ui';
+  // No backslashes (some browsers read `/\\evil` as `//evil`) and no control characters.
+  if (!/^\/ui(?:[/?#]|$)/.test(next) || /[\\\p{Cc}]/u.test(next)) return '/ui';
   return next;
 }
 
