@@ -19,7 +19,7 @@ import { HestiaError } from '../errors.ts';
 import type { EventBus } from '../observability/events.ts';
 import { bearerToken, digestsEqual, type HeaderBag, hashApiKey, type KeySource, readPresentedKey } from './api-keys.ts';
 import type { StoredKey } from './key-store.ts';
-import { FailureLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { bucketOf, FailureLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { SessionStore } from './session.ts';
 
 /** Why a request was refused: the `reason` of `auth_denied` events and the metric label. */
@@ -98,6 +98,7 @@ export class Authenticator {
     bad_login: 0,
     csrf: 0,
   };
+  readonly #eventGate: EventGate;
   #configKeysSource: Config['auth']['api_keys'] | undefined;
   #configKeys = new Map<string, ConfigKey>();
 
@@ -110,6 +111,7 @@ export class Authenticator {
     this.keyLimiter = new FailureLimiter(limiterOpts);
     this.loginLimiter = new FailureLimiter(limiterOpts);
     this.sessions = new SessionStore(opts.now ? { now: opts.now } : {});
+    this.#eventGate = new EventGate(opts.now ?? Date.now);
   }
 
   /** The one boolean the hot path checks. */
@@ -185,7 +187,8 @@ export class Authenticator {
 
   /**
    * Record a refusal: count it, publish `auth_denied` (client, path without query, reason and
-   * the given non-secret details), and build the error response. Also used by the dashboard
+   * the given non-secret details; at most EVENTS_PER_WINDOW per address per window, the next
+   * one after a quiet spell says how many were `suppressed`), and build the error response. Also used by the dashboard
    * routes for failed logins, missing sessions and CSRF refusals.
    */
   deny(
@@ -195,12 +198,16 @@ export class Authenticator {
     extra: Record<string, unknown> = {},
   ): AuthOutcome & { ok: false } {
     this.#denied[reason]++;
-    this.#bus.publish('auth_denied', typeof extra.serviceId === 'string' ? extra.serviceId : null, {
-      reason,
-      client,
-      path: path.split('?')[0],
-      ...extra,
-    });
+    const suppressed = this.#eventGate.admit(client);
+    if (suppressed !== null) {
+      this.#bus.publish('auth_denied', typeof extra.serviceId === 'string' ? extra.serviceId : null, {
+        reason,
+        client,
+        path: path.split('?')[0],
+        ...extra,
+        ...(suppressed > 0 ? { suppressed } : {}),
+      });
+    }
     return { ok: false, reason, error: errorFor(reason) };
   }
 
@@ -247,6 +254,47 @@ export class Authenticator {
       );
     }
     return this.#configKeys;
+  }
+}
+
+/** auth_denied events per client address per window; beyond it they are counted, not published. */
+export const EVENTS_PER_WINDOW = 10;
+const EVENT_WINDOW_MS = 60_000;
+const EVENT_GATE_MAX_ADDRESSES = 10_000;
+
+/**
+ * Keeps requests without a key (which the failure limiter does not slow: nothing was guessed)
+ * from turning into one log line and one stored event each: a flood from one address would
+ * otherwise fill the log and push real lifecycle events out of the store's retention window.
+ * Memory is bounded like the limiter's (oldest address dropped first).
+ */
+class EventGate {
+  readonly #windows = new Map<string, { start: number; count: number; suppressed: number }>();
+  constructor(private readonly now: () => number) {}
+
+  /** null = do not publish; otherwise publish, reporting this many suppressed since the last one. */
+  admit(client: string): number | null {
+    const key = bucketOf(client);
+    const now = this.now();
+    let w = this.#windows.get(key);
+    if (!w || now - w.start >= EVENT_WINDOW_MS) {
+      const suppressed = w?.suppressed ?? 0;
+      if (w) this.#windows.delete(key);
+      else if (this.#windows.size >= EVENT_GATE_MAX_ADDRESSES) {
+        const oldest = this.#windows.keys().next();
+        if (!oldest.done) this.#windows.delete(oldest.value);
+      }
+      w = { start: now, count: 0, suppressed };
+      this.#windows.set(key, w);
+    }
+    if (w.count >= EVENTS_PER_WINDOW) {
+      w.suppressed++;
+      return null;
+    }
+    w.count++;
+    const reported = w.suppressed;
+    w.suppressed = 0;
+    return reported;
   }
 }
 

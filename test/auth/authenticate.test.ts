@@ -176,3 +176,16 @@ describe('scopeAllows', () => {
     assert.equal(scopeAllows([], '/services/a/', 'a'), false);
   });
 });
+
+describe('auth_denied events are throttled per address', () => {
+  test('a keyless flood publishes at most 10 events a minute per address, then reports how many it suppressed', () => {
+    for (let i = 0; i < 25; i++) auth.authenticate({}, '192.0.2.99', '/v1/x');
+    auth.authenticate({}, '192.0.2.100', '/v1/x');
+    assert.equal(events.filter((e) => e.details.client === '192.0.2.99').length, 10);
+    assert.equal(events.filter((e) => e.details.client === '192.0.2.100').length, 1, 'other addresses unaffected');
+    assert.equal(auth.metrics().denied.missing_key, 26, 'the metric counts every refusal');
+    t += 60_000;
+    auth.authenticate({}, '192.0.2.99', '/v1/x');
+    assert.equal(events.at(-1)?.details.suppressed, 15);
+  });
+});

@@ -21,7 +21,9 @@ let baseConfig: Record<string, unknown>;
 
 before(async () => {
   baseConfig = {
-    server: { db_path: dbPath },
+    // trust_proxy: tests that look for one auth_denied line send their own X-Forwarded-For, so
+    // the per-address event throttle (10 a minute) is not spent by the other tests' refusals.
+    server: { db_path: dbPath, trust_proxy: true },
     services: { a: { base_url: 'http://127.0.0.1:9' } },
     auth: {
       enabled: true,
@@ -113,7 +115,9 @@ describe('the control plane with auth enabled', () => {
     );
     assert.ok(row?.last_used_at, 'last-used time recorded');
     assert.equal((await runCli(['keys', 'revoke', 'script'], { env })).code, 0);
-    const revoked = await fetch(`${gw.url}/v1/nope`, { headers: { authorization: `Bearer ${key}` } });
+    const revoked = await fetch(`${gw.url}/v1/nope`, {
+      headers: { authorization: `Bearer ${key}`, 'x-forwarded-for': '198.51.100.20' },
+    });
     assert.equal(revoked.status, 401);
     assert.ok(
       gw.logs().some((l) => l.event_type === 'auth_denied' && l.reason === 'revoked_key' && l.keyName === 'script'),
@@ -170,11 +174,14 @@ describe('dashboard login (real cookie jar)', () => {
       { 'sec-fetch-site': 'same-site' },
     ];
     for (const headers of refused) {
-      const r = await jar.fetch(`${gw.url}/v1/services/a/start`, { method: 'POST', headers });
+      const r = await jar.fetch(`${gw.url}/v1/services/a/start`, {
+        method: 'POST',
+        headers: { ...headers, 'x-forwarded-for': '198.51.100.21' },
+      });
       assert.equal(r.status, 403, JSON.stringify(headers));
       assert.equal((await json(r)).code, 'HESTIA_FORBIDDEN');
     }
-    assert.ok(gw.logs().some((l) => l.event_type === 'auth_denied' && l.reason === 'csrf'));
+    assert.ok(gw.logs().some((l) => l.event_type === 'auth_denied' && l.reason === 'csrf' && l.method === 'POST'));
 
     const sessionValue = cookie.value;
     const out = await jar.fetch(`${gw.url}/ui/logout`, { method: 'POST', headers: { origin: gw.url } });
