@@ -20,7 +20,7 @@ import type { EventBus } from '../observability/events.ts';
 import { bearerToken, digestsEqual, type HeaderBag, hashApiKey, type KeySource, readPresentedKey } from './api-keys.ts';
 import type { StoredKey } from './key-store.ts';
 import { bucketOf, FailureLimiter, type RateLimitOptions } from './rate-limit.ts';
-import { SessionStore } from './session.ts';
+import { SESSION_COOKIE, SessionStore, withoutCookie } from './session.ts';
 
 /** Why a request was refused: the `reason` of `auth_denied` events and the metric label. */
 export type DenyReason =
@@ -167,13 +167,21 @@ export class Authenticator {
 
   /**
    * Remove the gateway's credentials from headers about to be forwarded upstream (mutates).
-   * `X-API-Key` always goes. `Authorization` goes only when it carried a gateway key — the one
-   * that authenticated this request (`outcome.source`), or any other key this gateway knows —
-   * so an upstream that needs its own `Authorization` (Basic, or a bearer token of its own)
-   * still receives it.
+   * - `X-API-Key` always goes.
+   * - `Authorization` goes only when it carried a gateway key — the one that authenticated this
+   *   request (`outcome.source`), or any other key this gateway knows — so an upstream that needs
+   *   its own `Authorization` (Basic, or a bearer token of its own) still receives it.
+   * - The dashboard session cookie goes from `Cookie` (it is `Path=/`, so a browser sends it to
+   *   `/services/*` too; an upstream must never see it). Other cookies stay.
    */
   stripGatewayCredentials(headers: Record<string, string | string[] | undefined>, outcome?: AuthOutcome): void {
     delete headers['x-api-key'];
+    const cookie = headers.cookie;
+    if (cookie !== undefined) {
+      const kept = withoutCookie(cookie, SESSION_COOKIE);
+      if (kept === '') delete headers.cookie;
+      else headers.cookie = kept;
+    }
     const auth = headers.authorization;
     if (auth === undefined) return;
     if (outcome?.ok && outcome.source === 'authorization') {

@@ -184,6 +184,11 @@ function loginRoutes(ctx: GatewayContext) {
         const d = auth.deny('csrf', client, '/ui/login');
         return fail(d.error, 'cross-origin login refused');
       }
+      if (!ctx.config.auth.enabled) {
+        // No sessions while auth is off: there is nothing to protect, and no cookie to leak.
+        const err = new HestiaError('HESTIA_NOT_FOUND', 'authentication is disabled; the dashboard needs no login');
+        return fail(err, err.message);
+      }
       if (!dashboard) {
         const err = new HestiaError('HESTIA_UNAUTHORIZED', 'dashboard login is not configured (auth.dashboard)');
         return fail(err, err.message);

@@ -33,6 +33,13 @@ export function migrateApiKeys(db: Database): void {
 }
 
 /**
+ * The same step shaped like an entry of the store's ordered migration list
+ * (`src/store/migrations.ts`: `{name, up(db)}`), for the lead to append there when the store
+ * lands. Once it is in that list, `openKeyDatabase` below should open through the store instead.
+ */
+export const API_KEYS_MIGRATION = { name: 'api keys (hestia keys create|list|revoke)', up: migrateApiKeys } as const;
+
+/**
  * Open (creating if needed) the SQLite file and make sure the `api_keys` table exists.
  * TODO(store): once src/store opens the database with its ordered migrations, open through it.
  */

@@ -109,6 +109,16 @@ export function readCookieValues(header: string | string[] | undefined, name: st
   return out;
 }
 
+/** A Cookie header without any `name=…` pair (other pairs kept in order, `; `-joined). */
+export function withoutCookie(header: string | string[], name: string): string {
+  const text = Array.isArray(header) ? header.join('; ') : header;
+  return text
+    .split(';')
+    .map((p) => p.trim())
+    .filter((p) => p !== '' && (p.indexOf('=') < 0 ? p : p.slice(0, p.indexOf('=')).trim()) !== name)
+    .join('; ');
+}
+
 export interface CookieOptions {
   /** Seconds; 0 deletes the cookie. */
   maxAgeSeconds: number;

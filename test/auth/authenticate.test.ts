@@ -166,6 +166,17 @@ describe('stripGatewayCredentials', () => {
   });
 });
 
+describe('stripGatewayCredentials and the session cookie', () => {
+  test('the hestia_session cookie never goes upstream; other cookies do', () => {
+    const headers: Record<string, string> = { cookie: 'a=1; hestia_session=secret-session; b=2' };
+    auth.stripGatewayCredentials(headers);
+    assert.deepEqual(headers, { cookie: 'a=1; b=2' });
+    const only: Record<string, string> = { cookie: 'hestia_session=x' };
+    auth.stripGatewayCredentials(only);
+    assert.deepEqual(only, {});
+  });
+});
+
 describe('scopeAllows', () => {
   test('rules', () => {
     assert.equal(scopeAllows(null, '/anything'), true);

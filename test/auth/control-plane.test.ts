@@ -264,6 +264,13 @@ describe('auth disabled (the default)', () => {
       assert.match(String(warnings[0]!.msg), /anyone who can reach .* can use every service/);
       assert.equal((await fetch(`${g.url}/v1/nope`)).status, 404);
       assert.equal((await fetch(`${g.url}/ui`)).status, 200);
+      const login = await fetch(`${g.url}/ui/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: 'x' }),
+      });
+      assert.equal(login.status, 404, 'no sessions are handed out while auth is off');
+      assert.equal(login.headers.getSetCookie().length, 0);
     } finally {
       await g.close();
     }
