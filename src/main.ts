@@ -4,6 +4,7 @@
  * the CLI's `serve` calls it and adds signal handling.
  */
 import type { AddressInfo } from 'node:net';
+import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
 import { EventBus } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -37,6 +38,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let config = opts.config;
   let shuttingDown = false;
   const services = new ServiceRegistry(config);
+  const authSetup = setupAuth({ config: () => config, bus, log });
 
   const ctx: GatewayContext = {
     get config() {
@@ -45,6 +47,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     services,
     bus,
     log,
+    auth: authSetup.auth,
     get shuttingDown() {
       return shuttingDown;
     },
@@ -66,6 +69,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${urlHost}:${addr.port}`;
   log.info({ event_type: 'listening', url }, `hestia listening on ${url}`);
+  authSetup.announce(url);
 
   let closing: Promise<void> | undefined;
   return {
@@ -84,6 +88,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         await fastify.close().catch(() => {});
         await proxy.close();
         await services.close();
+        authSetup.close();
         config = opts.config;
       })();
       return closing;

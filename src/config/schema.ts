@@ -277,7 +277,9 @@ export const authSchema = z.object({
     .object({
       username: z.string().min(1),
       /** `scrypt$N$r$p$salt_b64$hash_b64`, made by `hestia hash-password`. */
-      password_hash: z.string().min(1),
+      password_hash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/, {
+        error: 'must be a scrypt hash made by `hestia hash-password` (scrypt$N$r$p$salt$hash)',
+      }),
       session_ttl_ms: ms().default(12 * 3600_000),
     })
     .optional(),

@@ -2,6 +2,7 @@
  * Everything a route or the proxy may use, built once by the composition root (main.ts).
  * Routes receive this object; they never construct their own collaborators.
  */
+import type { Authenticator } from '../auth/authenticate.ts';
 import type { Config } from '../config/schema.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -13,6 +14,8 @@ export interface GatewayContext {
   readonly services: ServiceLookup;
   readonly bus: EventBus;
   readonly log: Logger;
+  /** API keys, sessions, rate limits (auth/). `auth.enabled` is the hot path's one check. */
+  readonly auth: Authenticator;
   /** Set while shutting down: new requests get 503 HESTIA_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
 }
