@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { type ConfigIssue, formatIssue, resolveConfig } from '../../src/config/resolve.ts';
 import type { Config } from '../../src/config/schema.ts';
+import { sharedDir } from '../helpers/shared.ts';
 
-const ORIGINAL = new URL('../../../shared/compat/hestia_config.original.yml', import.meta.url);
+const ORIGINAL = join(sharedDir(), 'compat', 'hestia_config.original.yml');
 
 function ok(text: string, env: Record<string, string> = {}): { config: Config; warnings: string[]; notes: string[] } {
   const r = resolveConfig(text, env, { file: 'hestia_config.yml' });
