@@ -139,9 +139,9 @@ async function loadOne(file: string, registry: StrategyRegistry, log: Logger, ti
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
+    // Not unref'd: at start nothing else may hold the event loop open, and an unref'd timer
+    // would let a plugin that never settles end the process silently instead of timing out.
     timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-    // The plugin may hang forever; that must not keep the process alive.
-    timer.unref();
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
