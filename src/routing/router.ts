@@ -194,6 +194,18 @@ export function decisionProblem(out: unknown): string | null {
   return null;
 }
 
+/** `http://user:secret@host` → `http://user:***@host`: /v1/strategies must not show credentials. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
 function isHttpUrl(s: string): boolean {
   try {
     const u = new URL(s);
@@ -294,13 +306,18 @@ export class RoutingTable {
       services[id] = {
         strategy: svc.strategy ?? null,
         instances: health.snapshot(svc.instances, now).map((i) => ({
-          url: i.url,
+          url: redactUrl(i.url),
           weight: i.weight,
           ...(i.region !== null ? { region: i.region } : {}),
           healthy: i.healthy,
           cooldown_remaining_ms: i.cooldownUntil === null ? 0 : i.cooldownUntil - now,
         })),
-        routing: svc.routing ? { ...svc.routing } : null,
+        routing: svc.routing
+          ? {
+              ...svc.routing,
+              by_model: Object.fromEntries(Object.entries(svc.routing.by_model).map(([m, u]) => [m, redactUrl(u)])),
+            }
+          : null,
       };
     }
     return { loaded_strategies: loaded, service_configurations: services };

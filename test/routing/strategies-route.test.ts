@@ -35,7 +35,7 @@ services:
   api:
     base_url: "http://localhost:9000"
     strategy: pinned
-    instances: [{ url: "http://api-1:9000", weight: 3 }]
+    instances: [{ url: "http://api-1:9000", weight: 3 }, { url: "http://bob:s3cret@api-2:9000" }]
   plain:
     base_url: "http://localhost:9100"
 `,
@@ -85,5 +85,7 @@ test('GET /v1/strategies lists built-ins and plugins, and every service configur
     cooldown_ms: 30000,
   });
   assert.equal(body.service_configurations.api?.strategy, 'pinned');
+  assert.equal((body.service_configurations.api?.instances[1] as { url: string }).url, 'http://bob:***@api-2:9000/');
+  assert.doesNotMatch(JSON.stringify(body), /s3cret/);
   assert.deepEqual(body.service_configurations.plain, { strategy: null, instances: [], routing: null });
 });
