@@ -85,7 +85,8 @@ test('GET /v1/strategies lists built-ins and plugins, and every service configur
     cooldown_ms: 30000,
   });
   assert.equal(body.service_configurations.api?.strategy, 'pinned');
-  assert.equal((body.service_configurations.api?.instances[1] as { url: string }).url, 'http://bob:***@api-2:9000/');
+  const api = body.service_configurations.api;
+  assert.equal((api?.instances[1] as { url: string } | undefined)?.url, 'http://bob:***@api-2:9000/');
   assert.doesNotMatch(JSON.stringify(body), /s3cret/);
   assert.deepEqual(body.service_configurations.plain, { strategy: null, instances: [], routing: null });
 });
