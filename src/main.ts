@@ -9,6 +9,7 @@ import type { Config } from './config/schema.ts';
 import { EventBus } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createProxyHandler } from './proxy/handler.ts';
+import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
 import type { GatewayContext } from './server/context.ts';
 import { ServiceRegistry } from './services/registry.ts';
@@ -21,6 +22,8 @@ export interface GatewayOptions {
   /** Override config.server.host/port (tests pass port 0). */
   host?: string;
   port?: number;
+  /** Time source for routing cooldowns (tests inject one to pass a cooldown without waiting). */
+  clock?: () => number;
 }
 
 export interface Gateway {
@@ -39,6 +42,12 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let shuttingDown = false;
   const services = new ServiceRegistry(config);
   const authSetup = setupAuth({ config: () => config, bus, log });
+  // Plugins load once, at start; a broken one is logged and skipped (never fatal).
+  const routing = await RoutingTable.create({
+    getConfig: () => config,
+    log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
 
   const ctx: GatewayContext = {
     get config() {
@@ -48,6 +57,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     bus,
     log,
     auth: authSetup.auth,
+    routing,
     get shuttingDown() {
       return shuttingDown;
     },

@@ -167,8 +167,11 @@ export const serviceSchema = z.object({
   routing: z
     .object({
       model_key: z.string().default('model'),
-      by_model: stringMap().default({}),
+      by_model: z.record(z.string(), httpUrl()).default({}),
+      /** Most request-body bytes a `json_body` strategy (model_router) reads before deciding. */
       body_cap_bytes: nonNegInt().default(1024 * 1024),
+      /** How long an instance that failed to connect is skipped before it is tried again. */
+      cooldown_ms: ms().default(30_000),
     })
     .passthrough()
     .optional(),

@@ -12,6 +12,7 @@ import { HestiaError } from '../errors.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import type { GatewayContext } from './context.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerStrategyRoutes } from './routes/strategies.ts';
 
 export interface HttpApp {
   server: Server;
@@ -64,6 +65,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
   await registerHealthRoutes(fastify, ctx);
   // Until the dashboard exists: a placeholder GET /ui (auth/ui-placeholder.ts).
   await registerUiPlaceholder(fastify, ctx);
+  await registerStrategyRoutes(fastify, ctx);
   // Further route modules register here (services, events, metrics, strategies, requests, ui).
 
   await fastify.ready();

@@ -6,6 +6,7 @@ import type { Authenticator } from '../auth/authenticate.ts';
 import type { Config } from '../config/schema.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { RoutingTable } from '../routing/router.ts';
 import type { ServiceLookup } from '../services/types.ts';
 
 export interface GatewayContext {
@@ -16,6 +17,8 @@ export interface GatewayContext {
   readonly log: Logger;
   /** API keys, sessions, rate limits (auth/). `auth.enabled` is the hot path's one check. */
   readonly auth: Authenticator;
+  /** Strategies (built in + plugins) and each service's router; see routing/router.ts. */
+  readonly routing: RoutingTable;
   /** Set while shutting down: new requests get 503 HESTIA_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
 }
