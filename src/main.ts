@@ -4,10 +4,12 @@
  * the CLI's `serve` calls it and adds signal handling.
  */
 import type { AddressInfo } from 'node:net';
+import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
 import { EventBus } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createProxyHandler } from './proxy/handler.ts';
+import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
 import type { GatewayContext } from './server/context.ts';
 import { ServiceRegistry } from './services/registry.ts';
@@ -20,6 +22,8 @@ export interface GatewayOptions {
   /** Override config.server.host/port (tests pass port 0). */
   host?: string;
   port?: number;
+  /** Time source for routing cooldowns (tests inject one to pass a cooldown without waiting). */
+  clock?: () => number;
 }
 
 export interface Gateway {
@@ -37,6 +41,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   let config = opts.config;
   let shuttingDown = false;
   const services = new ServiceRegistry(config);
+  const authSetup = setupAuth({ config: () => config, bus, log });
+  // Plugins load once, at start; a broken one is logged and skipped (never fatal).
+  const routing = await RoutingTable.create({
+    getConfig: () => config,
+    log,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
 
   const ctx: GatewayContext = {
     get config() {
@@ -45,6 +56,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     services,
     bus,
     log,
+    auth: authSetup.auth,
+    routing,
     get shuttingDown() {
       return shuttingDown;
     },
@@ -66,6 +79,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${urlHost}:${addr.port}`;
   log.info({ event_type: 'listening', url }, `hestia listening on ${url}`);
+  authSetup.announce(url);
 
   let closing: Promise<void> | undefined;
   return {
@@ -89,6 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         await fastify.close().catch(() => {});
         await proxy.close();
         await services.close();
+        authSetup.close();
         config = opts.config;
       })();
       return closing;

@@ -1,6 +1,6 @@
+import { stringify } from 'yaml';
 import { loadConfig } from '../config/loader.ts';
 import { maskSecrets } from '../config/mask.ts';
-import { stringify } from 'yaml';
 
 /** `hestia check-config [FILE]`: validate, print the resolved config with secrets masked. */
 export async function checkConfigCommand(argv: string[]): Promise<number> {

@@ -3,12 +3,15 @@
  * Returns the process exit code; never calls process.exit itself, so tests can call it.
  */
 import { parseArgs } from 'node:util';
-import { serveCommand } from './serve.ts';
 import { checkConfigCommand } from './check-config.ts';
+import { hashPasswordCommand } from './hash-password.ts';
+import { keysCommand } from './keys.ts';
+import { serveCommand } from './serve.ts';
 
 const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
        hestia check-config [FILE]
-       hestia keys create NAME | list | revoke NAME
+       hestia keys create NAME [--services ID,…] | list [--json] | revoke NAME   [--db FILE]
+       hestia hash-password    (reads the password from the terminal or stdin)
        hestia status [--url URL]
 `;
 
@@ -21,6 +24,10 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return serveCommand(args);
     case 'check-config':
       return checkConfigCommand(args);
+    case 'keys':
+      return keysCommand(args);
+    case 'hash-password':
+      return hashPasswordCommand(args);
     case 'help':
     case '--help':
       process.stdout.write(USAGE);

@@ -87,7 +87,8 @@ export function coerce(
   nullable: boolean,
 ): { ok: true; value: unknown } | { ok: false; message: string } {
   const v = raw.trim();
-  if (nullable && (v === '' || v.toLowerCase() === 'null' || v.toLowerCase() === 'none')) return { ok: true, value: null };
+  if (nullable && (v === '' || v.toLowerCase() === 'null' || v.toLowerCase() === 'none'))
+    return { ok: true, value: null };
   if (kind === 'number') {
     const n = v === '' ? Number.NaN : Number(v);
     if (!Number.isFinite(n)) return { ok: false, message: `${variable}: must be a number, got ${JSON.stringify(raw)}` };

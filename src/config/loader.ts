@@ -56,5 +56,11 @@ export function loadConfig(opts: LoadOptions): LoadResult {
       message: `invalid configuration (${r.issues.length} problem${r.issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
     };
   }
-  return { ok: true, config: r.config, path: base ? null : path, warnings: [...warnings, ...r.warnings], notes: r.notes };
+  return {
+    ok: true,
+    config: r.config,
+    path: base ? null : path,
+    warnings: [...warnings, ...r.warnings],
+    notes: r.notes,
+  };
 }

@@ -51,7 +51,7 @@ export function resolveConfig(
 
   // 1. YAML → plain object, with line/column on syntax errors.
   const lineCounter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -59,7 +59,11 @@ export function resolveConfig(
       issues: doc.errors.map((e) => {
         const pos = e.linePos?.[0];
         const at = pos ? `line ${pos.line}, column ${pos.col}: ` : '';
-        return { file, path: '', message: `invalid YAML: ${at}${e.message.split('\n')[0]}` };
+        return {
+          file,
+          path: '',
+          message: `invalid YAML: ${at}${(e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?$/, '')}`,
+        };
       }),
     };
   }
@@ -72,11 +76,16 @@ export function resolveConfig(
   // 2. Normalise the services map before env overrides (an empty `foo:` entry is `{}`).
   if (raw.services === undefined || raw.services === null) raw.services = {};
   if (!isObj(raw.services)) {
-    return { ok: false, warnings, issues: [{ file, path: 'services', message: 'must be a mapping of service id to settings' }] };
+    return {
+      ok: false,
+      warnings,
+      issues: [{ file, path: 'services', message: 'must be a mapping of service id to settings' }],
+    };
   }
   const services = raw.services as Raw;
   for (const [id, svc] of Object.entries(services)) if (svc === null) services[id] = {};
-  for (const [id, svc] of Object.entries(opts.baseServices ?? {})) if (!(id in services)) services[id] = structuredClone(svc);
+  for (const [id, svc] of Object.entries(opts.baseServices ?? {}))
+    if (!(id in services)) services[id] = structuredClone(svc);
   if (!('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
 
   // 3. Environment.
@@ -95,6 +104,16 @@ export function resolveConfig(
   for (const [id, svc] of Object.entries(services)) {
     if (!isObj(svc)) continue;
     if (svc.semaphore_enabled === true) {
+      if (
+        svc.semaphore_machine_id === undefined ||
+        svc.semaphore_machine_id === null ||
+        svc.semaphore_machine_id === ''
+      )
+        issues.push({
+          file,
+          path: `services.${id}.semaphore_machine_id`,
+          message: 'is required when semaphore_enabled is true',
+        });
       if (svc.launcher === undefined) svc.launcher = { type: 'semaphore' };
       else if (isObj(svc.launcher) && svc.launcher.type !== 'semaphore')
         issues.push({
@@ -115,8 +134,6 @@ export function resolveConfig(
   // 7. Cross-field rules.
   const config = parsed.data;
   for (const [id, svc] of Object.entries(config.services)) {
-    if (svc.semaphore_enabled && !svc.semaphore_machine_id)
-      issues.push({ file, path: `services.${id}.semaphore_machine_id`, message: 'is required when semaphore_enabled is true' });
     for (const [i, m] of svc.machines.entries())
       if (!(m in config.machines) && m !== 'local')
         issues.push({ file, path: `services.${id}.machines.${i}`, message: `unknown machine '${m}'` });
@@ -146,7 +163,9 @@ function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
 function zodIssue(file: string, iss: z.core.$ZodIssue, raw: Raw): ConfigIssue {
   const path = iss.path.map(String).join('.');
   let message = iss.message;
-  if (iss.code === 'invalid_type') {
+  if (iss.code === 'invalid_union' && valueAt(raw, iss.path) === undefined) {
+    message = 'is required';
+  } else if (iss.code === 'invalid_type') {
     const got = valueAt(raw, iss.path);
     message =
       got === undefined
@@ -170,7 +189,15 @@ function valueAt(raw: unknown, path: readonly PropertyKey[]): unknown {
 
 // --- unknown keys -----------------------------------------------------------------------------
 
-type Def = { type: string; innerType?: z.ZodType; shape?: Record<string, z.ZodType>; element?: z.ZodType; valueType?: z.ZodType; options?: z.ZodType[]; catchall?: z.ZodType };
+type Def = {
+  type: string;
+  innerType?: z.ZodType;
+  shape?: Record<string, z.ZodType>;
+  element?: z.ZodType;
+  valueType?: z.ZodType;
+  options?: z.ZodType[];
+  catchall?: z.ZodType;
+};
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
 /** Walk `value` along `schema` and list key paths the schema does not know. */

@@ -121,7 +121,7 @@ export const launcherSchema = z.discriminatedUnion(
     semaphoreLauncherSchema,
     httpLauncherSchema,
   ],
-  { error: 'type must be one of none, process, ssh, docker, slurm, semaphore, http' },
+  { error: 'must be one of: none, process, ssh, docker, slurm, semaphore, http' },
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -167,8 +167,11 @@ export const serviceSchema = z.object({
   routing: z
     .object({
       model_key: z.string().default('model'),
-      by_model: stringMap().default({}),
+      by_model: z.record(z.string(), httpUrl()).default({}),
+      /** Most request-body bytes a `json_body` strategy (model_router) reads before deciding. */
       body_cap_bytes: nonNegInt().default(1024 * 1024),
+      /** How long an instance that failed to connect is skipped before it is tried again. */
+      cooldown_ms: ms().default(30_000),
     })
     .passthrough()
     .optional(),
@@ -277,7 +280,9 @@ export const authSchema = z.object({
     .object({
       username: z.string().min(1),
       /** `scrypt$N$r$p$salt_b64$hash_b64`, made by `hestia hash-password`. */
-      password_hash: z.string().min(1),
+      password_hash: z.string().regex(/^scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/, {
+        error: 'must be a scrypt hash made by `hestia hash-password` (scrypt$N$r$p$salt$hash)',
+      }),
       session_ttl_ms: ms().default(12 * 3600_000),
     })
     .optional(),

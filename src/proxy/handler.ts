@@ -9,6 +9,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { gateProxyRequest } from '../auth/http.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { checkRequest } from './check-request.ts';
@@ -65,10 +66,19 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
   ex.waitForLease(service);
 }
 
+/**
+ * The gateway's auth gate on the proxy (SPEC §8): one boolean on the hot path when auth is off;
+ * when on, auth/http.ts decides and strips the gateway's own credentials before forwarding.
+ */
+export function authHooks(ctx: GatewayContext): ProxyHooks {
+  return { authorize: (req, serviceId) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, serviceId) : undefined) };
+}
+
+/** `hooks` defaults to the gateway's auth (authHooks); tests pass their own. */
 export function createProxyHandler(
   ctx: GatewayContext,
   observer?: ProxyObserver,
-  hooks: ProxyHooks = {},
+  hooks: ProxyHooks = authHooks(ctx),
 ): ProxyHandler {
   const core = new ProxyCore(ctx, observer ?? null, hooks);
   let closing: Promise<void> | undefined;

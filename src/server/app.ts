@@ -6,10 +6,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { registerAuth } from '../auth/fastify-auth.ts';
+import { registerUiPlaceholder } from '../auth/ui-placeholder.ts';
 import { HestiaError } from '../errors.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import type { GatewayContext } from './context.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerStrategyRoutes } from './routes/strategies.ts';
 
 export interface HttpApp {
   server: Server;
@@ -60,7 +63,12 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
       .send({ error: `no route ${req.method} ${req.url.split('?')[0]}`, code: 'HESTIA_NOT_FOUND', src: 'hestia' }),
   );
 
+  // Auth first: its onRequest hook must sit in front of every route registered after it.
+  await registerAuth(fastify, ctx);
   await registerHealthRoutes(fastify, ctx);
+  // Until the dashboard exists: a placeholder GET /ui (auth/ui-placeholder.ts).
+  await registerUiPlaceholder(fastify, ctx);
+  await registerStrategyRoutes(fastify, ctx);
   // Further route modules register here (services, events, metrics, strategies, requests, ui).
 
   await fastify.ready();

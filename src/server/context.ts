@@ -2,9 +2,11 @@
  * Everything a route or the proxy may use, built once by the composition root (main.ts).
  * Routes receive this object; they never construct their own collaborators.
  */
+import type { Authenticator } from '../auth/authenticate.ts';
 import type { Config } from '../config/schema.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { RoutingTable } from '../routing/router.ts';
 import type { ServiceLookup } from '../services/types.ts';
 
 export interface GatewayContext {
@@ -13,6 +15,10 @@ export interface GatewayContext {
   readonly services: ServiceLookup;
   readonly bus: EventBus;
   readonly log: Logger;
+  /** API keys, sessions, rate limits (auth/). `auth.enabled` is the hot path's one check. */
+  readonly auth: Authenticator;
+  /** Strategies (built in + plugins) and each service's router; see routing/router.ts. */
+  readonly routing: RoutingTable;
   /** Set while shutting down: new requests get 503 HESTIA_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
 }

@@ -26,7 +26,7 @@ export function configFrom(yamlOrObject: string | Record<string, unknown>, env: 
 
 export async function startTestGateway(
   yamlOrObject: string | Record<string, unknown>,
-  opts: { env?: Record<string, string>; level?: 'debug' | 'info' | 'warn' | 'error' } = {},
+  opts: { env?: Record<string, string>; level?: 'debug' | 'info' | 'warn' | 'error'; clock?: () => number } = {},
 ): Promise<TestGateway> {
   const config = configFrom(yamlOrObject, opts.env);
   let text = '';
@@ -37,7 +37,13 @@ export async function startTestGateway(
     },
   });
   const logger = createLogger({ level: opts.level ?? 'debug', destination: sink });
-  const gw = await startGateway({ config, logger, host: '127.0.0.1', port: 0 });
+  const gw = await startGateway({
+    config,
+    logger,
+    host: '127.0.0.1',
+    port: 0,
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   return Object.assign(gw, {
     config,
     logText: () => text,
