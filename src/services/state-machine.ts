@@ -1,0 +1,83 @@
+/**
+ * The service lifecycle as a pure table: which state changes are legal, for which causes, and
+ * which event each one emits. No I/O, no timers: ServiceRuntime (service-runtime.ts) is the only
+ * caller, and it routes every change of state through `planTransition` so that an illegal
+ * change is a thrown bug rather than a silently corrupt service.
+ *
+ *   cold ──start──▶ starting ──ready──▶ hot ──stop/idle──▶ stopping ──stopped──▶ cold
+ *     ▲                │  │              │                    ▲
+ *     └──start_failed──┘  └────cancel────┼────────────────────┘
+ *     └──────────────crashed─────────────┘
+ *   cold ──adopted──▶ hot   (a running upstream found by a health probe or at boot)
+ */
+import type { EventType } from '../observability/events.ts';
+import type { ServiceState } from './types.ts';
+
+/** Why a transition happens. Each legal (from, to) pair accepts a fixed set of causes. */
+export type TransitionCause =
+  /** A request arrived for a service that was not hot. */
+  | 'request'
+  /** POST /v1/services/{id}/start. */
+  | 'api'
+  /** Readiness reached. */
+  | 'ready'
+  /** A health probe (status endpoint, boot) found the upstream already running. */
+  | 'adopted'
+  /** Every attempt of a start failed. */
+  | 'start_failed'
+  /** No request for idle_timeout_ms. */
+  | 'idle'
+  /** POST /v1/services/{id}/stop. */
+  | 'api_stop'
+  /** Gateway shutdown. */
+  | 'shutdown'
+  /** The launcher's stop finished. */
+  | 'stopped'
+  /** The launched thing ended on its own while hot. */
+  | 'crashed';
+
+interface Edge {
+  causes: readonly TransitionCause[];
+  /** The event this transition emits; `idle` overrides it (see eventFor). */
+  event: EventType;
+}
+
+const key = (from: ServiceState, to: ServiceState) => `${from}>${to}` as const;
+
+/** The whole lifecycle. Anything not listed here is illegal. */
+export const TRANSITIONS: ReadonlyMap<string, Edge> = new Map<string, Edge>([
+  [key('cold', 'starting'), { causes: ['request', 'api'], event: 'service_start' }],
+  [key('cold', 'hot'), { causes: ['adopted'], event: 'service_adopted' }],
+  [key('starting', 'hot'), { causes: ['ready'], event: 'service_ready' }],
+  [key('starting', 'cold'), { causes: ['start_failed'], event: 'service_start_failed' }],
+  // A stop or shutdown while starting abandons the start and cleans up what was launched.
+  [key('starting', 'stopping'), { causes: ['api_stop', 'shutdown'], event: 'service_stop' }],
+  [key('hot', 'stopping'), { causes: ['idle', 'api_stop', 'shutdown'], event: 'service_stop' }],
+  [key('hot', 'cold'), { causes: ['crashed'], event: 'service_crashed' }],
+  [key('stopping', 'cold'), { causes: ['stopped'], event: 'service_stopped' }],
+]);
+
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly from: ServiceState,
+    readonly to: ServiceState,
+    readonly transitionCause: TransitionCause,
+  ) {
+    super(`illegal service transition ${from} -> ${to} (cause ${transitionCause})`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+export function canTransition(from: ServiceState, to: ServiceState, cause: TransitionCause): boolean {
+  return TRANSITIONS.get(key(from, to))?.causes.includes(cause) ?? false;
+}
+
+/**
+ * The event a legal transition emits, or an IllegalTransitionError. An idle stop is reported
+ * as `idle_shutdown` (SPEC §9) rather than the generic `service_stop`.
+ */
+export function planTransition(from: ServiceState, to: ServiceState, cause: TransitionCause): EventType {
+  const edge = TRANSITIONS.get(key(from, to));
+  if (!edge?.causes.includes(cause)) throw new IllegalTransitionError(from, to, cause);
+  return cause === 'idle' ? 'idle_shutdown' : edge.event;
+}
