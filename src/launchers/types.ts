@@ -66,6 +66,12 @@ export interface LaunchHandle {
 
 export interface Launcher {
   readonly type: string;
+  /**
+   * True when what this launcher starts cannot outlive the gateway (local child processes):
+   * the core stops it at gateway shutdown (SPEC §1). Otherwise (remote processes, containers,
+   * jobs) it is left running at shutdown, recorded in the store, and re-adopted at boot.
+   */
+  readonly stopOnShutdown?: boolean;
   start(ctx: LaunchContext): Promise<LaunchHandle>;
   stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void>;
   adopt?(persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null>;

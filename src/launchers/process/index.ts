@@ -1,0 +1,199 @@
+/**
+ * The `process` launcher (SPEC §5): run a local program as the service.
+ *
+ * - `command` as an argv array is spawned without a shell; as a string it runs under
+ *   `/bin/sh -c`. `{host}`, `{port}`, `{machine}`, `{service}` are expanded in the command,
+ *   `cwd` and `env` values. `env` is merged over the gateway's own environment.
+ * - The child gets its own process group (`detached: true`): a stop signals the whole group
+ *   with `stop_signal`, then SIGKILLs the group after `stop_timeout_ms`.
+ * - Each stdout/stderr line is logged with `event_type: 'service_output'` and the service id;
+ *   the last stderr lines are kept for the failure reason ("exited with code 1: <stderr>").
+ * - `handle.exited` settles when the child exits, whatever the cause.
+ * - `handle.persist` records pid, start time, boot id and argv so that a restarted gateway can
+ *   adopt the child only if it is provably the same process (see `adopt`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ProcessLauncherConfig } from '../../config/schema.ts';
+import {
+  type ExitInfo,
+  expandTemplate,
+  type LaunchContext,
+  LaunchError,
+  type Launcher,
+  type LauncherDeps,
+  type LauncherFactory,
+  type LaunchHandle,
+} from '../types.ts';
+import { trackGroup, untrackGroup } from './children.ts';
+import { stopGroup } from './group.ts';
+import { bootId, readCmdline, readStat } from './proc.ts';
+
+/** How many stderr lines a failure reason quotes. */
+const STDERR_TAIL_LINES = 10;
+/** How often an adopted (not our child, so no exit event) process is checked for liveness. */
+const ADOPTED_POLL_MS = 1_000;
+
+interface Tracked {
+  pid: number;
+  exited: Promise<ExitInfo>;
+}
+
+export interface ProcessPersist {
+  pid: number;
+  startTime: string;
+  bootId: string | null;
+  argv: string[];
+}
+
+export function processArgv(cfg: ProcessLauncherConfig, expand: (s: string) => string): string[] {
+  return typeof cfg.command === 'string' ? ['/bin/sh', '-c', expand(cfg.command)] : cfg.command.map(expand);
+}
+
+function describeExit(code: number | null, signal: string | null): string {
+  return signal ? `was killed by ${signal}` : `exited with code ${code ?? 'unknown'}`;
+}
+
+export class ProcessLauncher implements Launcher {
+  readonly type = 'process';
+  /** Local children die with the gateway: it stops them at shutdown (SPEC §1). */
+  readonly stopOnShutdown = true;
+  private readonly tracked = new WeakMap<LaunchHandle, Tracked>();
+
+  constructor(
+    private readonly cfg: ProcessLauncherConfig,
+    private readonly deps: LauncherDeps,
+  ) {}
+
+  async start(ctx: LaunchContext): Promise<LaunchHandle> {
+    ctx.signal.throwIfAborted();
+    const expand = (s: string) => expandTemplate(s, ctx.vars);
+    const argv = processArgv(this.cfg, expand);
+    const env: NodeJS.ProcessEnv = { ...process.env };
+    for (const [k, v] of Object.entries(this.cfg.env)) env[k] = expand(v);
+    const cwd = this.cfg.cwd ? expand(this.cfg.cwd) : undefined;
+    const [file, ...args] = argv as [string, ...string[]];
+
+    const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (err) =>
+        reject(new LaunchError(`cannot run ${JSON.stringify(file)}: ${err.message}`, { argv, cwd: cwd ?? null })),
+      );
+    });
+    const pid = child.pid;
+    if (pid === undefined) throw new LaunchError(`cannot run ${JSON.stringify(file)}: no pid`);
+    trackGroup(pid);
+
+    const stderrTail: string[] = [];
+    this.pipeOutput(child, ctx, stderrTail);
+    const exited = this.watchExit(child, stderrTail);
+    ctx.log.info(
+      { event_type: 'service_process_spawned', service_id: ctx.serviceId, pid, argv, cwd: cwd ?? null },
+      `service '${ctx.serviceId}' process started (pid ${pid})`,
+    );
+
+    const stat = readStat(pid);
+    const persist: ProcessPersist = { pid, startTime: stat?.startTime ?? '', bootId: bootId(), argv };
+    const handle: LaunchHandle = { exited, persist: { ...persist }, info: { pid } };
+    this.tracked.set(handle, { pid, exited });
+    return handle;
+  }
+
+  async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    const t = this.tracked.get(handle);
+    // A handle without a process (an upstream adopted by a health probe) has nothing to stop.
+    if (!t) return;
+    await stopGroup(t.pid, this.stopSignal(), this.cfg.stop_timeout_ms, t.exited);
+    untrackGroup(t.pid);
+    ctx.log.debug(
+      { event_type: 'service_process_stopped', service_id: ctx.serviceId, pid: t.pid },
+      'process group stopped',
+    );
+  }
+
+  /**
+   * Adopt a child recorded by an earlier gateway: only when the pid is alive, not a zombie,
+   * on the same boot, with the same start time and the same argv. Anything else is a different
+   * process (pid reuse) and is left alone; null means "not ours".
+   */
+  async adopt(persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null> {
+    const p = persisted as Partial<ProcessPersist>;
+    if (typeof p.pid !== 'number' || typeof p.startTime !== 'string' || !Array.isArray(p.argv)) return null;
+    const pid = p.pid;
+    const stat = readStat(pid);
+    if (!stat || stat.state === 'Z') return null;
+    if (stat.startTime !== p.startTime) return null;
+    if (p.bootId && bootId() !== p.bootId) return null;
+    const cmd = readCmdline(pid);
+    if (!cmd || cmd.join('\0') !== p.argv.join('\0')) return null;
+
+    trackGroup(stat.pgrp);
+    const exited = this.pollExit(pid, p.startTime);
+    const handle: LaunchHandle = { exited, persist: { ...p }, info: { pid, adopted: true } };
+    this.tracked.set(handle, { pid: stat.pgrp, exited });
+    ctx.log.info(
+      { event_type: 'service_process_adopted', service_id: ctx.serviceId, pid },
+      `service '${ctx.serviceId}' re-adopted its process (pid ${pid})`,
+    );
+    return handle;
+  }
+
+  private stopSignal(): NodeJS.Signals {
+    const s = this.cfg.stop_signal.toUpperCase();
+    return (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
+  }
+
+  private pipeOutput(child: ChildProcess, ctx: LaunchContext, stderrTail: string[]): void {
+    const log = this.deps.log;
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const src = child[stream];
+      if (!src) continue;
+      const rl = createInterface({ input: src, crlfDelay: Number.POSITIVE_INFINITY });
+      rl.on('line', (line) => {
+        if (stream === 'stderr') {
+          stderrTail.push(line);
+          if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
+        }
+        log.info({ event_type: 'service_output', service_id: ctx.serviceId, stream, pid: child.pid }, line);
+      });
+    }
+  }
+
+  private watchExit(child: ChildProcess, stderrTail: string[]): Promise<ExitInfo> {
+    return new Promise<ExitInfo>((resolve) => {
+      child.once('exit', (code, signal) => {
+        // The last stderr lines may still be in the pipe: wait for the streams to close, but
+        // not for long (a grandchild may hold them open).
+        const finish = () => {
+          const tail = stderrTail.join('\n').trim();
+          const base = describeExit(code, signal);
+          resolve({ code, signal, reason: tail ? `${base}: ${tail}` : base });
+        };
+        let done = false;
+        const once = () => {
+          if (done) return;
+          done = true;
+          clearTimeout(timer);
+          finish();
+        };
+        const timer = setTimeout(once, 200);
+        child.once('close', once);
+      });
+    });
+  }
+
+  private async pollExit(pid: number, startTime: string): Promise<ExitInfo> {
+    for (;;) {
+      await sleep(ADOPTED_POLL_MS, undefined, { ref: false });
+      const st = readStat(pid);
+      if (!st || st.state === 'Z' || st.startTime !== startTime) {
+        return { code: null, signal: null, reason: `adopted process ${pid} ended` };
+      }
+    }
+  }
+}
+
+export const processLauncherFactory: LauncherFactory<ProcessLauncherConfig> = (cfg, deps) =>
+  new ProcessLauncher(cfg, deps);
