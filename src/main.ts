@@ -6,13 +6,14 @@
 import type { AddressInfo } from 'node:net';
 import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
-import { EventBus } from './observability/events.ts';
+import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
 import type { GatewayContext } from './server/context.ts';
 import { ServiceRegistry } from './services/registry.ts';
+import { Store } from './store/store.ts';
 
 export interface GatewayOptions {
   config: Config;
@@ -35,13 +36,57 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Event types that mean something went wrong (logged at warn). */
+const WARN_EVENTS = new Set([
+  'service_start_failed',
+  'service_crashed',
+  'queue_rejected',
+  'queue_timeout',
+  'proxy_error',
+]);
+
+/** The logger's view of the event stream: one line per event, with its type as event_type. */
+export function logEvent(log: Logger, ev: HestiaEvent): void {
+  // auth/setup.ts logs refusals itself, with a message of its own (and throttled).
+  if (ev.type === 'auth_denied') return;
+  const fields = { ...ev.details, event_type: ev.type, service_id: ev.serviceId, machine_id: ev.machineId ?? null };
+  const what = ev.serviceId ? `${ev.type} ${ev.serviceId}` : ev.type;
+  const reason = typeof ev.details.reason === 'string' ? `: ${ev.details.reason}` : '';
+  if (WARN_EVENTS.has(ev.type)) log.warn(fields, `${what}${reason}`);
+  else log.info(fields, what);
+}
+
+/**
+ * Build and start the gateway. Throws (before listening) when the store cannot be opened —
+ * a StoreError naming the file — or the address is taken; the CLI turns that into exit 1.
+ */
 export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const log = opts.logger ?? createLogger({ level: opts.config.server.log_level });
   const bus = new EventBus();
   let config = opts.config;
   let shuttingDown = false;
-  const services = new ServiceRegistry(config);
-  const authSetup = setupAuth({ config: () => config, bus, log });
+
+  const store = Store.open({
+    path: config.server.db_path,
+    retentionMaxEvents: config.events.retention_max_events,
+    retentionMaxAgeDays: config.events.retention_max_age_days,
+    onError: (err) => log.error({ event_type: 'store_error', err: err.message }, err.message),
+  });
+  // Listeners first, so that even the events of re-adoption are stored and logged.
+  bus.on('event', (ev) => store.appendEvent(ev));
+  bus.on('event', (ev) => logEvent(log, ev));
+
+  const services = new ServiceRegistry({ config, bus, log, store });
+  // The key table lives in the store's file (its migration is in store/migrations.ts).
+  const authSetup = setupAuth({ config: () => config, bus, log, db: store.database });
+  try {
+    await services.restore();
+  } catch (err) {
+    await services.close();
+    authSetup.close();
+    store.close();
+    throw err;
+  }
   // Plugins load once, at start; a broken one is logged and skipped (never fatal).
   const routing = await RoutingTable.create({
     getConfig: () => config,
@@ -58,6 +103,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     log,
     auth: authSetup.auth,
     routing,
+    store,
     get shuttingDown() {
       return shuttingDown;
     },
@@ -68,13 +114,20 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
 
   const host = opts.host ?? config.server.host;
   const port = opts.port ?? config.server.port;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      resolve();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host, port }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  } catch (err) {
+    await services.close();
+    authSetup.close();
+    store.close();
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${urlHost}:${addr.port}`;
@@ -90,6 +143,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       closing ??= (async () => {
         shuttingDown = true;
         const grace = config.server.shutdown_grace_ms;
+        const deadline = Date.now() + grace;
+        // Queued requests get their 503 now, while their connections are still open.
+        services.beginShutdown();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         const timer = setTimeout(() => {
@@ -98,12 +154,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
           // waits for them: only the proxy can cut its tunnels.
           proxy.close().catch(() => {});
         }, grace);
+        // In-flight requests (leases) finish within the grace period...
+        await services.drain(deadline);
+        // ...and keep-alive connections that went idle meanwhile are closed.
+        server.closeIdleConnections();
         await closed;
         clearTimeout(timer);
         await fastify.close().catch(() => {});
         await proxy.close();
-        await services.close();
+        // Local children are stopped and final states written before the store closes.
+        await services.finishShutdown();
         authSetup.close();
+        store.close();
+        log.info({ event_type: 'shutdown_complete' }, 'hestia stopped');
         config = opts.config;
       })();
       return closing;

@@ -16,7 +16,15 @@ export async function serveCommand(argv: string[]): Promise<number | undefined> 
   }
   const log = createLogger({ level: loaded.config.server.log_level });
   for (const w of loaded.warnings) log.warn({ event_type: 'config_warning' }, w);
-  const gateway = await startGateway({ config: loaded.config, configPath: loaded.path, logger: log });
+  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    gateway = await startGateway({ config: loaded.config, configPath: loaded.path, logger: log });
+  } catch (err) {
+    // Before listening (store unusable, address taken): one clear line, exit 1.
+    log.flush();
+    process.stderr.write(`hestia: ${(err as Error).message}\n`);
+    return 1;
+  }
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {

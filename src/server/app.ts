@@ -11,8 +11,10 @@ import { registerUiPlaceholder } from '../auth/ui-placeholder.ts';
 import { HestiaError } from '../errors.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import type { GatewayContext } from './context.ts';
+import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
+import { registerServiceRoutes } from './routes/services.ts';
 
 export interface HttpApp {
   server: Server;
@@ -66,10 +68,12 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
   // Auth first: its onRequest hook must sit in front of every route registered after it.
   await registerAuth(fastify, ctx);
   await registerHealthRoutes(fastify, ctx);
+  await registerServiceRoutes(fastify, ctx);
+  await registerEventRoutes(fastify, ctx);
   // Until the dashboard exists: a placeholder GET /ui (auth/ui-placeholder.ts).
   await registerUiPlaceholder(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
-  // Further route modules register here (services, events, metrics, strategies, requests, ui).
+  // Further route modules register here (metrics, requests, ui).
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');

@@ -8,6 +8,7 @@ import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RoutingTable } from '../routing/router.ts';
 import type { ServiceLookup } from '../services/types.ts';
+import type { Store } from '../store/store.ts';
 
 export interface GatewayContext {
   /** The current config; replaced on reload (read it through the getter, never cache it). */
@@ -19,6 +20,8 @@ export interface GatewayContext {
   readonly auth: Authenticator;
   /** Strategies (built in + plugins) and each service's router; see routing/router.ts. */
   readonly routing: RoutingTable;
+  /** The SQLite store (events, service state; colleagues add tables through its migrations). */
+  readonly store: Store;
   /** Set while shutting down: new requests get 503 HESTIA_SHUTTING_DOWN. */
   readonly shuttingDown: boolean;
 }

@@ -61,7 +61,9 @@ export interface ServiceHandle {
   /**
    * Wait in the service's FIFO queue until it is ready (starting it if cold) and a
    * concurrency slot is free. Rejects with a HestiaError: HESTIA_QUEUE_FULL (503 +
-   * Retry-After), HESTIA_QUEUE_TIMEOUT (504), HESTIA_START_FAILED / HESTIA_NO_CAPACITY (503).
+   * Retry-After), HESTIA_QUEUE_TIMEOUT (504), HESTIA_START_FAILED / HESTIA_NO_CAPACITY (503),
+   * HESTIA_START_TIMEOUT (504, the last attempt ran out of start_timeout_ms),
+   * HESTIA_SHUTTING_DOWN (503). When `signal` aborts, rejects with the signal's reason.
    */
   acquire(opts?: AcquireOptions): Promise<Lease>;
   status(): ServiceStatus;
@@ -72,6 +74,13 @@ export interface ServiceHandle {
   start(reason: string): boolean;
   /** Begin a stop. Returns false when already cold or stopping (→ 409). */
   stop(reason: string): boolean;
+  /**
+   * Extension (lifecycle): for `GET /v1/services/{id}/status`. When the service is cold and has
+   * a health_url, probe it once (at most `timeoutMs`, default 1 s); a healthy, already running
+   * upstream is adopted as hot. Resolves (never rejects) once `status()` reflects the result.
+   * Optional so that test doubles of ServiceHandle need not implement it.
+   */
+  probe?(timeoutMs?: number): Promise<void>;
 }
 
 export interface ServiceLookup {

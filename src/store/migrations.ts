@@ -5,6 +5,7 @@
  * N-th entry.
  */
 import type { Database } from 'better-sqlite3';
+import { API_KEYS_MIGRATION } from '../auth/key-store.ts';
 
 export interface Migration {
   /** Short description, shown in errors. */
@@ -42,4 +43,6 @@ export const MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  // Idempotent (IF NOT EXISTS): `hestia keys` may have created the table before the gateway ran.
+  API_KEYS_MIGRATION,
 ];

@@ -26,9 +26,16 @@ export function configFrom(yamlOrObject: string | Record<string, unknown>, env: 
 
 export async function startTestGateway(
   yamlOrObject: string | Record<string, unknown>,
-  opts: { env?: Record<string, string>; level?: 'debug' | 'info' | 'warn' | 'error'; clock?: () => number } = {},
+  opts: {
+    env?: Record<string, string>;
+    level?: 'debug' | 'info' | 'warn' | 'error';
+    clock?: () => number;
+    /** SQLite file; default `:memory:` so tests never write ./data/hestia.db. */
+    dbPath?: string;
+  } = {},
 ): Promise<TestGateway> {
   const config = configFrom(yamlOrObject, opts.env);
+  config.server.db_path = opts.dbPath ?? ':memory:';
   let text = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {

@@ -1,0 +1,59 @@
+/**
+ * The lifecycle's errors, built in one place so their envelopes (SPEC §2, §5) stay uniform.
+ */
+import { HestiaError } from '../errors.ts';
+
+/** One failed attempt of a start, as reported to clients and stored in the event. */
+export interface StartFailure {
+  machine: string;
+  attempt: number;
+  reason: string;
+  timedOut: boolean;
+}
+
+/** How long a client should wait after a failed start before trying again. */
+export function startRetryAfterMs(retryDelayMs: number): number {
+  return Math.max(1_000, retryDelayMs);
+}
+
+/**
+ * Every waiter of a start that failed gets this. HESTIA_START_TIMEOUT (504) when the last
+ * attempt ran out of start_timeout_ms, HESTIA_START_FAILED (503) otherwise; both carry
+ * `{serviceId, attempts, retry_after_ms, reason, machines, failures}` and `Retry-After`.
+ */
+export function startFailedError(serviceId: string, failures: StartFailure[], retryAfterMs: number): HestiaError {
+  const last = failures.at(-1);
+  const attempts = failures.length;
+  const reason = last?.reason ?? 'unknown failure';
+  const machines = [...new Set(failures.map((f) => f.machine))];
+  const code = last?.timedOut ? 'HESTIA_START_TIMEOUT' : 'HESTIA_START_FAILED';
+  return new HestiaError(
+    code,
+    `service '${serviceId}' failed to start after ${attempts} attempt${attempts === 1 ? '' : 's'} (on ${machines.join(', ')}): ${reason}`,
+    { serviceId, attempts, retry_after_ms: retryAfterMs, reason, machines, failures },
+    { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) },
+  );
+}
+
+export function startCancelledError(serviceId: string, why: string): HestiaError {
+  return new HestiaError('HESTIA_START_FAILED', `start of service '${serviceId}' was cancelled: ${why}`, {
+    serviceId,
+    attempts: 0,
+    retry_after_ms: 1_000,
+    reason: `cancelled: ${why}`,
+  });
+}
+
+export function shuttingDownError(serviceId: string | null): HestiaError {
+  return new HestiaError('HESTIA_SHUTTING_DOWN', 'the gateway is shutting down', serviceId ? { serviceId } : {}, {
+    'Retry-After': '5',
+  });
+}
+
+/** Abort reason of a start attempt that ran out of start_timeout_ms. */
+export class StartTimeoutError extends Error {
+  constructor(readonly timeoutMs: number) {
+    super(`not ready within ${timeoutMs} ms (start_timeout_ms)`);
+    this.name = 'StartTimeoutError';
+  }
+}

@@ -1,0 +1,747 @@
+/**
+ * One service's lifecycle: its state, wait queue, idle timer, in-flight count and launcher
+ * handle, all owned by this object. Read services/DESIGN.md before changing it.
+ *
+ * Rules this class keeps:
+ * - Only `transition()` assigns `state`; it validates against the pure table
+ *   (state-machine.ts), emits exactly one event and persists the state.
+ * - Every decision (start? join? grant? stop?) is made synchronously on the current state. Async
+ *   work (a start attempt, a stop, a busy check, a probe) carries the `epoch` or token it began
+ *   with and, when it resumes, re-checks them before acting: it never acts on a state it read
+ *   before an `await`.
+ * - One start at a time: `beginStart` only runs from `cold`, and moves to `starting` before
+ *   returning, so any number of concurrent `acquire()` calls cause exactly one start.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServiceConfig } from '../config/schema.ts';
+import { HestiaError } from '../errors.ts';
+import {
+  type ExitInfo,
+  expandTemplate,
+  type LaunchContext,
+  LaunchError,
+  type Launcher,
+  type LaunchHandle,
+  type PlacedMachine,
+  type TemplateVars,
+} from '../launchers/types.ts';
+import type { EventBus, EventType } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import { checkBusy } from './busy-check.ts';
+import {
+  type StartFailure,
+  StartTimeoutError,
+  shuttingDownError,
+  startCancelledError,
+  startFailedError,
+  startRetryAfterMs,
+} from './errors.ts';
+import { type Placement, templateVars } from './placement.ts';
+import { type ProbeResult, probeOnce, waitUntilReady } from './probe.ts';
+import { WaitQueue } from './queue.ts';
+import { planTransition, type TransitionCause } from './state-machine.ts';
+import type { AcquireOptions, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
+
+/** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
+export interface StateSink {
+  save(row: {
+    serviceId: string;
+    state: ServiceState;
+    machineId: string | null;
+    launcherType: string | null;
+    persist: Record<string, unknown> | null;
+    startedAt: number | null;
+    lastUsedAt: number | null;
+  }): void;
+  touch(serviceId: string, lastUsedAt: number): void;
+}
+
+/** A recorded state from before a gateway restart (store row). */
+export interface RecordedState {
+  state: ServiceState;
+  machineId: string | null;
+  persist: Record<string, unknown> | null;
+  startedAt: number | null;
+  lastUsedAt: number | null;
+}
+
+export interface RuntimeDeps {
+  bus: EventBus;
+  log: Logger;
+  launcher: Launcher;
+  placement: Placement;
+  sink?: StateSink | undefined;
+}
+
+/** Bound on the status endpoint's probe of a cold service (SPEC §2). */
+export const STATUS_PROBE_TIMEOUT_MS = 1_000;
+/** lastUsedAt is written behind, at most this often, so the hot path never waits on SQLite. */
+const TOUCH_FLUSH_MS = 2_000;
+/** Retry-After for a full queue when nothing better is known. */
+const DEFAULT_RETRY_AFTER_S = 5;
+
+interface Started {
+  handle: LaunchHandle;
+  machine: PlacedMachine;
+  vars: TemplateVars;
+}
+
+const never = new Promise<never>(() => {});
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+export class ServiceRuntime implements ServiceHandle {
+  private _state: ServiceState = 'cold';
+  private readonly queue: WaitQueue<Lease>;
+  private readonly log: Logger;
+  private inflight = 0;
+
+  /** Bumped by every start; async work from an older epoch is stale and must not act. */
+  private epoch = 0;
+  private startAbort: AbortController | null = null;
+  private startTask: Promise<void> | null = null;
+  private startBeganAt: number | null = null;
+  /** Set by POST start while stopping: start again once the stop is done. */
+  private startAfterStop = false;
+  private stopTask: Promise<void> | null = null;
+
+  private handle: LaunchHandle | null = null;
+  private machine: PlacedMachine | null = null;
+  private vars: TemplateVars | null = null;
+
+  private idleTimer: NodeJS.Timeout | null = null;
+  private idleDeadline: number | null = null;
+  /** Bumped whenever the idle timer is disarmed: an in-flight busy check then stands down. */
+  private idleToken = 0;
+
+  private startedAt: number | null = null;
+  private lastUsedAt: number | null = null;
+  private lastStartMs: number | null = null;
+  private lastError: string | null = null;
+  private touchTimer: NodeJS.Timeout | null = null;
+
+  private shuttingDown = false;
+  private drainWaiters: Array<() => void> = [];
+  /** Clean-ups running in the background (a crashed child's group); awaited at shutdown. */
+  private readonly background = new Set<Promise<void>>();
+
+  constructor(
+    readonly id: string,
+    private cfg: ServiceConfig,
+    private readonly deps: RuntimeDeps,
+  ) {
+    this.log = deps.log.child({ service_id: id });
+    this.queue = new WaitQueue<Lease>({
+      serviceId: id,
+      capacity: cfg.queue_size,
+      timeoutMs: cfg.request_timeout_seconds * 1000,
+      retryAfterSeconds: () => this.retryAfterSeconds(),
+      onTimeout: (info) => this.publish('queue_timeout', { waitedMs: info.waitedMs, state: this._state }),
+    });
+  }
+
+  get config(): ServiceConfig {
+    return this.cfg;
+  }
+
+  get state(): ServiceState {
+    return this._state;
+  }
+
+  // ---- the ServiceHandle surface -------------------------------------------------------
+
+  tryAcquire(): Lease | null {
+    // FIFO: nobody overtakes a queued request, even when a slot is free for an instant.
+    if (this.shuttingDown || this._state !== 'hot' || this.queue.length > 0 || !this.hasSlot()) return null;
+    return this.makeLease(0, false);
+  }
+
+  acquire(opts: AcquireOptions = {}): Promise<Lease> {
+    if (this.shuttingDown) return Promise.reject(shuttingDownError(this.id));
+    const lease = this.tryAcquire();
+    if (lease) return Promise.resolve(lease);
+    if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
+    if (this.queue.isFull()) {
+      const err = this.queue.fullError();
+      this.publish('queue_rejected', { reason: 'queue_full', queuePending: this.queue.length, state: this._state });
+      return Promise.reject(err);
+    }
+    const waiting = this.queue.enqueue({ signal: opts.signal, coldStart: this._state !== 'hot' });
+    // cold: begin the one start. starting: the waiter joins it. stopping: the start follows
+    // the stop (finishStop). hot: the waiter waits for a concurrency slot (pump on release).
+    if (this._state === 'cold') this.beginStart('request', 'request');
+    return waiting;
+  }
+
+  start(reason: string): boolean {
+    if (this.shuttingDown) return false;
+    if (this._state === 'cold') {
+      this.beginStart('api', reason);
+      return true;
+    }
+    if (this._state === 'stopping' && !this.startAfterStop) {
+      this.startAfterStop = true;
+      return true;
+    }
+    return false;
+  }
+
+  stop(reason: string): boolean {
+    if (this._state === 'cold' || this._state === 'stopping') return false;
+    void this.beginStop('api_stop', { reason });
+    return true;
+  }
+
+  status(): ServiceStatus {
+    const now = Date.now();
+    const automation = this.deps.launcher.statusInfo?.();
+    const s: ServiceStatus = {
+      serviceId: this.id,
+      state: this._state,
+      readiness: this._state === 'hot' ? 'ready' : 'not_ready',
+      machineId: this.machineId(),
+      queuePending: this.queue.length,
+      inflight: this.inflight,
+      lastUsedAt: iso(this.lastUsedAt),
+      startedAt: iso(this.startedAt),
+      idleTimeoutMs: this.cfg.idle_timeout_ms,
+      idleRemainingMs: this.idleDeadline === null ? null : Math.max(0, this.idleDeadline - now),
+      launcher: this.deps.launcher.type,
+      lastError: this.lastError,
+    };
+    if (automation) s.automation = automation;
+    return s;
+  }
+
+  /**
+   * The status endpoint's check of a cold service (SPEC §2): probe its health_url once, at
+   * most `timeoutMs`; a healthy upstream that is already running is adopted as hot. Does
+   * nothing unless the service is cold and has a health_url.
+   */
+  async probe(timeoutMs = STATUS_PROBE_TIMEOUT_MS): Promise<void> {
+    if (this._state !== 'cold' || !this.cfg.health_url || this.shuttingDown) return;
+    const machine = this.firstMachine();
+    const vars = this.varsFor(machine);
+    const epoch = this.epoch;
+    const r = await probeOnce(expandTemplate(this.cfg.health_url, vars), timeoutMs);
+    // Re-decide on the state as it is now: a start may have begun while we probed.
+    if (!r.ok || this._state !== 'cold' || this.epoch !== epoch || this.shuttingDown) return;
+    this.becomeAdopted({ handle: {}, machine, vars }, Date.now(), null, 'status_probe');
+  }
+
+  // ---- boot ----------------------------------------------------------------------------
+
+  /**
+   * Re-adopt what an earlier gateway left running (SPEC §5). A service recorded hot is adopted
+   * as hot when its health check passes (or, without a health_url, when the launcher re-adopts
+   * its process); its idle clock continues from the recorded lastUsedAt. A launched thing that
+   * is still ours but not adoptable (unhealthy, or recorded mid-start/stop) is stopped.
+   * Anything else: cold.
+   */
+  async restore(rec: RecordedState | undefined): Promise<void> {
+    if (!rec || rec.state === 'cold' || this._state !== 'cold') {
+      this.saveState();
+      return;
+    }
+    const machine = this.deps.placement.candidates(this.id).find((m) => m.id === rec.machineId) ?? this.firstMachine();
+    let vars = this.varsFor(machine);
+    const ctx = this.launchContext(machine, vars, new AbortController().signal);
+    let handle: LaunchHandle | null = null;
+    if (rec.persist && this.deps.launcher.adopt) {
+      handle = await this.deps.launcher.adopt(rec.persist, ctx).catch((err: unknown) => {
+        this.log.warn({ event_type: 'service_adopt_failed', err: message(err) }, 'could not re-adopt');
+        return null;
+      });
+    }
+    if (handle?.host) vars = { ...vars, host: handle.host };
+    let healthy: boolean;
+    let detail: string;
+    if (this.cfg.health_url) {
+      const r = await probeOnce(expandTemplate(this.cfg.health_url, vars), STATUS_PROBE_TIMEOUT_MS);
+      healthy = r.ok;
+      detail = r.detail;
+    } else {
+      healthy = handle !== null;
+      detail = handle ? 'process re-adopted' : 'no health_url and nothing re-adopted';
+    }
+    if (rec.state === 'hot' && healthy && this._state === 'cold') {
+      this.becomeAdopted({ handle: handle ?? {}, machine, vars }, rec.lastUsedAt ?? Date.now(), rec.startedAt, 'boot');
+      return;
+    }
+    this.log.info(
+      { event_type: 'service_not_adopted', recorded_state: rec.state, detail },
+      `service '${this.id}' recorded ${rec.state} is not adopted (${detail}); it is cold`,
+    );
+    if (handle) {
+      await this.deps.launcher.stop(handle, ctx).catch((err: unknown) => {
+        this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'could not stop a stale launch');
+      });
+    }
+    this.saveState();
+  }
+
+  // ---- shutdown (driven by the registry) -----------------------------------------------
+
+  /** Refuse new requests, fail every waiter with 503, abandon a start in progress. */
+  beginShutdown(): void {
+    if (this.shuttingDown) return;
+    this.shuttingDown = true;
+    this.startAfterStop = false;
+    this.disarmIdle();
+    this.queue.rejectAll(shuttingDownError(this.id));
+    if (this._state === 'starting') void this.beginStop('shutdown', {});
+  }
+
+  /** Resolves once no lease is held, or at `deadline` (epoch ms), whichever is first. */
+  async drain(deadline: number): Promise<void> {
+    if (this.inflight === 0) return;
+    const remaining = deadline - Date.now();
+    if (remaining <= 0) return;
+    const ac = new AbortController();
+    await Promise.race([
+      new Promise<void>((resolve) => this.drainWaiters.push(resolve)),
+      sleep(remaining, undefined, { signal: ac.signal }).catch(() => {}),
+    ]);
+    ac.abort();
+  }
+
+  /**
+   * Stop what must not outlive the gateway (launchers with `stopOnShutdown`, i.e. local
+   * children), wait for stops in progress, and write the final state. Other launchers' services
+   * stay up and are recorded hot, for re-adoption by the next gateway.
+   */
+  async finishShutdown(): Promise<void> {
+    if (this.startTask) await this.startTask;
+    if (this.stopTask) await this.stopTask;
+    if (this._state === 'hot' && this.deps.launcher.stopOnShutdown) await this.beginStop('shutdown', {});
+    await Promise.all(this.background);
+    this.disarmIdle();
+    if (this.touchTimer) clearTimeout(this.touchTimer);
+    this.touchTimer = null;
+    this.saveState();
+  }
+
+  // ---- state changes -------------------------------------------------------------------
+
+  /** The only writer of `_state`. Throws IllegalTransitionError on a bug. */
+  private transition(to: ServiceState, cause: TransitionCause, details: Record<string, unknown> = {}): void {
+    const from = this._state;
+    const type = planTransition(from, to, cause);
+    this._state = to;
+    this.publish(type, { from, to, cause, ...details });
+    this.saveState();
+  }
+
+  private beginStart(cause: 'request' | 'api', reason: string): void {
+    this.disarmIdle();
+    const epoch = ++this.epoch;
+    const ac = new AbortController();
+    this.startAbort = ac;
+    this.startBeganAt = Date.now();
+    this.machine = this.firstMachine();
+    this.transition('starting', cause, { reason, queuePending: this.queue.length });
+    this.startTask = this.runStart(epoch, ac.signal).finally(() => {
+      if (this.epoch === epoch) {
+        this.startTask = null;
+        this.startAbort = null;
+      }
+    });
+  }
+
+  /** All attempts of one start: `retry_count` per machine, machines in placement order. Never rejects. */
+  private async runStart(epoch: number, signal: AbortSignal): Promise<void> {
+    const stale = () => this.epoch !== epoch || signal.aborted;
+    const perMachine = Math.max(1, this.cfg.retry_count);
+    const failures: StartFailure[] = [];
+    try {
+      for (const machine of this.deps.placement.candidates(this.id)) {
+        for (let attempt = 1; attempt <= perMachine; attempt++) {
+          if (stale()) return;
+          this.machine = machine;
+          try {
+            const started = await this.attempt(machine, signal);
+            if (stale()) {
+              // Cancelled while the last step finished: do not leave it running.
+              await this.stopQuietly(started.handle, started.machine, started.vars);
+              return;
+            }
+            this.onStarted(started, failures.length + 1);
+            return;
+          } catch (err) {
+            if (stale()) return;
+            const timedOut = err instanceof StartTimeoutError;
+            const reason = message(err);
+            failures.push({ machine: machine.id, attempt, reason, timedOut });
+            this.log.warn(
+              { event_type: 'service_start_attempt_failed', machine_id: machine.id, attempt, reason },
+              `start attempt ${attempt} of service '${this.id}' on ${machine.id} failed: ${reason}`,
+            );
+            if (attempt < perMachine && this.cfg.retry_delay_ms > 0) {
+              await sleep(this.cfg.retry_delay_ms, undefined, { signal }).catch(() => {});
+            }
+          }
+        }
+      }
+      if (stale()) return;
+      this.onStartFailed(failures);
+    } catch (err) {
+      // A bug (illegal transition). Fail the waiters rather than leaving them hanging.
+      this.log.error({ event_type: 'service_internal_error', err }, 'lifecycle bug during start');
+      this.queue.rejectAll(new HestiaError('HESTIA_INTERNAL', `internal error while starting '${this.id}'`));
+    }
+  }
+
+  /**
+   * One attempt: launch, then wait for readiness, bounded by start_timeout_ms, failing at once
+   * if the launched thing exits. On rejection nothing this attempt launched is left running.
+   */
+  private async attempt(machine: PlacedMachine, startSignal: AbortSignal): Promise<Started> {
+    let vars = this.varsFor(machine);
+    const ac = new AbortController();
+    const onStartAbort = () => ac.abort(startSignal.reason);
+    startSignal.addEventListener('abort', onStartAbort, { once: true });
+    const timeoutMs = this.cfg.start_timeout_ms;
+    const timer = timeoutMs > 0 ? setTimeout(() => ac.abort(new StartTimeoutError(timeoutMs)), timeoutMs) : null;
+    const ctx = this.launchContext(machine, vars, ac.signal);
+    const aborted = abortPromise(ac.signal);
+    let handle: LaunchHandle | null = null;
+    let lastProbe: ProbeResult | null = null;
+    try {
+      const launching = this.deps.launcher.start(ctx);
+      try {
+        handle = await Promise.race([launching, aborted]);
+      } catch (err) {
+        // A launcher that finishes after we gave up still gets its launch undone.
+        launching.then((h) => this.stopQuietly(h, machine, vars)).catch(() => {});
+        throw err;
+      }
+      if (handle.host) vars = { ...vars, host: handle.host };
+      const exitedEarly: Promise<never> = handle.exited
+        ? handle.exited.then((info: ExitInfo) => {
+            throw new LaunchError(`the launched process ${info.reason} during the start`, { exit: info });
+          })
+        : never;
+      await Promise.race([
+        waitUntilReady({
+          healthUrl: this.cfg.health_url ? expandTemplate(this.cfg.health_url, vars) : null,
+          intervalMs: this.cfg.health_interval_ms,
+          warmupMs: this.cfg.warmup_ms,
+          signal: ac.signal,
+          onProbe: (r) => {
+            lastProbe = r;
+          },
+        }),
+        exitedEarly,
+        aborted,
+      ]);
+      return { handle, machine, vars };
+    } catch (err) {
+      ac.abort(err);
+      if (handle) await this.stopQuietly(handle, machine, vars);
+      if (err instanceof StartTimeoutError && lastProbe) {
+        const probe: ProbeResult = lastProbe;
+        throw Object.assign(new StartTimeoutError(timeoutMs), {
+          message: `${err.message}; health_url last answered: ${probe.detail}`,
+        });
+      }
+      throw err;
+    } finally {
+      if (timer) clearTimeout(timer);
+      startSignal.removeEventListener('abort', onStartAbort);
+    }
+  }
+
+  private onStarted(started: Started, attempts: number): void {
+    const now = Date.now();
+    this.handle = started.handle;
+    this.machine = started.machine;
+    this.vars = started.vars;
+    this.startedAt = now;
+    this.lastUsedAt = now;
+    this.lastError = null;
+    this.lastStartMs = this.startBeganAt === null ? null : now - this.startBeganAt;
+    this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
+    this.watchExit(started.handle, this.epoch);
+    this.pump();
+    this.armIdle();
+  }
+
+  private onStartFailed(failures: StartFailure[]): void {
+    const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
+    this.lastError = err.message;
+    this.handle = null;
+    this.vars = null;
+    this.transition('cold', 'start_failed', {
+      code: err.code,
+      error: err.message,
+      reason: err.details.reason,
+      attempts: failures.length,
+      failures,
+      queuePending: this.queue.length,
+    });
+    this.queue.rejectAll(err);
+    // A POST start during the failed start must not loop: it was this start.
+    this.startAfterStop = false;
+  }
+
+  private becomeAdopted(started: Started, lastUsedAt: number, startedAt: number | null, via: string): void {
+    this.epoch++;
+    this.handle = started.handle;
+    this.machine = started.machine;
+    this.vars = started.vars;
+    this.startedAt = startedAt ?? Date.now();
+    this.lastUsedAt = lastUsedAt;
+    this.transition('hot', 'adopted', { via, lastUsedAt: iso(lastUsedAt), ...(started.handle.info ?? {}) });
+    this.watchExit(started.handle, this.epoch);
+    this.pump();
+    // The idle clock continues from the recorded last use, not from now.
+    this.armIdle(lastUsedAt);
+  }
+
+  private watchExit(handle: LaunchHandle, epoch: number): void {
+    handle.exited?.then(
+      (info) => this.onExited(handle, epoch, info),
+      () => {},
+    );
+  }
+
+  /** The launched thing ended. While hot and not by our stop, that is a crash. */
+  private onExited(handle: LaunchHandle, epoch: number, info: ExitInfo): void {
+    if (this.epoch !== epoch || this._state !== 'hot' || this.handle !== handle) return;
+    this.handle = null;
+    this.startedAt = null;
+    this.lastError = `crashed: ${info.reason}`;
+    this.disarmIdle();
+    this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
+    // Whatever the crashed process left in its group (workers) goes too.
+    if (this.machine && this.vars) this.track(this.stopQuietly(handle, this.machine, this.vars));
+    // Requests waiting for a slot on the crashed service get a fresh start.
+    if (this.queue.length > 0 && !this.shuttingDown) this.beginStart('request', 'restart after crash');
+  }
+
+  private beginStop(cause: 'idle' | 'api_stop' | 'shutdown', details: Record<string, unknown>): Promise<void> {
+    if (this.stopTask) return this.stopTask;
+    this.disarmIdle();
+    if (this._state === 'starting') {
+      const task = this.startTask;
+      this.transition('stopping', cause, details);
+      this.startAbort?.abort(new Error(`start cancelled (${cause})`));
+      this.queue.rejectAll(
+        cause === 'shutdown' ? shuttingDownError(this.id) : startCancelledError(this.id, 'a stop was requested'),
+      );
+      // The start's own clean-up stops whatever it launched; the stop is done when it is.
+      this.stopTask = (task ?? Promise.resolve()).then(() => this.finishStop(null));
+      return this.stopTask;
+    }
+    if (this._state !== 'hot') return Promise.resolve();
+    const handle = this.handle;
+    const machine = this.machine ?? this.firstMachine();
+    const vars = this.vars ?? this.varsFor(machine);
+    this.handle = null;
+    const idleMs = this.lastUsedAt === null ? null : Date.now() - this.lastUsedAt;
+    this.transition('stopping', cause, { ...details, ...(cause === 'idle' ? { idleMs } : {}) });
+    this.stopTask = (async () => {
+      let error: string | null = null;
+      if (handle) {
+        try {
+          await this.deps.launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
+        } catch (err) {
+          error = message(err);
+          this.log.error({ event_type: 'service_stop_failed', err: error }, `stopping service '${this.id}' failed`);
+        }
+      }
+      this.finishStop(error);
+    })();
+    return this.stopTask;
+  }
+
+  /**
+   * stopping → cold. A stop that failed still ends cold (with the error in the event), so a
+   * service is never stuck in `stopping`; the next start will find out if it is still up.
+   */
+  private finishStop(error: string | null): void {
+    this.stopTask = null;
+    this.startedAt = null;
+    this.vars = null;
+    if (error) this.lastError = `stop failed: ${error}`;
+    this.transition('cold', 'stopped', error ? { error } : {});
+    if (this.shuttingDown) return;
+    if (this.queue.length > 0 || this.startAfterStop) {
+      const why = this.startAfterStop ? 'start requested during stop' : 'requests waited during stop';
+      const cause = this.queue.length > 0 ? 'request' : 'api';
+      this.startAfterStop = false;
+      this.beginStart(cause, why);
+    }
+  }
+
+  // ---- leases, queue, idle -------------------------------------------------------------
+
+  private hasSlot(): boolean {
+    const max = this.cfg.max_concurrency;
+    return max === null || max === undefined || this.inflight < max;
+  }
+
+  /** Grant queued waiters, oldest first, while the service is hot and slots are free. */
+  private pump(): void {
+    while (this._state === 'hot' && !this.shuttingDown && this.queue.length > 0 && this.hasSlot()) {
+      this.queue.grantNext((info) => this.makeLease(info.waitedMs, info.coldStart));
+    }
+  }
+
+  private makeLease(waitedMs: number, coldStart: boolean): Lease {
+    this.inflight++;
+    this.disarmIdle();
+    this.markUsed();
+    const machine = this.machine ?? this.firstMachine();
+    const vars = this.vars ?? this.varsFor(machine);
+    let released = false;
+    return {
+      baseUrl: expandTemplate(this.cfg.base_url, vars),
+      fallbackUrl: this.cfg.fallback_url ? expandTemplate(this.cfg.fallback_url, vars) : null,
+      waitedMs,
+      coldStart,
+      touch: () => {
+        this.markUsed();
+        if (this.inflight === 0) this.armIdle();
+      },
+      release: () => {
+        if (released) return;
+        released = true;
+        this.inflight--;
+        this.markUsed();
+        this.pump();
+        if (this.inflight === 0) {
+          this.armIdle();
+          for (const w of this.drainWaiters.splice(0)) w();
+        }
+      },
+    };
+  }
+
+  /**
+   * Arm the idle stop: fires `idle_timeout_ms` after `since` (default now). Only when hot,
+   * enabled, and nothing is in flight or waiting. Re-arming replaces the previous timer.
+   */
+  private armIdle(since = Date.now()): void {
+    this.disarmIdle();
+    const ms = this.cfg.idle_timeout_ms;
+    if (ms <= 0 || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) return;
+    const deadline = since + ms;
+    this.idleDeadline = deadline;
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), Math.max(0, deadline - Date.now()));
+    // The gateway's server keeps the process alive; a pending idle stop alone should not.
+    this.idleTimer.unref();
+  }
+
+  private disarmIdle(): void {
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+    this.idleDeadline = null;
+    this.idleToken++;
+  }
+
+  private onIdleTimer(): void {
+    this.idleTimer = null;
+    if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) return;
+    const check = this.cfg.busy_check;
+    if (!check) {
+      void this.beginStop('idle', {});
+      return;
+    }
+    const token = this.idleToken;
+    const url = expandTemplate(check.url, this.vars ?? this.varsFor(this.machine ?? this.firstMachine()));
+    void checkBusy(check, url).then((res) => {
+      // Any acquire/touch/stop since the timer fired disarmed (bumped the token): stand down.
+      if (token !== this.idleToken || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0) return;
+      if (res.busy) {
+        this.log.info(
+          { event_type: 'idle_postponed', detail: res.detail },
+          `service '${this.id}' is busy (${res.detail}); idle stop postponed`,
+        );
+        this.armIdle();
+        return;
+      }
+      void this.beginStop('idle', { busyCheck: res.detail });
+    });
+  }
+
+  private markUsed(): void {
+    this.lastUsedAt = Date.now();
+    if (this.touchTimer || !this.deps.sink) return;
+    this.touchTimer = setTimeout(() => {
+      this.touchTimer = null;
+      if (this.lastUsedAt !== null) this.deps.sink?.touch(this.id, this.lastUsedAt);
+    }, TOUCH_FLUSH_MS);
+    this.touchTimer.unref();
+  }
+
+  // ---- helpers -------------------------------------------------------------------------
+
+  private retryAfterSeconds(): number {
+    if (this._state === 'hot') return 1;
+    if (this._state === 'starting' && this.startBeganAt !== null && this.lastStartMs !== null) {
+      return Math.max(1, Math.ceil((this.lastStartMs - (Date.now() - this.startBeganAt)) / 1000));
+    }
+    return DEFAULT_RETRY_AFTER_S;
+  }
+
+  private firstMachine(): PlacedMachine {
+    const first = this.deps.placement.candidates(this.id)[0];
+    if (!first) throw new Error(`placement returned no machine for '${this.id}'`);
+    return first;
+  }
+
+  private machineId(): string {
+    return (this.machine ?? this.firstMachine()).id;
+  }
+
+  private varsFor(machine: PlacedMachine): TemplateVars {
+    return templateVars(this.id, this.cfg.base_url, machine);
+  }
+
+  private launchContext(machine: PlacedMachine, vars: TemplateVars, signal: AbortSignal): LaunchContext {
+    return { serviceId: this.id, machine, vars, log: this.log, signal };
+  }
+
+  private async stopQuietly(handle: LaunchHandle, machine: PlacedMachine, vars: TemplateVars): Promise<void> {
+    try {
+      await this.deps.launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
+    } catch (err) {
+      this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'clean-up stop failed');
+    }
+  }
+
+  private track(p: Promise<void>): void {
+    this.background.add(p);
+    void p.finally(() => this.background.delete(p));
+  }
+
+  private publish(type: EventType, details: Record<string, unknown>): void {
+    this.deps.bus.publish(type, this.id, details, this.machineId());
+  }
+
+  private saveState(): void {
+    this.deps.sink?.save({
+      serviceId: this.id,
+      state: this._state,
+      machineId: this.machineId(),
+      launcherType: this.deps.launcher.type,
+      persist: this.handle?.persist ?? null,
+      startedAt: this.startedAt,
+      lastUsedAt: this.lastUsedAt,
+    });
+  }
+}
