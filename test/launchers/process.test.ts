@@ -25,7 +25,9 @@ after(async () => {
 
 function launcher(cfg: Record<string, unknown>) {
   const parsed: ProcessLauncherConfig = processLauncherSchema.parse({ type: 'process', ...cfg });
-  const { log, lines } = captureLogger();
+  const { log: base, lines } = captureLogger();
+  // As the registry does: the launcher's logger is bound to its service.
+  const log = base.child({ service_id: 'svc' });
   const l = new ProcessLauncher(parsed, { serviceId: 'svc', config: configFrom({ services: {} }), log });
   return { l, lines, log };
 }

@@ -64,6 +64,16 @@ test('200 concurrent requests to a cold service cause exactly one launch and 200
   assert.equal(((await res.json()) as { pid: number }).pid, readPids(pids)[0]);
 });
 
+test("the child's output is logged, tagged with its service id", async () => {
+  const port = await freePort();
+  const t = start({ svc: fixtureService(port, ['--stdout', 'model loaded', '--stderr', 'a warning']) });
+  (await svc(t).acquire()).release();
+  await waitFor(() => t.logs().some((l) => l.event_type === 'service_output' && l.msg === 'a warning'), 'stderr line');
+  const out = t.logs().filter((l) => l.event_type === 'service_output');
+  assert.ok(out.some((l) => l.msg === 'model loaded' && l.stream === 'stdout' && l.service_id === 'svc'));
+  assert.ok(out.every((l) => l.service_id === 'svc'));
+});
+
 test('a full queue answers 503 HESTIA_QUEUE_FULL with Retry-After at once', async () => {
   const port = await freePort();
   const gate = tmp.path('full.gate');

@@ -87,10 +87,10 @@ export class ProcessLauncher implements Launcher {
     trackGroup(pid);
 
     const stderrTail: string[] = [];
-    this.pipeOutput(child, ctx, stderrTail);
+    this.pipeOutput(child, stderrTail);
     const exited = this.watchExit(child, stderrTail);
     ctx.log.info(
-      { event_type: 'service_process_spawned', service_id: ctx.serviceId, pid, argv, cwd: cwd ?? null },
+      { event_type: 'service_process_spawned', pid, argv, cwd: cwd ?? null },
       `service '${ctx.serviceId}' process started (pid ${pid})`,
     );
 
@@ -107,10 +107,7 @@ export class ProcessLauncher implements Launcher {
     if (!t) return;
     await stopGroup(t.pid, this.stopSignal(), this.cfg.stop_timeout_ms, t.exited);
     untrackGroup(t.pid);
-    ctx.log.debug(
-      { event_type: 'service_process_stopped', service_id: ctx.serviceId, pid: t.pid },
-      'process group stopped',
-    );
+    ctx.log.debug({ event_type: 'service_process_stopped', pid: t.pid }, 'process group stopped');
   }
 
   /**
@@ -134,7 +131,7 @@ export class ProcessLauncher implements Launcher {
     const handle: LaunchHandle = { exited, persist: { ...p }, info: { pid, adopted: true } };
     this.tracked.set(handle, { pid: stat.pgrp, exited });
     ctx.log.info(
-      { event_type: 'service_process_adopted', service_id: ctx.serviceId, pid },
+      { event_type: 'service_process_adopted', pid },
       `service '${ctx.serviceId}' re-adopted its process (pid ${pid})`,
     );
     return handle;
@@ -145,7 +142,7 @@ export class ProcessLauncher implements Launcher {
     return (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
   }
 
-  private pipeOutput(child: ChildProcess, ctx: LaunchContext, stderrTail: string[]): void {
+  private pipeOutput(child: ChildProcess, stderrTail: string[]): void {
     const log = this.deps.log;
     for (const stream of ['stdout', 'stderr'] as const) {
       const src = child[stream];
@@ -156,7 +153,8 @@ export class ProcessLauncher implements Launcher {
           stderrTail.push(line);
           if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
         }
-        log.info({ event_type: 'service_output', service_id: ctx.serviceId, stream, pid: child.pid }, line);
+        // deps.log is bound to the service (service_id) by the registry.
+        log.info({ event_type: 'service_output', stream, pid: child.pid }, line);
       });
     }
   }
