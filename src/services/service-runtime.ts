@@ -121,8 +121,12 @@ export class ServiceRuntime implements ServiceHandle {
   private handle: LaunchHandle | null = null;
   private machine: PlacedMachine | null = null;
   private vars: TemplateVars | null = null;
+  private urlCache: { vars: TemplateVars; base: string; fallback: string | null } | null = null;
 
   private idleTimer: NodeJS.Timeout | null = null;
+  /** When the pending timer fires (may be before idleDeadline: see armIdle). */
+  private idleTimerAt = 0;
+  /** When the idle stop is due; null = not armed. */
   private idleDeadline: number | null = null;
   /** Bumped whenever the idle timer is disarmed: an in-flight busy check then stands down. */
   private idleToken = 0;
@@ -222,7 +226,8 @@ export class ServiceRuntime implements ServiceHandle {
       launcher: this.deps.launcher.type,
       lastError: this.lastError,
     };
-    if (automation) s.automation = automation;
+    // The original answered `automation: {enabled: false}` for services without automation.
+    s.automation = automation ?? { enabled: false };
     return s;
   }
 
@@ -329,6 +334,7 @@ export class ServiceRuntime implements ServiceHandle {
     if (this._state === 'hot' && this.deps.launcher.stopOnShutdown) await this.beginStop('shutdown', {});
     await Promise.all(this.background);
     this.disarmIdle();
+    this.clearIdleTimer();
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = null;
     this.saveState();
@@ -605,12 +611,11 @@ export class ServiceRuntime implements ServiceHandle {
     this.inflight++;
     this.disarmIdle();
     this.markUsed();
-    const machine = this.machine ?? this.firstMachine();
-    const vars = this.vars ?? this.varsFor(machine);
+    const urls = this.upstreamUrls();
     let released = false;
     return {
-      baseUrl: expandTemplate(this.cfg.base_url, vars),
-      fallbackUrl: this.cfg.fallback_url ? expandTemplate(this.cfg.fallback_url, vars) : null,
+      baseUrl: urls.base,
+      fallbackUrl: urls.fallback,
       waitedMs,
       coldStart,
       touch: () => {
@@ -632,29 +637,53 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   /**
-   * Arm the idle stop: fires `idle_timeout_ms` after `since` (default now). Only when hot,
-   * enabled, and nothing is in flight or waiting. Re-arming replaces the previous timer.
+   * Arm the idle stop: due `idle_timeout_ms` after `since` (default now). Only when hot,
+   * enabled, and nothing is in flight or waiting.
+   *
+   * The deadline moves on every release, but the timer does not: it is created once and, when
+   * it fires early (the deadline moved meanwhile), re-scheduled for the remainder. A busy
+   * service thus costs one timer per idle period, not one per request.
    */
   private armIdle(since = Date.now()): void {
-    this.disarmIdle();
+    this.idleToken++;
     const ms = this.cfg.idle_timeout_ms;
-    if (ms <= 0 || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) return;
-    const deadline = since + ms;
-    this.idleDeadline = deadline;
-    this.idleTimer = setTimeout(() => this.onIdleTimer(), Math.max(0, deadline - Date.now()));
+    if (ms <= 0 || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) {
+      this.idleDeadline = null;
+      return;
+    }
+    this.idleDeadline = since + ms;
+    // A pending timer due later than the new deadline (re-adoption with an old lastUsedAt,
+    // or a shorter period after a config change) is replaced; an earlier one is kept.
+    if (this.idleTimer && this.idleTimerAt > this.idleDeadline) this.clearIdleTimer();
+    if (!this.idleTimer) this.scheduleIdleTimer(this.idleDeadline);
+  }
+
+  private scheduleIdleTimer(at: number): void {
+    this.idleTimerAt = at;
+    this.idleTimer = setTimeout(() => this.onIdleTimer(), Math.max(0, at - Date.now()));
     // The gateway's server keeps the process alive; a pending idle stop alone should not.
     this.idleTimer.unref();
   }
 
-  private disarmIdle(): void {
+  private clearIdleTimer(): void {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
+  }
+
+  /** No idle stop is due (a request is in flight, or the service is not hot). */
+  private disarmIdle(): void {
     this.idleDeadline = null;
     this.idleToken++;
   }
 
   private onIdleTimer(): void {
     this.idleTimer = null;
+    const deadline = this.idleDeadline;
+    if (deadline === null) return;
+    if (Date.now() < deadline) {
+      this.scheduleIdleTimer(deadline);
+      return;
+    }
     if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) return;
     const check = this.cfg.busy_check;
     if (!check) {
@@ -696,6 +725,19 @@ export class ServiceRuntime implements ServiceHandle {
       return Math.max(1, Math.ceil((this.lastStartMs - (Date.now() - this.startBeganAt)) / 1000));
     }
     return DEFAULT_RETRY_AFTER_S;
+  }
+
+  /** base_url / fallback_url resolved for the current placement, cached per `vars` object. */
+  private upstreamUrls(): { base: string; fallback: string | null } {
+    const vars = this.vars ?? this.varsFor(this.machine ?? this.firstMachine());
+    if (this.urlCache?.vars !== vars) {
+      this.urlCache = {
+        vars,
+        base: expandTemplate(this.cfg.base_url, vars),
+        fallback: this.cfg.fallback_url ? expandTemplate(this.cfg.fallback_url, vars) : null,
+      };
+    }
+    return this.urlCache;
   }
 
   private firstMachine(): PlacedMachine {

@@ -86,6 +86,7 @@ test('GET /v1/services lists the status of every configured service', async () =
   );
   assert.equal(proc?.state, 'cold');
   assert.equal(proc?.machineId, 'local');
+  assert.deepEqual(proc?.automation, { enabled: false }, 'as the original answered for local services');
 });
 
 test('unknown service id → 404 in the error envelope with the known services', async () => {
