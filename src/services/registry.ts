@@ -3,7 +3,8 @@
  * and one launcher per configured service. Also the gateway-wide lifecycle steps: re-adoption
  * at boot and the shutdown sequence (SPEC §1, §5).
  */
-import type { Config } from '../config/schema.ts';
+import type { Config, ServiceConfig } from '../config/schema.ts';
+import { HestiaError } from '../errors.ts';
 import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/registry.ts';
 import type { Launcher } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
@@ -25,28 +26,77 @@ export interface RegistryOptions {
 
 export class ServiceRegistry implements ServiceLookup {
   private readonly byId = new Map<string, ServiceRuntime>();
+  /** Every launcher ever made (reloads add some), closed at shutdown. */
   private readonly launchers: Launcher[] = [];
+  /** Services removed by a reload, still finishing (their stop). */
+  private readonly retiring = new Set<Promise<void>>();
   private readonly store: Store | null;
+  private readonly sink: StateSink | undefined;
+  private readonly placement: Placement;
+  private config: Config;
   private closing: Promise<void> | undefined;
 
-  constructor(opts: RegistryOptions) {
+  constructor(private readonly opts: RegistryOptions) {
+    this.config = opts.config;
     this.store = opts.store ?? null;
     const store = this.store;
-    const sink: StateSink | undefined = store
+    this.sink = store
       ? {
           save: (row) => store.saveServiceState(row),
           touch: (id, at) => store.touchServiceState(id, at),
         }
       : undefined;
-    const placement = opts.placement ?? localPlacement(() => opts.config);
-    for (const [id, svc] of Object.entries(opts.config.services)) {
-      const launcher = createLauncher(
-        svc.launcher,
-        { serviceId: id, config: opts.config, log: opts.log.child({ service_id: id }) },
-        opts.factories ?? launcherFactories,
+    this.placement = opts.placement ?? localPlacement(() => this.config);
+    for (const [id, svc] of Object.entries(opts.config.services)) this.byId.set(id, this.makeRuntime(id, svc));
+  }
+
+  private makeLauncher(id: string, svc: ServiceConfig): Launcher {
+    const launcher = createLauncher(
+      svc.launcher,
+      { serviceId: id, config: this.config, log: this.opts.log.child({ service_id: id }) },
+      this.opts.factories ?? launcherFactories,
+    );
+    this.launchers.push(launcher);
+    return launcher;
+  }
+
+  private makeRuntime(id: string, svc: ServiceConfig): ServiceRuntime {
+    const deps = { bus: this.opts.bus, log: this.opts.log, placement: this.placement, sink: this.sink };
+    return new ServiceRuntime(id, svc, { ...deps, launcher: this.makeLauncher(id, svc) });
+  }
+
+  /**
+   * Apply a reloaded config (SPEC §3) without dropping in-flight or queued requests: existing
+   * services take their new settings (ServiceRuntime.reconfigure; a changed `launcher` block
+   * gets a new launcher for the next start), new services are added cold, and removed services
+   * refuse new requests, fail their queued ones with 503, and are stopped like at shutdown.
+   */
+  reconfigure(config: Config): void {
+    this.config = config;
+    for (const [id, svc] of Object.entries(config.services)) {
+      const rt = this.byId.get(id);
+      if (!rt) {
+        const created = this.makeRuntime(id, svc);
+        this.byId.set(id, created);
+        void created.restore(undefined);
+        continue;
+      }
+      const launcherChanged = JSON.stringify(rt.config.launcher ?? null) !== JSON.stringify(svc.launcher ?? null);
+      rt.reconfigure(svc, launcherChanged ? this.makeLauncher(id, svc) : undefined);
+    }
+    for (const [id, rt] of [...this.byId]) {
+      if (id in config.services) continue;
+      this.byId.delete(id);
+      rt.beginShutdown(
+        new HestiaError('HESTIA_START_FAILED', `service '${id}' was removed from the configuration`, {
+          serviceId: id,
+          attempts: 0,
+          retry_after_ms: 0,
+          reason: 'removed by a config reload',
+        }),
       );
-      this.launchers.push(launcher);
-      this.byId.set(id, new ServiceRuntime(id, svc, { bus: opts.bus, log: opts.log, launcher, placement, sink }));
+      const done = rt.finishShutdown().finally(() => this.retiring.delete(done));
+      this.retiring.add(done);
     }
   }
 
@@ -80,7 +130,7 @@ export class ServiceRegistry implements ServiceLookup {
 
   /** Step 3: stop local children, persist final states, release launcher resources. */
   async finishShutdown(): Promise<void> {
-    await Promise.all(this.all().map((rt) => rt.finishShutdown()));
+    await Promise.all([...this.all().map((rt) => rt.finishShutdown()), ...this.retiring]);
     await Promise.all(this.launchers.map((l) => l.close?.().catch(() => {})));
   }
 

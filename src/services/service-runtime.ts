@@ -60,6 +60,8 @@ export interface StateSink {
 export interface RecordedState {
   state: ServiceState;
   machineId: string | null;
+  /** The launcher type that wrote `persist`; another type's facts are never handed to adopt. */
+  launcherType: string | null;
   persist: Record<string, unknown> | null;
   startedAt: number | null;
   lastUsedAt: number | null;
@@ -82,6 +84,8 @@ const DEFAULT_RETRY_AFTER_S = 5;
 
 interface Started {
   handle: LaunchHandle;
+  /** The launcher that made `handle` (it stops it, even after a reload changed the launcher). */
+  launcher: Launcher;
   machine: PlacedMachine;
   vars: TemplateVars;
 }
@@ -119,6 +123,10 @@ export class ServiceRuntime implements ServiceHandle {
   private stopTask: Promise<void> | null = null;
 
   private handle: LaunchHandle | null = null;
+  /** The launcher for new starts (replaced by a config reload). */
+  private launcher: Launcher;
+  /** The launcher that made `handle`. */
+  private handleLauncher: Launcher | null = null;
   private machine: PlacedMachine | null = null;
   private vars: TemplateVars | null = null;
   private urlCache: { vars: TemplateVars; base: string; fallback: string | null } | null = null;
@@ -148,6 +156,7 @@ export class ServiceRuntime implements ServiceHandle {
     private readonly deps: RuntimeDeps,
   ) {
     this.log = deps.log.child({ service_id: id });
+    this.launcher = deps.launcher;
     this.queue = new WaitQueue<Lease>({
       serviceId: id,
       capacity: cfg.queue_size,
@@ -211,7 +220,7 @@ export class ServiceRuntime implements ServiceHandle {
 
   status(): ServiceStatus {
     const now = Date.now();
-    const automation = this.deps.launcher.statusInfo?.();
+    const automation = (this.handleLauncher ?? this.launcher).statusInfo?.();
     const s: ServiceStatus = {
       serviceId: this.id,
       state: this._state,
@@ -223,7 +232,7 @@ export class ServiceRuntime implements ServiceHandle {
       startedAt: iso(this.startedAt),
       idleTimeoutMs: this.cfg.idle_timeout_ms,
       idleRemainingMs: this.idleDeadline === null ? null : Math.max(0, this.idleDeadline - now),
-      launcher: this.deps.launcher.type,
+      launcher: this.launcher.type,
       lastError: this.lastError,
     };
     // The original answered `automation: {enabled: false}` for services without automation.
@@ -244,7 +253,25 @@ export class ServiceRuntime implements ServiceHandle {
     const r = await probeOnce(expandTemplate(this.cfg.health_url, vars), timeoutMs);
     // Re-decide on the state as it is now: a start may have begun while we probed.
     if (!r.ok || this._state !== 'cold' || this.epoch !== epoch || this.shuttingDown) return;
-    this.becomeAdopted({ handle: {}, machine, vars }, Date.now(), null, 'status_probe');
+    this.becomeAdopted({ handle: {}, launcher: this.launcher, machine, vars }, Date.now(), null, 'status_probe');
+  }
+
+  // ---- config reload -------------------------------------------------------------------
+
+  /**
+   * Apply a reloaded config (SPEC §3) without dropping in-flight or queued requests. Limits,
+   * timeouts and the idle period apply at once (the idle clock keeps its last use); a new
+   * `launcher` (when given) is used from the next start on, while a running instance keeps the
+   * launcher that made it (which also stops it). base_url/health_url changes apply to the next
+   * start: a running instance keeps the URLs it was started with.
+   */
+  reconfigure(cfg: ServiceConfig, launcher?: Launcher): void {
+    this.cfg = cfg;
+    if (launcher) this.launcher = launcher;
+    this.queue.setLimits(cfg.queue_size, cfg.request_timeout_seconds * 1000);
+    // A larger max_concurrency may free slots for queued requests.
+    this.pump();
+    if (this._state === 'hot' && this.inflight === 0) this.armIdle(this.lastUsedAt ?? Date.now());
   }
 
   // ---- boot ----------------------------------------------------------------------------
@@ -265,8 +292,9 @@ export class ServiceRuntime implements ServiceHandle {
     let vars = this.varsFor(machine);
     const ctx = this.launchContext(machine, vars, new AbortController().signal);
     let handle: LaunchHandle | null = null;
-    if (rec.persist && this.deps.launcher.adopt) {
-      handle = await this.deps.launcher.adopt(rec.persist, ctx).catch((err: unknown) => {
+    const launcher = this.launcher;
+    if (rec.persist && launcher.adopt && rec.launcherType === launcher.type) {
+      handle = await launcher.adopt(rec.persist, ctx).catch((err: unknown) => {
         this.log.warn({ event_type: 'service_adopt_failed', err: message(err) }, 'could not re-adopt');
         return null;
       });
@@ -283,7 +311,12 @@ export class ServiceRuntime implements ServiceHandle {
       detail = handle ? 'process re-adopted' : 'no health_url and nothing re-adopted';
     }
     if (rec.state === 'hot' && healthy && this._state === 'cold') {
-      this.becomeAdopted({ handle: handle ?? {}, machine, vars }, rec.lastUsedAt ?? Date.now(), rec.startedAt, 'boot');
+      this.becomeAdopted(
+        { handle: handle ?? {}, launcher, machine, vars },
+        rec.lastUsedAt ?? Date.now(),
+        rec.startedAt,
+        'boot',
+      );
       return;
     }
     this.log.info(
@@ -291,7 +324,7 @@ export class ServiceRuntime implements ServiceHandle {
       `service '${this.id}' recorded ${rec.state} is not adopted (${detail}); it is cold`,
     );
     if (handle) {
-      await this.deps.launcher.stop(handle, ctx).catch((err: unknown) => {
+      await launcher.stop(handle, ctx).catch((err: unknown) => {
         this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'could not stop a stale launch');
       });
     }
@@ -300,13 +333,16 @@ export class ServiceRuntime implements ServiceHandle {
 
   // ---- shutdown (driven by the registry) -----------------------------------------------
 
-  /** Refuse new requests, fail every waiter with 503, abandon a start in progress. */
-  beginShutdown(): void {
+  /**
+   * Refuse new requests, fail every waiter with `error` (503 HESTIA_SHUTTING_DOWN by default),
+   * abandon a start in progress. Also used when a reload removes the service.
+   */
+  beginShutdown(error: HestiaError = shuttingDownError(this.id)): void {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.startAfterStop = false;
     this.disarmIdle();
-    this.queue.rejectAll(shuttingDownError(this.id));
+    this.queue.rejectAll(error);
     if (this._state === 'starting') void this.beginStop('shutdown', {});
   }
 
@@ -331,7 +367,9 @@ export class ServiceRuntime implements ServiceHandle {
   async finishShutdown(): Promise<void> {
     if (this.startTask) await this.startTask;
     if (this.stopTask) await this.stopTask;
-    if (this._state === 'hot' && this.deps.launcher.stopOnShutdown) await this.beginStop('shutdown', {});
+    if (this._state === 'hot' && (this.handleLauncher ?? this.launcher).stopOnShutdown) {
+      await this.beginStop('shutdown', {});
+    }
     await Promise.all(this.background);
     this.disarmIdle();
     this.clearIdleTimer();
@@ -381,7 +419,7 @@ export class ServiceRuntime implements ServiceHandle {
             const started = await this.attempt(machine, signal);
             if (stale()) {
               // Cancelled while the last step finished: do not leave it running.
-              await this.stopQuietly(started.handle, started.machine, started.vars);
+              await this.stopQuietly(started.launcher, started.handle, started.machine, started.vars);
               return;
             }
             this.onStarted(started, failures.length + 1);
@@ -415,6 +453,7 @@ export class ServiceRuntime implements ServiceHandle {
    * if the launched thing exits. On rejection nothing this attempt launched is left running.
    */
   private async attempt(machine: PlacedMachine, startSignal: AbortSignal): Promise<Started> {
+    const launcher = this.launcher;
     let vars = this.varsFor(machine);
     const ac = new AbortController();
     const onStartAbort = () => ac.abort(startSignal.reason);
@@ -426,12 +465,12 @@ export class ServiceRuntime implements ServiceHandle {
     let handle: LaunchHandle | null = null;
     let lastProbe: ProbeResult | null = null;
     try {
-      const launching = this.deps.launcher.start(ctx);
+      const launching = launcher.start(ctx);
       try {
         handle = await Promise.race([launching, aborted]);
       } catch (err) {
         // A launcher that finishes after we gave up still gets its launch undone.
-        launching.then((h) => this.stopQuietly(h, machine, vars)).catch(() => {});
+        launching.then((h) => this.stopQuietly(launcher, h, machine, vars)).catch(() => {});
         throw err;
       }
       if (handle.host) vars = { ...vars, host: handle.host };
@@ -453,10 +492,10 @@ export class ServiceRuntime implements ServiceHandle {
         exitedEarly,
         aborted,
       ]);
-      return { handle, machine, vars };
+      return { handle, launcher, machine, vars };
     } catch (err) {
       ac.abort(err);
-      if (handle) await this.stopQuietly(handle, machine, vars);
+      if (handle) await this.stopQuietly(launcher, handle, machine, vars);
       if (err instanceof StartTimeoutError && lastProbe) {
         const probe: ProbeResult = lastProbe;
         throw Object.assign(new StartTimeoutError(timeoutMs), {
@@ -473,6 +512,7 @@ export class ServiceRuntime implements ServiceHandle {
   private onStarted(started: Started, attempts: number): void {
     const now = Date.now();
     this.handle = started.handle;
+    this.handleLauncher = started.launcher;
     this.machine = started.machine;
     this.vars = started.vars;
     this.startedAt = now;
@@ -489,6 +529,7 @@ export class ServiceRuntime implements ServiceHandle {
     const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
     this.lastError = err.message;
     this.handle = null;
+    this.handleLauncher = null;
     this.vars = null;
     this.transition('cold', 'start_failed', {
       code: err.code,
@@ -506,6 +547,7 @@ export class ServiceRuntime implements ServiceHandle {
   private becomeAdopted(started: Started, lastUsedAt: number, startedAt: number | null, via: string): void {
     this.epoch++;
     this.handle = started.handle;
+    this.handleLauncher = started.launcher;
     this.machine = started.machine;
     this.vars = started.vars;
     this.startedAt = startedAt ?? Date.now();
@@ -527,13 +569,15 @@ export class ServiceRuntime implements ServiceHandle {
   /** The launched thing ended. While hot and not by our stop, that is a crash. */
   private onExited(handle: LaunchHandle, epoch: number, info: ExitInfo): void {
     if (this.epoch !== epoch || this._state !== 'hot' || this.handle !== handle) return;
+    const launcher = this.handleLauncher ?? this.launcher;
     this.handle = null;
+    this.handleLauncher = null;
     this.startedAt = null;
     this.lastError = `crashed: ${info.reason}`;
     this.disarmIdle();
     this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
     // Whatever the crashed process left in its group (workers) goes too.
-    if (this.machine && this.vars) this.track(this.stopQuietly(handle, this.machine, this.vars));
+    if (this.machine && this.vars) this.track(this.stopQuietly(launcher, handle, this.machine, this.vars));
     // Requests waiting for a slot on the crashed service get a fresh start.
     if (this.queue.length > 0 && !this.shuttingDown) this.beginStart('request', 'restart after crash');
   }
@@ -554,16 +598,18 @@ export class ServiceRuntime implements ServiceHandle {
     }
     if (this._state !== 'hot') return Promise.resolve();
     const handle = this.handle;
+    const launcher = this.handleLauncher ?? this.launcher;
     const machine = this.machine ?? this.firstMachine();
     const vars = this.vars ?? this.varsFor(machine);
     this.handle = null;
+    this.handleLauncher = null;
     const idleMs = this.lastUsedAt === null ? null : Date.now() - this.lastUsedAt;
     this.transition('stopping', cause, { ...details, ...(cause === 'idle' ? { idleMs } : {}) });
     this.stopTask = (async () => {
       let error: string | null = null;
       if (handle) {
         try {
-          await this.deps.launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
+          await launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
         } catch (err) {
           error = message(err);
           this.log.error({ event_type: 'service_stop_failed', err: error }, `stopping service '${this.id}' failed`);
@@ -758,9 +804,14 @@ export class ServiceRuntime implements ServiceHandle {
     return { serviceId: this.id, machine, vars, log: this.log, signal };
   }
 
-  private async stopQuietly(handle: LaunchHandle, machine: PlacedMachine, vars: TemplateVars): Promise<void> {
+  private async stopQuietly(
+    launcher: Launcher,
+    handle: LaunchHandle,
+    machine: PlacedMachine,
+    vars: TemplateVars,
+  ): Promise<void> {
     try {
-      await this.deps.launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
+      await launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
     } catch (err) {
       this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'clean-up stop failed');
     }
@@ -780,7 +831,7 @@ export class ServiceRuntime implements ServiceHandle {
       serviceId: this.id,
       state: this._state,
       machineId: this.machineId(),
-      launcherType: this.deps.launcher.type,
+      launcherType: (this.handleLauncher ?? this.launcher).type,
       persist: this.handle?.persist ?? null,
       startedAt: this.startedAt,
       lastUsedAt: this.lastUsedAt,

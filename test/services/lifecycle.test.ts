@@ -8,6 +8,7 @@ import { after, afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HestiaError } from '../../src/errors.ts';
 import type { Lease } from '../../src/services/types.ts';
+import { configFrom } from '../helpers/gateway.ts';
 import {
   fixtureArgv,
   fixtureService,
@@ -422,4 +423,43 @@ test('shutdown: queued waiters get 503 HESTIA_SHUTTING_DOWN and new requests are
   await assert.rejects(s.acquire(), isCode('HESTIA_SHUTTING_DOWN'));
   await closing;
   assert.equal(isAlive(readPids(pids)[0] ?? 0), false);
+});
+
+test('reload: new settings apply without dropping requests; a changed launcher is used from the next start', async () => {
+  const port = await freePort();
+  const oldPids = tmp.path('reload-old.pids');
+  const newPids = tmp.path('reload-new.pids');
+  const gate = tmp.path('reload.gate');
+  const gonePids = tmp.path('reload-gone.pids');
+  const t = start({
+    svc: fixtureService(port, ['--record-pid', oldPids]),
+    gone: fixtureService(await freePort(), ['--fail-health-until-file', gate, '--record-pid', gonePids]),
+  });
+  const s = svc(t);
+  const held = await s.acquire();
+  const queuedOnGone = svc(t, 'gone').acquire();
+  await waitFor(() => svc(t, 'gone').status().queuePending === 1, 'a waiter on gone');
+
+  const next = configFrom({
+    services: {
+      svc: fixtureService(port, ['--record-pid', newPids], { idle_timeout_ms: 200 }),
+      added: { base_url: 'http://127.0.0.1:9', warmup_ms: 10 },
+    },
+  });
+  t.registry.reconfigure(next);
+  // The removed service fails its queued request and is no longer listed.
+  await assert.rejects(queuedOnGone, /removed from the configuration/);
+  assert.deepEqual(t.registry.ids().sort(), ['added', 'ollama', 'svc']);
+  await waitFor(() => !isAlive(readPids(gonePids)[0] ?? 0), "the removed service's child to be stopped");
+  assert.equal(t.registry.get('added')?.state, 'cold');
+  // The held request is untouched; the new idle period applies once it ends.
+  assert.equal(s.state, 'hot');
+  held.release();
+  await t.events.nth('idle_shutdown', 1);
+  await t.events.nth('service_stopped', 1);
+  assert.equal(readPids(oldPids).length, 1);
+  // The next start uses the new launcher block.
+  (await s.acquire()).release();
+  assert.equal(readPids(newPids).length, 1);
+  assert.equal(readPids(oldPids).length, 1);
 });
