@@ -439,6 +439,7 @@ test('reload: new settings apply without dropping requests; a changed launcher i
   const held = await s.acquire();
   const queuedOnGone = svc(t, 'gone').acquire();
   await waitFor(() => svc(t, 'gone').status().queuePending === 1, 'a waiter on gone');
+  await waitFor(() => readPids(gonePids).length === 1, 'gone launched');
 
   const next = configFrom({
     services: {
