@@ -5,7 +5,7 @@
 import { Writable } from 'node:stream';
 import { stringify } from 'yaml';
 import { resolveConfig } from '../../src/config/resolve.ts';
-import type { Config } from '../../src/config/schema.ts';
+import { type Config, serverSchema } from '../../src/config/schema.ts';
 import { type Gateway, startGateway } from '../../src/main.ts';
 import { createLogger } from '../../src/observability/logger.ts';
 
@@ -30,12 +30,15 @@ export async function startTestGateway(
     env?: Record<string, string>;
     level?: 'debug' | 'info' | 'warn' | 'error';
     clock?: () => number;
-    /** SQLite file; default `:memory:` so tests never write ./data/hestia.db. */
+    /** SQLite file. Default: the config's `server.db_path` if it sets one, else `:memory:`. */
     dbPath?: string;
   } = {},
 ): Promise<TestGateway> {
   const config = configFrom(yamlOrObject, opts.env);
-  config.server.db_path = opts.dbPath ?? ':memory:';
+  // Tests must never write the default ./data/hestia.db of the working tree.
+  const DEFAULT_DB = serverSchema.parse({}).db_path;
+  if (opts.dbPath !== undefined) config.server.db_path = opts.dbPath;
+  else if (config.server.db_path === DEFAULT_DB) config.server.db_path = ':memory:';
   let text = '';
   const sink = new Writable({
     write(chunk, _enc, cb) {
