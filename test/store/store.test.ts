@@ -39,14 +39,14 @@ test('migrations appended later run once, in order, on an existing database', ()
   open(file).close();
   const extra = [
     ...MIGRATIONS,
-    { name: 'api keys', up: (db: BetterSqlite3.Database) => db.exec('CREATE TABLE api_keys (name TEXT PRIMARY KEY)') },
+    { name: 'a later feature', up: (db: BetterSqlite3.Database) => db.exec('CREATE TABLE future_things (name TEXT PRIMARY KEY)') },
   ];
   const s = open(file, { migrations: extra });
   assert.equal(s.database.pragma('user_version', { simple: true }), extra.length);
-  s.database.prepare('INSERT INTO api_keys VALUES (?)').run('k');
+  s.database.prepare('INSERT INTO future_things VALUES (?)').run('k');
   s.close();
   const again = open(file, { migrations: extra });
-  assert.equal((again.database.prepare('SELECT count(*) AS n FROM api_keys').get() as { n: number }).n, 1);
+  assert.equal((again.database.prepare('SELECT count(*) AS n FROM future_things').get() as { n: number }).n, 1);
   again.close();
   assert.throws(
     () => open(file),
