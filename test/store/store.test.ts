@@ -39,7 +39,10 @@ test('migrations appended later run once, in order, on an existing database', ()
   open(file).close();
   const extra = [
     ...MIGRATIONS,
-    { name: 'a later feature', up: (db: BetterSqlite3.Database) => db.exec('CREATE TABLE future_things (name TEXT PRIMARY KEY)') },
+    {
+      name: 'a later feature',
+      up: (db: BetterSqlite3.Database) => db.exec('CREATE TABLE future_things (name TEXT PRIMARY KEY)'),
+    },
   ];
   const s = open(file, { migrations: extra });
   assert.equal(s.database.pragma('user_version', { simple: true }), extra.length);
