@@ -42,6 +42,7 @@ export async function checkBusy(check: BusyCheckConfig, url: string): Promise<Bu
       headersTimeout: check.timeout_ms,
       bodyTimeout: check.timeout_ms,
       headers: { accept: 'application/json', 'user-agent': 'hestia-busy-check' },
+      reset: true,
     });
     const ok = res.statusCode >= 200 && res.statusCode < 300;
     if (!check.json_path) {

@@ -29,6 +29,9 @@ export async function probeOnce(url: string, timeoutMs: number, signal?: AbortSi
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,
       headers: { 'user-agent': 'hestia-health' },
+      // No keep-alive: a pooled idle socket would outlive the upstream it was opened to (a
+      // restarted service answers the next probe with a reset) and can hold up its shutdown.
+      reset: true,
     });
     // Drain the body so the connection goes back to the pool.
     await res.body.dump().catch(() => {});

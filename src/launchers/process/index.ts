@@ -147,6 +147,8 @@ export class ProcessLauncher implements Launcher {
     for (const stream of ['stdout', 'stderr'] as const) {
       const src = child[stream];
       if (!src) continue;
+      // A pipe error (the child closed its end oddly) must not become an uncaught exception.
+      src.on('error', () => {});
       const rl = createInterface({ input: src, crlfDelay: Number.POSITIVE_INFINITY });
       rl.on('line', (line) => {
         if (stream === 'stderr') {
