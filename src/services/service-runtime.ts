@@ -79,6 +79,8 @@ export interface RuntimeDeps {
 export const STATUS_PROBE_TIMEOUT_MS = 1_000;
 /** lastUsedAt is written behind, at most this often, so the hot path never waits on SQLite. */
 const TOUCH_FLUSH_MS = 2_000;
+/** At most one `queue_rejected` event per service per this interval. */
+const REJECTED_EVENT_INTERVAL_MS = 1_000;
 /** Retry-After for a full queue when nothing better is known. */
 const DEFAULT_RETRY_AFTER_S = 5;
 
@@ -144,6 +146,10 @@ export class ServiceRuntime implements ServiceHandle {
   private lastStartMs: number | null = null;
   private lastError: string | null = null;
   private touchTimer: NodeJS.Timeout | null = null;
+  /** Rejections not yet reported by a `queue_rejected` event (see noteRejected). */
+  private rejectedPending = 0;
+  private lastRejectedEventAt = 0;
+  private rejectedTimer: NodeJS.Timeout | null = null;
 
   private shuttingDown = false;
   private drainWaiters: Array<() => void> = [];
@@ -188,9 +194,8 @@ export class ServiceRuntime implements ServiceHandle {
     if (lease) return Promise.resolve(lease);
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
     if (this.queue.isFull()) {
-      const err = this.queue.fullError();
-      this.publish('queue_rejected', { reason: 'queue_full', queuePending: this.queue.length, state: this._state });
-      return Promise.reject(err);
+      this.noteRejected();
+      return Promise.reject(this.queue.fullError());
     }
     const waiting = this.queue.enqueue({ signal: opts.signal, coldStart: this._state !== 'hot' });
     // cold: begin the one start. starting: the waiter joins it. stopping: the start follows
@@ -373,6 +378,9 @@ export class ServiceRuntime implements ServiceHandle {
     await Promise.all(this.background);
     this.disarmIdle();
     this.clearIdleTimer();
+    if (this.rejectedTimer) clearTimeout(this.rejectedTimer);
+    this.rejectedTimer = null;
+    this.flushRejected();
     if (this.touchTimer) clearTimeout(this.touchTimer);
     this.touchTimer = null;
     this.saveState();
@@ -750,6 +758,42 @@ export class ServiceRuntime implements ServiceHandle {
         return;
       }
       void this.beginStop('idle', { busyCheck: res.detail });
+    });
+  }
+
+  /**
+   * `queue_rejected`, throttled to one event per service per second: a flood of rejections must
+   * not flood the log or push lifecycle events out of the store's retention. Each event's
+   * `count` says how many rejections it stands for (metrics add it up).
+   */
+  private noteRejected(): void {
+    this.rejectedPending++;
+    const wait = this.lastRejectedEventAt + REJECTED_EVENT_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      this.flushRejected();
+      return;
+    }
+    // The rejections of this window are reported when it ends (never lost).
+    if (!this.rejectedTimer) {
+      this.rejectedTimer = setTimeout(() => {
+        this.rejectedTimer = null;
+        this.flushRejected();
+      }, wait);
+      this.rejectedTimer.unref();
+    }
+  }
+
+  private flushRejected(): void {
+    if (this.rejectedPending === 0) return;
+    this.lastRejectedEventAt = Date.now();
+    const count = this.rejectedPending;
+    this.rejectedPending = 0;
+    this.publish('queue_rejected', {
+      reason: 'queue_full',
+      count,
+      queuePending: this.queue.length,
+      queueSize: this.cfg.queue_size,
+      state: this._state,
     });
   }
 

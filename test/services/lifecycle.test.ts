@@ -90,6 +90,14 @@ test('a full queue answers 503 HESTIA_QUEUE_FULL with Retry-After at once', asyn
   });
   assert.equal(t.events.of('queue_rejected').length, 1);
   assert.equal(s.status().queuePending, 2);
+  // A flood of rejections is reported in throttled events whose counts add up.
+  const flood = await Promise.allSettled(Array.from({ length: 50 }, () => s.acquire()));
+  assert.ok(flood.every((r) => r.status === 'rejected'));
+  await waitFor(
+    () => t.events.of('queue_rejected').reduce((n, e) => n + Number(e.details.count), 0) === 51,
+    'all 51 rejections counted',
+  );
+  assert.ok(t.events.of('queue_rejected').length < 51, 'fewer events than rejections');
   writeFileSync(gate, '');
   const leases = await Promise.all(waiting);
   assert.equal(leases.length, 2);
