@@ -136,6 +136,19 @@ test('a command that cannot run fails the start with a LaunchError naming it', a
   });
 });
 
+test('a missing cwd is named as such; an unknown stop_signal falls back to SIGTERM with a warning', async () => {
+  const { l, log } = launcher({ command: fixtureArgv(), cwd: '/nonexistent/dir' });
+  await assert.rejects(l.start(ctxFor(1, log)), /working directory "\/nonexistent\/dir" does not exist/);
+  const bad = launcher({ command: fixtureArgv(), stop_signal: 'SIGNOPE' });
+  assert.ok(bad.lines().some((line) => line.event_type === 'config_warning' && /SIGNOPE/.test(String(line.msg))));
+  const port = await freePort();
+  const ctx = ctxFor(port, bad.log);
+  const handle = await bad.l.start(ctx);
+  await info(port);
+  await bad.l.stop(handle, ctx);
+  assert.equal((await handle.exited)?.code, 0, 'stopped by SIGTERM (the fixture exits 0 on it)');
+});
+
 test('adopt accepts only the very same process (pid, start time, argv)', async () => {
   const { l, ctx, handle, port } = await launch({ command: fixtureArgv() });
   await info(port);

@@ -13,6 +13,8 @@
  *   adopt the child only if it is provably the same process (see `adopt`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessLauncherConfig } from '../../config/schema.ts';
@@ -61,10 +63,24 @@ export class ProcessLauncher implements Launcher {
   readonly stopOnShutdown = true;
   private readonly tracked = new WeakMap<LaunchHandle, Tracked>();
 
+  private readonly signal: NodeJS.Signals;
+
   constructor(
     private readonly cfg: ProcessLauncherConfig,
     private readonly deps: LauncherDeps,
-  ) {}
+  ) {
+    const name = cfg.stop_signal.toUpperCase();
+    const full = name.startsWith('SIG') ? name : `SIG${name}`;
+    if (full in osConstants.signals) {
+      this.signal = full as NodeJS.Signals;
+    } else {
+      this.signal = 'SIGTERM';
+      deps.log.warn(
+        { event_type: 'config_warning', stop_signal: cfg.stop_signal },
+        `unknown stop_signal '${cfg.stop_signal}' for service '${deps.serviceId}'; using SIGTERM`,
+      );
+    }
+  }
 
   async start(ctx: LaunchContext): Promise<LaunchHandle> {
     ctx.signal.throwIfAborted();
@@ -74,6 +90,10 @@ export class ProcessLauncher implements Launcher {
     for (const [k, v] of Object.entries(this.cfg.env)) env[k] = expand(v);
     const cwd = this.cfg.cwd ? expand(this.cfg.cwd) : undefined;
     const [file, ...args] = argv as [string, ...string[]];
+    // spawn reports a missing cwd as ENOENT of the program: say what is really missing.
+    if (cwd !== undefined && !existsSync(cwd)) {
+      throw new LaunchError(`working directory ${JSON.stringify(cwd)} does not exist`, { cwd });
+    }
 
     const child = spawn(file, args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     await new Promise<void>((resolve, reject) => {
@@ -137,9 +157,9 @@ export class ProcessLauncher implements Launcher {
     return handle;
   }
 
+  /** stop_signal as a signal name; an unknown one falls back to SIGTERM (said once, at creation). */
   private stopSignal(): NodeJS.Signals {
-    const s = this.cfg.stop_signal.toUpperCase();
-    return (s.startsWith('SIG') ? s : `SIG${s}`) as NodeJS.Signals;
+    return this.signal;
   }
 
   private pipeOutput(child: ChildProcess, stderrTail: string[]): void {
