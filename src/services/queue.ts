@@ -34,6 +34,11 @@ export interface WaitQueueOptions {
   retryAfterSeconds: () => number;
   /** Told about each deadline that passed (for the `queue_timeout` event). */
   onTimeout?: (info: WaiterInfo) => void;
+  /**
+   * What the service was doing when a deadline passed, for the 504's message and details
+   * (`still starting; health_url last answered: status 503`), so the error explains itself.
+   */
+  describe?: () => { note: string; details: Record<string, unknown> };
   now?: () => number;
 }
 
@@ -107,11 +112,17 @@ export class WaitQueue<T> {
           if (!this.remove(w)) return;
           const info = this.info(w);
           this.opts.onTimeout?.(info);
+          const ctx = this.opts.describe?.();
           reject(
             new HestiaError(
               'HESTIA_QUEUE_TIMEOUT',
-              `service '${this.opts.serviceId}' was not ready within ${timeoutMs / 1000} s (request_timeout_seconds)`,
-              { serviceId: this.opts.serviceId, waitedMs: info.waitedMs, request_timeout_seconds: timeoutMs / 1000 },
+              `service '${this.opts.serviceId}' was not ready within ${timeoutMs / 1000} s (request_timeout_seconds)${ctx ? `; ${ctx.note}` : ''}`,
+              {
+                serviceId: this.opts.serviceId,
+                waitedMs: info.waitedMs,
+                request_timeout_seconds: timeoutMs / 1000,
+                ...ctx?.details,
+              },
             ),
           );
         }, timeoutMs);

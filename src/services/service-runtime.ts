@@ -145,6 +145,8 @@ export class ServiceRuntime implements ServiceHandle {
   private lastUsedAt: number | null = null;
   private lastStartMs: number | null = null;
   private lastError: string | null = null;
+  /** The latest failed readiness probe of the start in progress (explains a 504). */
+  private lastProbeDetail: string | null = null;
   private touchTimer: NodeJS.Timeout | null = null;
   /** Rejections not yet reported by a `queue_rejected` event (see noteRejected). */
   private rejectedPending = 0;
@@ -169,6 +171,7 @@ export class ServiceRuntime implements ServiceHandle {
       timeoutMs: cfg.request_timeout_seconds * 1000,
       retryAfterSeconds: () => this.retryAfterSeconds(),
       onTimeout: (info) => this.publish('queue_timeout', { waitedMs: info.waitedMs, state: this._state }),
+      describe: () => this.describeWait(),
     });
   }
 
@@ -399,6 +402,7 @@ export class ServiceRuntime implements ServiceHandle {
 
   private beginStart(cause: 'request' | 'api', reason: string): void {
     this.disarmIdle();
+    this.lastProbeDetail = null;
     const epoch = ++this.epoch;
     const ac = new AbortController();
     this.startAbort = ac;
@@ -495,6 +499,7 @@ export class ServiceRuntime implements ServiceHandle {
           signal: ac.signal,
           onProbe: (r) => {
             lastProbe = r;
+            this.lastProbeDetail = r.detail;
           },
         }),
         exitedEarly,
@@ -808,6 +813,21 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   // ---- helpers -------------------------------------------------------------------------
+
+  /** For a queue deadline's error: what the service is doing right now. */
+  private describeWait(): { note: string; details: Record<string, unknown> } {
+    const details: Record<string, unknown> = { state: this._state };
+    let note = `it is ${this._state}`;
+    if (this._state === 'starting' && this.startBeganAt !== null) {
+      details.startingForMs = Date.now() - this.startBeganAt;
+      if (this.lastProbeDetail) {
+        details.lastHealth = this.lastProbeDetail;
+        note += ` (health_url last answered: ${this.lastProbeDetail})`;
+      }
+    }
+    if (this._state === 'hot' && this.cfg.max_concurrency) note += ` with all ${this.cfg.max_concurrency} slots busy`;
+    return { note, details };
+  }
 
   private retryAfterSeconds(): number {
     if (this._state === 'hot') return 1;

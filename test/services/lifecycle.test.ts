@@ -109,7 +109,16 @@ test('a request that waited request_timeout_seconds gets 504; the start goes on'
   const gate = tmp.path('deadline.gate');
   const t = start({ svc: fixtureService(port, ['--fail-health-until-file', gate], { request_timeout_seconds: 1 }) });
   const s = svc(t);
-  await assert.rejects(s.acquire(), isCode('HESTIA_QUEUE_TIMEOUT'));
+  await assert.rejects(s.acquire(), (err: unknown) => {
+    isCode('HESTIA_QUEUE_TIMEOUT')(err);
+    const e = err as HestiaError;
+    assert.equal(e.status, 504);
+    // The error explains itself: what the service was doing when the deadline passed.
+    assert.equal(e.details.state, 'starting');
+    assert.equal(e.details.lastHealth, 'status 503');
+    assert.match(e.message, /it is starting \(health_url last answered: status 503\)/);
+    return true;
+  });
   assert.equal(t.events.of('queue_timeout').length, 1);
   assert.equal(s.state, 'starting', 'the start is not cancelled by the timeout');
   writeFileSync(gate, '');
