@@ -223,7 +223,7 @@ test('graceful shutdown is bounded: a lease never released does not hold it past
   assert.equal(isAlive(readPids(pids)[0] ?? 0), false);
 });
 
-test('SIGTERM to `hestia serve`: exit 0 and no launched child (or grandchild) left alive', async () => {
+test('SIGTERM to `hestia serve`: queued requests get 503, exit 0, no launched child (or grandchild) left alive', async () => {
   const hotPort = await freePort();
   const startingPort = await freePort();
   const hotPids = tmp.path('sigterm-hot.pids');
@@ -247,7 +247,14 @@ test('SIGTERM to `hestia serve`: exit 0 and no launched child (or grandchild) le
   assert.equal(pids.length, 3);
   assert.ok(pids.every(isAlive));
 
+  // A request queued behind the start that never finishes: answered 503 at shutdown.
+  const queued = fetch(`${served.url}/services/starting/x`);
+  await waitFor(async () => (await statusOf(served.url, 'starting')).queuePending === 1, 'a queued request');
+
   served.child.kill('SIGTERM');
+  const q = await queued;
+  assert.equal(q.status, 503);
+  assert.equal(((await q.json()) as Record<string, unknown>).code, 'HESTIA_SHUTTING_DOWN');
   const code = await served.exited;
   assert.equal(code, 0, served.output());
   for (const pid of pids) assert.equal(isAlive(pid), false, `pid ${pid} is gone`);
