@@ -13,8 +13,8 @@ import type { ProxyHandler } from '../proxy/handler.ts';
 import type { GatewayContext } from './context.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
-import { registerStrategyRoutes } from './routes/strategies.ts';
 import { registerServiceRoutes } from './routes/services.ts';
+import { registerStrategyRoutes } from './routes/strategies.ts';
 
 export interface HttpApp {
   server: Server;
