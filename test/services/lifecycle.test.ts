@@ -10,6 +10,7 @@ import { HestiaError } from '../../src/errors.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import {
+  countLines,
   fixtureArgv,
   fixtureService,
   freePort,
@@ -303,6 +304,32 @@ test('busy_check postpones the idle stop while the service says it is busy', asy
   rmSync(busy);
   const ev = await t.events.nth('idle_shutdown', 1);
   assert.match(String(ev.details.busyCheck), /busy = false/);
+});
+
+test('regression (read, await, act): a busy check answered after new activity does not stop the service', async () => {
+  const port = await freePort();
+  const busy = tmp.path('race.busy');
+  const hits = tmp.path('race.hits');
+  const t = start({
+    svc: fixtureService(port, ['--busy-file', busy, '--busy-hits', hits, '--busy-delay-ms', '300'], {
+      idle_timeout_ms: 100,
+      busy_check: { url: `http://127.0.0.1:${port}/busy`, json_path: 'busy', equals: true },
+    }),
+  });
+  const s = svc(t);
+  (await s.acquire()).release();
+  // Check #1 has begun: the service was idle, and it will answer "not busy" 300 ms later.
+  await waitFor(() => countLines(hits) >= 1, 'the first busy check');
+  // Meanwhile a request comes and goes, and the service becomes busy.
+  writeFileSync(busy, '');
+  (await s.acquire()).release();
+  // Check #2 (the new idle period) says "busy": postponed.
+  await waitFor(() => t.logs().some((l) => l.event_type === 'idle_postponed'), 'idle_postponed');
+  // Check #1's stale "not busy" arrived before check #2's answer, and was ignored.
+  assert.equal(s.state, 'hot');
+  assert.equal(t.events.of('idle_shutdown').length, 0);
+  rmSync(busy);
+  await t.events.nth('idle_shutdown', 1);
 });
 
 test('launcher none: "starting" waits for health_url; a stop only makes it cold', async () => {

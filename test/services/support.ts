@@ -56,6 +56,11 @@ export function readPids(file: string): number[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
 }
 
+/** Lines in a file (0 when it does not exist yet). */
+export function countLines(file: string): number {
+  return existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).length : 0;
+}
+
 /** Alive and not a zombie (/proc/<pid>/stat state). */
 export function isAlive(pid: number): boolean {
   try {
