@@ -9,7 +9,15 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { SampleStats, WINDOW } from '../../src/observability/timing.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, startUpstream, tempDir, waitFor } from '../services/support.ts';
+import {
+  EventRecorder,
+  fixtureService,
+  freePort,
+  readPids,
+  startUpstream,
+  tempDir,
+  waitFor,
+} from '../services/support.ts';
 import { type Exposition, parseExposition } from './prom-text.ts';
 
 const tmp = tempDir();
@@ -152,9 +160,10 @@ test('a cold start and traffic through the proxy move the counters, histograms a
 test('idle shutdown, API stop, crash, failed start, queue rejection and timeout are counted', async () => {
   const [pIdle, pCrash, pFail, pGate] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
   const gate = tmp.path('metrics-queue.gate');
+  const crashPids = tmp.path('metrics-crash.pids');
   const { gw, events } = await gateway({
     idle: fixtureService(pIdle, [], { idle_timeout_ms: 100 }),
-    crashy: fixtureService(pCrash, ['--exit-after-ms', '400']),
+    crashy: fixtureService(pCrash, ['--record-pid', crashPids]),
     broken: fixtureService(pFail, ['--boot-ms', '60000', '--exit-after-ms', '20', '--exit-code', '3']),
     gated: fixtureService(pGate, ['--fail-health-until-file', gate], { queue_size: 1, request_timeout_seconds: 1 }),
   });
@@ -165,6 +174,8 @@ test('idle shutdown, API stop, crash, failed start, queue rejection and timeout 
   await events.nth('service_stopped', 1);
 
   assert.equal((await fetch(`${gw.url}/v1/services/crashy/start`, { method: 'POST' })).status, 202);
+  await events.nth('service_ready', 2);
+  process.kill(readPids(crashPids)[0] ?? 0, 'SIGKILL');
   await events.nth('service_crashed', 1);
 
   assert.equal((await fetch(`${gw.url}/services/broken/`)).status, 503);
