@@ -45,7 +45,8 @@ export function idleText(s: ServiceStatus): string {
 /** One line about an event's details (the type and service are shown beside it). */
 export function describeEvent(ev: ApiEvent): string {
   const d = ev.details;
-  if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number') return `ready after ${duration(d.coldStartMs)}`;
+  if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number')
+    return `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
   if (typeof d.error === 'string') return d.error;
   if (typeof d.reason === 'string') return d.reason;
   if (typeof d.cause === 'string') return d.cause;
@@ -57,7 +58,7 @@ function serviceRow(s: ServiceStatus, now: number): string {
   const id = escapeHtml(s.serviceId);
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
-  return `<tr data-service="${id}">
+  return `<tr data-service="${id}" data-state="${s.state}">
   <th scope="row">${id}</th>
   <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
@@ -95,6 +96,7 @@ export function dashboardPage(d: PageData): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Hestia</title>
+<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/ui/app.css">
 <script src="/ui/app.js" defer></script>
 </head>

@@ -1,5 +1,6 @@
 /**
- * The dashboard (SPEC §9): `GET /ui` (server-rendered page), `GET /ui/app.js`, `GET /ui/app.css`.
+ * The dashboard (SPEC §9): `GET /ui` (server-rendered page) and its files `/ui/app.js`,
+ * `/ui/app.css`, `/ui/favicon.svg`.
  * The page reads `/v1/services`, `/v1/events/stream` and POSTs start/stop, all same-origin.
  *
  * Auth is not decided here: the hook in auth/fastify-auth.ts guards the whole `/ui` prefix (a
@@ -24,6 +25,7 @@ export const PAGE_EVENTS = 30;
 
 const APP_JS = readFileSync(new URL('./assets/app.js', import.meta.url));
 const APP_CSS = readFileSync(new URL('./assets/app.css', import.meta.url));
+const FAVICON = readFileSync(new URL('./assets/favicon.svg', import.meta.url));
 
 function secure(reply: FastifyReply): FastifyReply {
   return reply
@@ -65,5 +67,9 @@ export async function registerDashboard(app: FastifyInstance, ctx: GatewayContex
 
   app.get('/ui/app.css', async (_req, reply) =>
     secure(reply).header('content-type', 'text/css; charset=utf-8').header('cache-control', 'no-cache').send(APP_CSS),
+  );
+
+  app.get('/ui/favicon.svg', async (_req, reply) =>
+    secure(reply).header('content-type', 'image/svg+xml').header('cache-control', 'max-age=86400').send(FAVICON),
   );
 }

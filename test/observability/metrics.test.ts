@@ -213,9 +213,9 @@ test('idle shutdown, API stop, crash, failed start, queue rejection and timeout 
   assert.equal((one.counters as Record<string, { count: number }>)['service_crashes_total']?.count, 1);
 });
 
-test('the JSON views keep the original shape: {counters, gauges, timers, histograms, services}', async () => {
+test('the JSON views keep the original shape: {counters, gauges, timers, histograms, services}', async (t) => {
   const up = await startUpstream();
-  after(() => up.close());
+  t.after(() => up.close());
   const { gw } = await gateway({
     a: { base_url: `http://127.0.0.1:${up.port}` },
     b: { base_url: 'http://127.0.0.1:9' },
@@ -266,15 +266,15 @@ test('the JSON views keep the original shape: {counters, gauges, timers, histogr
   assert.equal(((await missing.json()) as Record<string, unknown>).code, 'HESTIA_UNKNOWN_SERVICE');
 });
 
-test('10,000 requests to random paths, random unknown ids and odd methods leave the series count bounded', async () => {
+test('10,000 requests to random paths, random unknown ids and odd methods leave the series count bounded', async (t) => {
   const up = await startUpstream();
-  after(() => up.close());
+  t.after(() => up.close());
   // Request lines are not what this test is about: keep 10,000 of them out of memory.
   const { gw } = await gateway({ a: { base_url: `http://127.0.0.1:${up.port}` } }, 'warn');
   const methods = ['GET', 'POST', 'DELETE', 'PROPFIND', 'PURGE'];
   // node:http with a keep-alive agent: the cheapest client, so the 10,000 requests stay quick.
   const agent = new HttpAgent({ keepAlive: true, maxSockets: 32 });
-  after(() => agent.destroy());
+  t.after(() => agent.destroy());
   const send = (path: string, method: string) =>
     new Promise<void>((resolve, reject) => {
       const r = httpRequest(`${gw.url}${path}`, { agent, method }, (res) => {

@@ -18,7 +18,7 @@ after(() => tmp.cleanup());
 /** The child must not inherit a developer's HESTIA_* settings. */
 const clean = { HESTIA_HOST: undefined, HESTIA_PORT: undefined, HESTIA_API_KEY: undefined };
 
-test('hestia status prints one row per service: state, machine, in flight, queued, last used, idle countdown', async () => {
+test('hestia status prints one row per service: state, machine, in flight, queued, last used, idle countdown', async (t) => {
   const port = await freePort();
   const gw = await startTestGateway({
     services: {
@@ -26,7 +26,7 @@ test('hestia status prints one row per service: state, machine, in flight, queue
       'big-model': { base_url: 'http://127.0.0.1:9' },
     },
   });
-  after(() => gw.close());
+  t.after(() => gw.close());
   const rec = new EventRecorder(gw.ctx.bus);
   await (await fetch(`${gw.url}/services/web/`)).arrayBuffer();
   await rec.nth('service_ready', 1);
@@ -57,13 +57,13 @@ test('hestia status prints one row per service: state, machine, in flight, queue
   );
 });
 
-test('hestia status with auth on: a clear message without a key, the table with --api-key or HESTIA_API_KEY', async () => {
+test('hestia status with auth on: a clear message without a key, the table with --api-key or HESTIA_API_KEY', async (t) => {
   const key = generateApiKey();
   const gw = await startTestGateway({
     services: { a: { base_url: 'http://127.0.0.1:9' } },
     auth: { enabled: true, api_keys: [{ name: 'cli', sha256: key.sha256 }] },
   });
-  after(() => gw.close());
+  t.after(() => gw.close());
   const none = await runCli(['status', '--url', gw.url], { env: clean });
   assert.equal(none.code, 1);
   assert.match(none.stderr, /requires an API key: pass --api-key KEY or set HESTIA_API_KEY/);

@@ -10,7 +10,7 @@
 
 (() => {
   const MAX_EVENTS = 50;
-  const POLL_MS = 5000;
+  const POLL_MS = 2000;
   const tbody = document.querySelector('#services tbody');
   const list = document.getElementById('events');
   const live = document.getElementById('live');
@@ -39,7 +39,7 @@
   function describe(ev) {
     const d = ev.details || {};
     if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number')
-      return `ready after ${duration(d.coldStartMs)}`;
+      return `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
     for (const k of ['error', 'reason', 'cause', 'code']) if (typeof d[k] === 'string') return d[k];
     return '';
   }
