@@ -56,7 +56,8 @@ describe('dashboard in headless Chromium', { skip }, () => {
     return { page, problems, close: () => context.close() };
   }
 
-  const stateOf = (page: Page, id: string) => page.locator(`tr[data-service="${id}"] [data-field="state"]`).innerText();
+  const stateOf = (page: Page, id: string) =>
+    page.locator(`tr[data-service="${id}"] [data-field="state"]`).textContent();
   const waitState = (page: Page, id: string, state: string) =>
     page.waitForSelector(`tr[data-service="${id}"][data-state="${state}"]`, { timeout: 20_000 });
 
@@ -94,7 +95,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await waitState(page, 'web', 'hot');
     assert.equal(await stateOf(page, 'web'), 'hot');
     await page.waitForSelector('#events li >> text=service_ready');
-    assert.match(await page.locator('tr[data-service="web"] [data-field="lastUsed"]').innerText(), /ago$/);
+    assert.match((await page.locator('tr[data-service="web"] [data-field="lastUsed"]').textContent()) ?? '', /ago$/);
     // In-flight counts and the idle countdown change without events: the page polls for them.
     await page
       .locator('tr[data-service="web"] [data-field="idle"]', { hasText: /^\d+ min \d+ s$/ })
@@ -147,7 +148,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await page.getByLabel('Password').fill(password);
     await Promise.all([page.waitForURL(`${gw.url}/ui`), page.getByRole('button', { name: 'Log in' }).click()]);
     await page.waitForSelector('#live.on');
-    assert.match(await page.locator('header').innerText(), /Logged in as admin/);
+    assert.match((await page.locator('header').textContent()) ?? '', /Logged in as admin/);
     assert.equal(await stateOf(page, 'web'), 'cold');
     // The one refusal so far: the first visit, without a session, sent to the login page.
     assert.deepEqual(
