@@ -51,7 +51,6 @@ export async function serveCommand(argv: string[]): Promise<number | undefined> 
   const running = gateway;
   if (pendingReload) reload(pendingReload);
 
-
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log.info({ event_type: 'shutdown', signal: sig }, `received ${sig}, shutting down`);

@@ -19,13 +19,19 @@ export interface ChildGateway {
   kill(): void;
 }
 
-export async function spawnGateway(args: string[], env: Record<string, string | undefined> = {}): Promise<ChildGateway> {
+export async function spawnGateway(
+  args: string[],
+  env: Record<string, string | undefined> = {},
+): Promise<ChildGateway> {
   const child = spawn(process.execPath, [HESTIA_BIN, ...args], {
     env: { ...process.env, HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines: Array<Record<string, unknown>> = [];
-  const waiters = new Set<{ pred: (l: Record<string, unknown>) => boolean; resolve: (l: Record<string, unknown>) => void }>();
+  const waiters = new Set<{
+    pred: (l: Record<string, unknown>) => boolean;
+    resolve: (l: Record<string, unknown>) => void;
+  }>();
   let buf = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => {
