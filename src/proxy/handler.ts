@@ -50,7 +50,7 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
   const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null, checked.authed);
   ex.requestId = head.requestId;
   ex.headers = head.headers;
-  ex.hasBody = head.hasBody;
+  if (head.hasBody) ex.body = req;
   ex.rest = checked.rest;
 
   const lease = service.tryAcquire();
