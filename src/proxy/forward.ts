@@ -197,7 +197,8 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     }
     this.routeReason = routed.decision.reason;
     if (url !== failed) this.useTarget(url);
-    const tried = (this.tried ??= new Set([failed]));
+    this.tried ??= new Set([failed]);
+    const tried = this.tried;
     if (tried.has(url) || tried.size > this.service!.config.instances.length) return false;
     tried.add(url);
     return true;
