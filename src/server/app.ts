@@ -13,6 +13,7 @@ import type { ProxyHandler } from '../proxy/handler.ts';
 import type { GatewayContext } from './context.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
 
@@ -73,7 +74,8 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
   // Until the dashboard exists: a placeholder GET /ui (auth/ui-placeholder.ts).
   await registerUiPlaceholder(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
-  // Further route modules register here (metrics, requests, ui).
+  await registerRequestRoutes(fastify, ctx, proxy);
+  // Further route modules register here (metrics, ui).
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');
