@@ -78,9 +78,17 @@ describe('POST /v1/requests through a real gateway', () => {
   let up: Upstream;
   let a: Upstream;
   let b: Upstream;
+  let hold: Upstream;
+  const holdArrived = new EventEmitter();
 
   before(async () => {
     up = await startUpstream(answers);
+    hold = await startUpstream((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('started');
+      holdArrived.emit('request');
+    });
     a = await startUpstream(echoHandler);
     b = await startUpstream(echoHandler);
     const dead = await refusedPort();
@@ -92,13 +100,14 @@ describe('POST /v1/requests through a real gateway', () => {
         down: { base_url: `http://127.0.0.1:${dead}` },
         lb: { base_url: up.url, strategy: 'load_balancer', instances: [{ url: a.url }, { url: b.url }] },
         models: { base_url: up.url, strategy: 'model_router', routing: { by_model: { m1: b.url } } },
+        held: { base_url: hold.url },
       },
     });
   });
 
   after(async () => {
     await gw.close();
-    for (const u of [up, a, b]) await u.close();
+    for (const u of [up, a, b, hold]) await u.close();
   });
 
   async function ok(body: unknown, headers: Record<string, string> = {}): Promise<Dispatched & { sent: Sent }> {
@@ -230,6 +239,29 @@ describe('POST /v1/requests through a real gateway', () => {
     assert.equal(e.code, 'HESTIA_RESPONSE_TOO_LARGE');
     assert.match(e.error as string, /max_response_bytes \(1024 bytes\)/);
     assert.equal(e.limitBytes, CAP);
+  });
+
+  test('real lifecycle: a client that leaves mid-dispatch ends the request in flight (status inflight back to 0)', async () => {
+    const inflight = async () => json(await send(gw.url, '/v1/services/held/status')).inflight;
+    const arrived = once(holdArrived, 'request');
+    const u = new URL(gw.url);
+    const req = request({
+      host: u.hostname,
+      port: u.port,
+      path: '/v1/requests',
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      agent: false,
+    });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ serviceId: 'held', method: 'GET', path: '/forever' }));
+    await arrived;
+    assert.equal(await inflight(), 1);
+    req.destroy();
+    // The gateway aborts the upstream request when it releases the lease (same turn), so once
+    // the upstream has seen its connection close, the lease is gone.
+    await hold.waitForConnections(0);
+    assert.equal(await inflight(), 0);
   });
 
   test('an unreachable upstream is the proxy error (502 HESTIA_UPSTREAM_UNREACHABLE)', async () => {
