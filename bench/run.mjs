@@ -9,10 +9,10 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startHestia } from './lib/hestia.mjs';
+import { setGatewayRoot, startHestia } from './lib/hestia.mjs';
 import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
 import { startNginx } from './lib/nginx.mjs';
@@ -59,6 +59,7 @@ Options:
   --no-pin             do not pin processes to cores (taskset)
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
+  --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
 `;
 
 function parseOptions(argv) {
@@ -77,6 +78,7 @@ function parseOptions(argv) {
       'no-pin': { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
+      'gateway-root': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -119,6 +121,7 @@ function parseOptions(argv) {
     pin: !values['no-pin'],
     updateReadme: values['update-readme'],
     keepTmp: values['keep-tmp'],
+    gatewayRoot: values['gateway-root'],
   };
   for (const s of opts.scenarios)
     if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario '${s}' (${ALL_SCENARIOS.join(', ')})`);
@@ -226,6 +229,7 @@ async function main() {
     process.exit(2);
   }
   setPinning(opts.pin);
+  if (opts.gatewayRoot) setGatewayRoot(resolve(opts.gatewayRoot));
   const started = new Date();
   const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
   const tmpDir = mkdtempSync(join(tmpdir(), 'hestia-bench-'));

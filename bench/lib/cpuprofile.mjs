@@ -105,11 +105,16 @@ function areaOf(f) {
   const u = f.url ?? '';
   if (f.functionName === '(garbage collector)') return 'GC';
   if (!u) return 'native / V8 builtins';
+  if (u.startsWith('wasm://')) return "wasm (undici's llhttp parser)";
   const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u);
   if (m) return m[1];
   if (u.startsWith('node:internal/http') || u.startsWith('node:_http') || u === 'node:http') return 'node http';
   if (u.startsWith('node:internal/streams') || u.startsWith('node:stream')) return 'node streams';
-  if (u.startsWith('node:net') || u.startsWith('node:internal/stream_base') || u.includes('net')) return 'node net';
+  if (u === 'node:net' || u.startsWith('node:internal/net') || u.startsWith('node:internal/stream_base'))
+    return 'node net';
+  if (u === 'node:events' || u.startsWith('node:internal/event')) return 'node events';
+  if (u.startsWith('node:internal/process/task_queues') || u.startsWith('node:internal/timers'))
+    return 'node task queues / timers';
   if (u.startsWith('node:')) return 'node (other)';
   const src = /\/src\/([^/]+)\//.exec(u);
   if (src) return `hestia src/${src[1]}`;

@@ -7,6 +7,15 @@ import { spawnTracked, stopProc } from './procs.mjs';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** The checkout whose bin/hestia.mjs is benchmarked (--gateway-root; default this repository). */
+let gatewayRoot = REPO_ROOT;
+export function setGatewayRoot(dir) {
+  gatewayRoot = dir;
+}
+export function getGatewayRoot() {
+  return gatewayRoot;
+}
+
 /**
  * @param {object} o
  * @param {string} o.name       label for logs/files
@@ -34,8 +43,8 @@ export async function startHestia({ name, config, tmpDir, core, cpuProfDir }) {
   };
   const nodeArgs = [];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-  nodeArgs.push(join(REPO_ROOT, 'bin/hestia.mjs'), 'serve', '--config', configFile);
-  const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: REPO_ROOT, logFile });
+  nodeArgs.push(join(gatewayRoot, 'bin/hestia.mjs'), 'serve', '--config', configFile);
+  const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: gatewayRoot, logFile });
   const url = `http://${HOST}:${port}`;
   try {
     await waitHttp(`${url}/healthz`, { timeoutMs: 60_000, isDead: () => proc.exitInfo !== null });

@@ -2,10 +2,10 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { REPO_ROOT } from './hestia.mjs';
+import { getGatewayRoot } from './hestia.mjs';
 
 const run = (cmd, args) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: REPO_ROOT });
+  const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: getGatewayRoot() });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
 };
 
@@ -25,6 +25,7 @@ export function machineNotes() {
     gitCommit: run('git', ['rev-parse', '--short', 'HEAD']),
     gitBranch: run('git', ['rev-parse', '--abbrev-ref', 'HEAD']),
     gitDirty: run('git', ['status', '--porcelain', '--', 'src', 'bin']).length > 0,
+    gatewayRoot: getGatewayRoot(),
   };
 }
 

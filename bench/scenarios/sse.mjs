@@ -85,6 +85,7 @@ export async function runSse(ctx, stack) {
       runs: ss.length,
       allOk: ss.every((s) => s.ok),
       allSeparate: ss.every((s) => s.separate),
+      separateRuns: ss.filter((s) => s.separate).length,
       minBursts: Math.min(...ss.map((s) => s.bursts ?? 0)),
       events: ss.map((s) => s.events ?? 0),
       firstEventP50Ms: median(first),
@@ -94,11 +95,15 @@ export async function runSse(ctx, stack) {
       errors: ss.filter((s) => !s.ok).map((s) => s.error ?? `HTTP ${s.status}`),
     };
     log(
-      `  sse ${leg.id.padEnd(6)} ${row.allSeparate ? '20 separate bursts' : `bursts min ${row.minBursts}`}  ` +
+      `  sse ${leg.id.padEnd(6)} 20 separate bursts in ${row.separateRuns}/${row.runs} runs (fewest ${row.minBursts})  ` +
         `first event p50 ${row.firstEventP50Ms?.toFixed(2)} ms`,
     );
     return row;
   });
+  // Verdict: a buffering proxy delivers the 20 events in one or a few bursts every time. On a
+  // shared machine a descheduled process can occasionally deliver two events together, so a
+  // leg passes when most runs show 20 separate bursts and none shows fewer than 15.
+  for (const row of summary) row.streams = row.separateRuns * 2 > row.runs && row.minBursts >= 15;
   const direct = summary.find((s) => s.leg === 'direct');
   for (const row of summary) {
     row.firstEventVsDirectMs =
