@@ -25,6 +25,7 @@ import {
   spawnTracked,
   stopAll,
   stopProc,
+  wasInterrupted,
 } from './lib/procs.mjs';
 import { checkTargets, renderMarkdown } from './lib/report.mjs';
 import { median } from './lib/stats.mjs';
@@ -306,6 +307,7 @@ async function main() {
       res.idle = await runIdle(ctx);
     }
   } catch (err) {
+    if (wasInterrupted()) await new Promise(() => {}); // the signal handler is cleaning up and exits
     failed = err;
     log(`\nFAILED: ${err.stack ?? err}`);
     res.notes.push(`run failed: ${err.message}`);

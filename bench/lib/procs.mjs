@@ -154,6 +154,11 @@ export function killAllSync() {
 }
 
 let handlersInstalled = false;
+let interrupted = false;
+/** True once Ctrl-C / SIGTERM arrived: failures after that are the interruption, not bugs. */
+export function wasInterrupted() {
+  return interrupted;
+}
 /** Install Ctrl-C / SIGTERM / crash handlers that clean up before exiting. */
 export function installCleanupHandlers(log = console.error) {
   if (handlersInstalled) return;
@@ -162,6 +167,7 @@ export function installCleanupHandlers(log = console.error) {
   const bail = (why, code) => {
     if (stopping) return;
     stopping = true;
+    interrupted = true;
     log(`\n${why}: stopping every process this run started...`);
     const hard = setTimeout(() => {
       killAllSync();
