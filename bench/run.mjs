@@ -7,6 +7,7 @@
  *   core 0: wrk (load), the upstream nginx, the Node upstream, this orchestrator
  *   core 1: the gateway under test — Hestia's node process, or the reference nginx proxy
  */
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,9 +35,12 @@ import { runIdle } from './scenarios/idle.mjs';
 import { runMemory } from './scenarios/memory.mjs';
 import { runProfile } from './scenarios/profile.mjs';
 import { runSse } from './scenarios/sse.mjs';
+import { runSyscalls } from './scenarios/syscalls.mjs';
 import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
 
-const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'profile', 'coldstart', 'idle'];
+const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'coldstart', 'idle'];
+/** Run by default only when their tool is installed (they are extra insight, not targets). */
+const OPTIONAL_TOOLS = { syscalls: 'strace' };
 const QUICK_SCENARIOS = ['throughput', 'sse', 'coldstart', 'idle'];
 const ALL_LEGS = ['direct', 'nginx', 'hestia'];
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
@@ -50,6 +54,7 @@ const HELP = `Hestia benchmarks (bench/README.md)
                                      no 1 GiB transfer and no profile unless asked for
 Options:
   --scenarios a,b      ${ALL_SCENARIOS.join(',')}
+                       (syscalls runs by default only when strace is installed)
   --legs a,b           ${ALL_LEGS.join(',')} (throughput, sse, memory)
   --rounds N           interleaved rounds per cell
   --duration S         seconds per wrk cell
@@ -119,16 +124,25 @@ function parseOptions(argv) {
     idleS: q ? 5 : 10,
     idleSettleS: 2,
     profileS: q ? 5 : 15,
+    syscallsS: q ? 3 : 5,
     pin: !values['no-pin'],
     updateReadme: values['update-readme'],
     keepTmp: values['keep-tmp'],
     gatewayRoot: values['gateway-root'],
   };
+  if (!values.scenarios) {
+    // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).
+    opts.scenarios = opts.scenarios.filter((s) => !OPTIONAL_TOOLS[s] || hasTool(OPTIONAL_TOOLS[s]));
+  }
   for (const s of opts.scenarios)
     if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario '${s}' (${ALL_SCENARIOS.join(', ')})`);
   for (const l of opts.legs) if (!ALL_LEGS.includes(l)) throw new Error(`unknown leg '${l}' (${ALL_LEGS.join(', ')})`);
   for (const b of opts.bodies) if (!['small', '64k'].includes(b)) throw new Error(`unknown body '${b}' (small, 64k)`);
   return opts;
+}
+
+function hasTool(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
 }
 
 /** Upstreams, the reference nginx proxy and the main Hestia gateway, plus the legs over them. */
@@ -181,7 +195,7 @@ async function startStack(ctx) {
     });
     log(`  nginx proxy on :${pxPort} (worker ${px.workerPid})`);
   }
-  if (opts.legs.includes('hestia') && (need.has('throughput') || need.has('sse') || need.has('memory'))) {
+  if (opts.legs.includes('hestia') && ['throughput', 'sse', 'memory', 'syscalls'].some((s) => need.has(s))) {
     const gw = await startHestia({
       name: 'main',
       tmpDir,
@@ -251,7 +265,9 @@ async function main() {
   let failed = null;
   try {
     const need = new Set(opts.scenarios);
-    if (['throughput', 'sse', 'memory', 'profile'].some((s) => need.has(s))) {
+    if (need.has('syscalls') && !hasTool('strace'))
+      throw new Error('the syscalls scenario needs: apt-get install strace');
+    if (['throughput', 'sse', 'memory', 'syscalls', 'profile'].some((s) => need.has(s))) {
       log('starting upstreams and gateways');
       const stack = await startStack(ctx);
       const hestiaLeg = stack.legs.find((l) => l.id === 'hestia');
@@ -276,6 +292,10 @@ async function main() {
       if (need.has('memory')) {
         log(`memory (${opts.transferMiB} MiB each way)`);
         res.memory = await runMemory(ctx, stack);
+      }
+      if (need.has('syscalls')) {
+        log('syscalls per request (strace -c, small, c=32)');
+        res.syscalls = await runSyscalls(ctx, stack);
       }
       // The other gateways use core 1 from here on: stop the idle ones first.
       if (stack.hestia) {

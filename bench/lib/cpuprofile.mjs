@@ -33,7 +33,9 @@ export function summariseProfile(profile, { top = 20, windowBeforeEndMs = null }
 
   const keyOf = (n) => {
     const f = n.callFrame;
-    return `${f.functionName || '(anonymous)'}\t${shortUrl(f.url)}:${f.lineNumber + 1}`;
+    // Sources run through tsx arrive as one generated line: a line number there means nothing.
+    const line = /\.[cm]?ts$/.test(f.url) ? '' : `:${f.lineNumber + 1}`;
+    return `${f.functionName || '(anonymous)'}\t${shortUrl(f.url)}${line}`;
   };
   const selfByFn = new Map();
   const inclByFn = new Map();

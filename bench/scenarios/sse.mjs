@@ -40,6 +40,13 @@ function sseOnce(url, timeoutMs = 10_000) {
   });
 }
 
+function accelHeader(raw) {
+  const vals = [];
+  for (let i = 0; i < raw.length; i += 2) if (raw[i].toLowerCase() === 'x-accel-buffering') vals.push(raw[i + 1]);
+  if (vals.length === 0) return 'absent';
+  return vals.length === 1 ? vals[0] : `${vals.join(', ')} (sent ${vals.length}×)`;
+}
+
 function analyse(t0, chunks, res) {
   // Chunks closer together than half the event interval belong to one burst.
   const bursts = [];
@@ -57,7 +64,9 @@ function analyse(t0, chunks, res) {
   return {
     ok: res.statusCode === 200,
     status: res.statusCode,
-    accelBufferingNo: res.headers['x-accel-buffering'] === 'no',
+    // Raw occurrences: the upstream sends the header too, and a proxy that adds its own copy
+    // without replacing the upstream's sends it twice (Node would join them as "no, no").
+    accelBuffering: accelHeader(res.rawHeaders),
     events,
     bursts: withEvents.length,
     separate: withEvents.length === EVENTS && withEvents.every((b) => b.events === 1),
@@ -91,7 +100,7 @@ export async function runSse(ctx, stack) {
       firstEventP50Ms: median(first),
       firstEventMaxMs: percentile(first, 100),
       maxGapMs: Math.max(...ss.map((s) => s.maxGapMs ?? 0)),
-      accelBufferingNo: ss.every((s) => s.accelBufferingNo),
+      accelBuffering: [...new Set(ss.map((s) => s.accelBuffering ?? '—'))].join(' / '),
       errors: ss.filter((s) => !s.ok).map((s) => s.error ?? `HTTP ${s.status}`),
     };
     log(
