@@ -66,6 +66,7 @@ Options:
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
   --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
+  --gateway-label TXT  what that checkout is, for the report (e.g. "branch proxy @ 9536836")
 `;
 
 function parseOptions(argv) {
@@ -85,6 +86,7 @@ function parseOptions(argv) {
       'update-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
       'gateway-root': { type: 'string' },
+      'gateway-label': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -129,6 +131,7 @@ function parseOptions(argv) {
     updateReadme: values['update-readme'],
     keepTmp: values['keep-tmp'],
     gatewayRoot: values['gateway-root'],
+    gatewayLabel: values['gateway-label'],
   };
   if (!values.scenarios) {
     // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).

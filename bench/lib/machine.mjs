@@ -8,6 +8,10 @@ const run = (cmd, args) => {
   const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: getGatewayRoot() });
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
 };
+const git = (args) => {
+  const r = spawnSync('git', args, { encoding: 'utf8', cwd: getGatewayRoot() });
+  return r.status === 0 ? r.stdout.trim() : null;
+};
 
 export function machineNotes() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
@@ -22,9 +26,10 @@ export function machineNotes() {
     wrk: run('wrk', ['-v']).split('\n')[0].split(' Copyright')[0],
     memTotalGiB: Math.round(os.totalmem() / 2 ** 30),
     loadavgAtStart: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
-    gitCommit: run('git', ['rev-parse', '--short', 'HEAD']),
-    gitBranch: run('git', ['rev-parse', '--abbrev-ref', 'HEAD']),
-    gitDirty: run('git', ['status', '--porcelain', '--', 'src', 'bin']).length > 0,
+    // null when the gateway root is not a git checkout (e.g. a `git archive` of a branch).
+    gitCommit: git(['rev-parse', '--short', 'HEAD']),
+    gitBranch: git(['rev-parse', '--abbrev-ref', 'HEAD']),
+    gitDirty: (git(['status', '--porcelain', '--', 'src', 'bin']) ?? '').length > 0,
     gatewayRoot: getGatewayRoot(),
   };
 }

@@ -144,7 +144,12 @@ export function renderMarkdown(res) {
     ]),
   );
   L.push(
-    row(['gateway commit', `${m.gitCommit} (${m.gitBranch}${m.gitDirty ? ', uncommitted changes in src/' : ''})`]),
+    row([
+      'gateway',
+      m.gitCommit
+        ? `commit ${m.gitCommit} (${m.gitBranch}${m.gitDirty ? ', uncommitted changes in src/' : ''})`
+        : `${m.gatewayRoot} (not a git checkout)${res.opts.gatewayLabel ? `: ${res.opts.gatewayLabel}` : ''}`,
+    ]),
     '',
   );
 
