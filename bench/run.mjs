@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { setGatewayRoot, startHestia } from './lib/hestia.mjs';
+import { setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
 import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
 import { startNginx } from './lib/nginx.mjs';
@@ -66,6 +66,7 @@ Options:
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
   --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
+  --gateway-node-args "..."  extra node flags for the gateway (e.g. "--max-semi-space-size=4")
   --gateway-label TXT  what that checkout is, for the report (e.g. "branch proxy @ 9536836")
 `;
 
@@ -87,6 +88,7 @@ function parseOptions(argv) {
       'keep-tmp': { type: 'boolean', default: false },
       'gateway-root': { type: 'string' },
       'gateway-label': { type: 'string' },
+      'gateway-node-args': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -132,6 +134,7 @@ function parseOptions(argv) {
     keepTmp: values['keep-tmp'],
     gatewayRoot: values['gateway-root'],
     gatewayLabel: values['gateway-label'],
+    gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
   };
   if (!values.scenarios) {
     // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).
@@ -248,6 +251,7 @@ async function main() {
   }
   setPinning(opts.pin);
   if (opts.gatewayRoot) setGatewayRoot(resolve(opts.gatewayRoot));
+  setGatewayNodeArgs(opts.gatewayNodeArgs);
   const started = new Date();
   const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
   const tmpDir = mkdtempSync(join(tmpdir(), 'hestia-bench-'));
@@ -297,7 +301,7 @@ async function main() {
         res.memory = await runMemory(ctx, stack);
       }
       if (need.has('syscalls')) {
-        log('syscalls per request (strace -c, small, c=32)');
+        log('syscalls per request (strace -c, c=32)');
         res.syscalls = await runSyscalls(ctx, stack);
       }
       // The other gateways use core 1 from here on: stop the idle ones first.

@@ -7,6 +7,12 @@ import { spawnTracked, stopProc } from './procs.mjs';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
+/** Extra node flags for every gateway (--gateway-node-args), e.g. V8 heap settings to try. */
+let extraNodeArgs = [];
+export function setGatewayNodeArgs(args) {
+  extraNodeArgs = args;
+}
+
 /** The checkout whose bin/hestia.mjs is benchmarked (--gateway-root; default this repository). */
 let gatewayRoot = REPO_ROOT;
 export function setGatewayRoot(dir) {
@@ -41,7 +47,7 @@ export async function startHestia({ name, config, tmpDir, core, cpuProfDir }) {
     // Logging is not what we measure: warn keeps per-request lines out of the hot path.
     HESTIA_LOG_LEVEL: 'warn',
   };
-  const nodeArgs = [];
+  const nodeArgs = [...extraNodeArgs];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
   nodeArgs.push(join(gatewayRoot, 'bin/hestia.mjs'), 'serve', '--config', configFile);
   const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: gatewayRoot, logFile });

@@ -132,7 +132,10 @@ export function renderMarkdown(res) {
   L.push(
     `Mode: ${res.opts.quick ? 'quick' : 'full'}; rounds ${res.opts.rounds} × ${res.opts.durationS} s per cell; pinning ${res.pinned ? 'gateway on core 1, load + upstream on core 0' : 'off'}.  `,
   );
-  L.push(`Hestia legs: ${res.hestiaStatus}`, '');
+  L.push(
+    `Hestia legs: ${res.hestiaStatus}${res.opts.gatewayNodeArgs?.length ? `; gateway node flags: \`${res.opts.gatewayNodeArgs.join(' ')}\`` : ''}`,
+    '',
+  );
   L.push('| machine | |', '| --- | --- |');
   L.push(row(['cores (nproc)', m.nproc]), row(['CPU', m.cpuModel]), row(['kernel', m.kernel]), row(['node', m.node]));
   L.push(row(['nginx', m.nginx]), row(['wrk', m.wrk]), row(['memory', `${m.memTotalGiB} GiB`]));
@@ -338,15 +341,16 @@ export function renderMarkdown(res) {
     L.push('');
   }
   if (res.syscalls?.rows?.length) {
-    L.push('## Syscalls per request (strace -c on the gateway, small body, c=32)', '');
+    L.push('## Syscalls per request (strace -c on the gateway, c=32)', '');
     L.push('strace slows the traced process: only the counts per request mean something here.', '');
     L.push(
-      row(['leg', 'requests', 'syscalls / request', 'most frequent (per request)']),
-      row(['---', '---:', '---:', '---']),
+      row(['body', 'leg', 'requests', 'syscalls / request', 'most frequent (per request)']),
+      row(['---', '---', '---:', '---:', '---']),
     );
     for (const r of res.syscalls.rows) {
       L.push(
         row([
+          r.body ?? 'small',
           r.leg,
           r.requests,
           fmt(r.syscallsPerReq, 2),
