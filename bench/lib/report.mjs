@@ -286,13 +286,37 @@ export function renderMarkdown(res) {
         'forwarded (upstream count)',
         'ready → first forward ms',
         'health 2xx → first forward ms',
+        'health 2xx → first upstream connection ms',
+        'upstream connections opened',
+        'clients whose connect took ≥ 0.9 s',
         'extra after ready p50 ms',
         'p99 ms',
         'last answer after ready ms',
         'client total p50 / p99 ms',
       ]),
     );
-    L.push(row(['---:', '---:', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+    L.push(
+      row([
+        '---:',
+        '---:',
+        '---:',
+        '---',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+      ]),
+    );
+    L.push(
+      'Times are wall-clock on both sides (child and client on this machine). "ready" = the moment the child\'s /health starts answering 200; "first forward" = the first proxied request reaching the child. Connections are counted by the child (probe connections excluded); a connect of ≥ 0.9 s means a SYN dropped by a full listen backlog and retried.',
+      '',
+    );
     res.coldstart.reps.forEach((r, i) => {
       const other =
         Object.entries(r.statuses)
@@ -313,6 +337,9 @@ export function renderMarkdown(res) {
           r.forwardedAtUpstream ?? '—',
           fmt(r.readyToFirstForwardMs, 1),
           fmt(r.health2xxToFirstForwardMs, 1),
+          fmt(r.health2xxToFirstUpstreamConnMs, 1),
+          r.upstreamConnections ?? '—',
+          r.clientConnectsDelayed ?? '—',
           fmt(r.extraAfterReadyP50Ms, 1),
           fmt(r.extraAfterReadyP99Ms, 1),
           fmt(r.lastAnswerAfterReadyMs, 1),

@@ -29,15 +29,17 @@ function burst(url, n, timeoutMs) {
   const one = () =>
     new Promise((resolve) => {
       const t0 = nowMs();
+      let tConnect = null;
+      const done = (r) => resolve({ t0, t1: nowMs(), connectMs: tConnect === null ? null : tConnect - t0, ...r });
       const req = http.get(url, { agent }, (res) => {
         res.resume();
-        res.on('end', () =>
-          resolve({ status: res.statusCode, t0, t1: nowMs(), coldHeader: res.headers['x-hestia-cold-start'] }),
-        );
-        res.on('error', (err) => resolve({ status: 0, error: err.code ?? err.message, t0, t1: nowMs() }));
+        res.on('end', () => done({ status: res.statusCode, coldHeader: res.headers['x-hestia-cold-start'] }));
+        res.on('error', (err) => done({ status: 0, error: err.code ?? err.message }));
       });
+      // Connect time: a SYN dropped by a full listen backlog is retried after ~1 s.
+      req.on('socket', (sock) => sock.once('connect', () => (tConnect = nowMs())));
       req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
-      req.on('error', (err) => resolve({ status: 0, error: err.code ?? err.message, t0, t1: nowMs() }));
+      req.on('error', (err) => done({ status: 0, error: err.code ?? err.message }));
     });
   return Promise.all(Array.from({ length: n }, one)).finally(() => agent.destroy());
 }
@@ -127,6 +129,10 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
   const ok = results.filter((r) => r.status === 200);
   const extra = ready !== null ? ok.map((r) => r.t1 - ready) : [];
   const total = results.map((r) => r.t1 - r.t0);
+  const connections = arrivals?.connections ?? [];
+  const probeCount = arrivals?.probes?.times?.length ?? 0;
+  const firstUpstreamConn =
+    health2xx !== null ? connections.filter((t) => t > health2xx).sort((a, b) => a - b)[0] : undefined;
   const errors = {};
   for (const r of results) if (r.error) errors[r.error] = (errors[r.error] ?? 0) + 1;
   return {
@@ -137,6 +143,11 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
     errors,
     forwardedAtUpstream: arrivals?.arrivals?.length ?? null,
     probesBeforeReady: arrivals?.probes?.before ?? null,
+    // Connections the gateway opened to the child for the burst (probe connections excluded).
+    upstreamConnections: arrivals ? connections.length - probeCount : null,
+    health2xxToFirstUpstreamConnMs: firstUpstreamConn !== undefined ? firstUpstreamConn - health2xx : null,
+    // Clients whose connection to the gateway took ≥ 900 ms: SYN retried after a full backlog.
+    clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
     launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
     readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
     health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,

@@ -39,12 +39,14 @@ event('boot');
 
 const BODY = Buffer.from('{"ok":true,"service":"cold"}');
 let ready = false;
-const probes = { before: 0, after: 0 };
+const probes = { before: 0, after: 0, times: [] };
+const connections = [];
 let sentFirst2xx = false;
 const arrivals = [];
 
 const server = http.createServer((req, res) => {
   if (req.url === '/health') {
+    probes.times.push([now(), ready ? 200 : 503]);
     if (!ready) {
       probes.before++;
       res.writeHead(503, { 'content-type': 'text/plain' }).end('booting');
@@ -59,7 +61,7 @@ const server = http.createServer((req, res) => {
     return;
   }
   if (req.url === '/__flush') {
-    event('arrivals', { arrivals, probes });
+    event('arrivals', { arrivals, probes, connections });
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ n: arrivals.length }));
     return;
   }
@@ -70,6 +72,8 @@ const server = http.createServer((req, res) => {
   res.end(BODY);
 });
 server.keepAliveTimeout = 60_000;
+// When each connection was accepted: with many at once, the listen backlog shows up here.
+server.on('connection', () => connections.push(now()));
 
 // Listen at once (probes get 503 while "booting"), so the moment of readiness is ours to define
 // and not blurred by connection-refused retries.
