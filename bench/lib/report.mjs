@@ -278,6 +278,10 @@ export function renderMarkdown(res) {
       '',
     );
     L.push(
+      'Times are wall-clock on both sides (child and client on this machine). "ready" = the moment the child\'s /health starts answering 200; "first forward" = the first proxied request reaching the child. Connections are counted by the child (probe connections excluded); a connect of ≥ 0.9 s means a SYN dropped by a full listen backlog and retried.',
+      '',
+    );
+    L.push(
       row([
         'rep',
         'launches',
@@ -312,10 +316,6 @@ export function renderMarkdown(res) {
         '---:',
         '---:',
       ]),
-    );
-    L.push(
-      'Times are wall-clock on both sides (child and client on this machine). "ready" = the moment the child\'s /health starts answering 200; "first forward" = the first proxied request reaching the child. Connections are counted by the child (probe connections excluded); a connect of ≥ 0.9 s means a SYN dropped by a full listen backlog and retried.',
-      '',
     );
     res.coldstart.reps.forEach((r, i) => {
       const other =
