@@ -34,8 +34,24 @@ export interface Gateway {
   readonly url: string;
   readonly port: number;
   readonly ctx: GatewayContext;
+  /**
+   * Replace the config (SIGHUP / --watch, SPEC §3) without dropping in-flight or queued
+   * requests: services take their new settings, new ones are added cold, removed ones are
+   * stopped. Settings bound at start (listen address, database file) need a restart: they are
+   * returned so the caller can say so.
+   */
+  reload(next: Config): { restartNeeded: string[] };
   /** Graceful shutdown (SPEC §1): stop accepting, drain, stop children, persist. */
   close(): Promise<void>;
+}
+
+/** Config keys read once at start; a reload that changes them is reported, not applied. */
+function startOnlyChanges(prev: Config, next: Config): string[] {
+  const changed: string[] = [];
+  for (const k of ['host', 'port', 'db_path'] as const)
+    if (prev.server[k] !== next.server[k]) changed.push(`server.${k}`);
+  if (prev.strategies_dir !== next.strategies_dir) changed.push('strategies_dir');
+  return changed;
 }
 
 /** Event types that mean something went wrong (logged at warn). */
@@ -147,6 +163,25 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     url,
     port: addr.port,
     ctx,
+    reload(next) {
+      if (shuttingDown) return { restartNeeded: [] };
+      const restartNeeded = startOnlyChanges(config, next);
+      const before = new Set(Object.keys(config.services));
+      const after = Object.keys(next.services);
+      // Keep what cannot change live, so the gateway never half-applies a new listen address.
+      config = {
+        ...next,
+        server: { ...next.server, host: config.server.host, port: config.server.port, db_path: config.server.db_path },
+        strategies_dir: config.strategies_dir,
+      };
+      services.reconfigure(config);
+      bus.publish('config_reloaded', null, {
+        added: after.filter((id) => !before.has(id)),
+        removed: [...before].filter((id) => !after.includes(id)),
+        restart_needed: restartNeeded,
+      });
+      return { restartNeeded };
+    },
     close() {
       closing ??= (async () => {
         shuttingDown = true;

@@ -1,8 +1,16 @@
+import { type FSWatcher, watch } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/loader.ts';
-import { startGateway } from '../main.ts';
-import { createLogger } from '../observability/logger.ts';
+import { type Gateway, startGateway } from '../main.ts';
+import { createLogger, type Logger } from '../observability/logger.ts';
 
+/**
+ * `hestia serve [--config FILE] [--watch]`: run the gateway in the foreground.
+ * SIGTERM/SIGINT shut down gracefully (exit 0). SIGHUP — and, with --watch, any change to the
+ * config file — re-reads the config: a valid one replaces the old without dropping in-flight or
+ * queued requests; an invalid one is logged and ignored (SPEC §3).
+ */
 export async function serveCommand(argv: string[]): Promise<number | undefined> {
   const { values } = parseArgs({
     args: argv,
@@ -16,22 +24,41 @@ export async function serveCommand(argv: string[]): Promise<number | undefined> 
   }
   const log = createLogger({ level: loaded.config.server.log_level });
   for (const w of loaded.warnings) log.warn({ event_type: 'config_warning' }, w);
-  let gateway: Awaited<ReturnType<typeof startGateway>>;
+  for (const n of loaded.notes) log.info({ event_type: 'config_note' }, n);
+  // SIGHUP is handled from the very start: its default action would kill the process, and the
+  // 'listening' line can be out before startGateway returns. A reload asked for meanwhile runs
+  // once the gateway exists.
+  const configPath = loaded.path;
+  let gateway: Gateway | undefined;
+  let pendingReload: string | undefined;
+  const reload = (why: string) => {
+    if (gateway) reloadConfig(gateway, configPath, log, why);
+    else pendingReload = why;
+  };
+  const onHup = () => reload('SIGHUP');
+  process.on('SIGHUP', onHup);
+  const watcher = values.watch ? watchConfig(configPath, log, () => reload('file changed')) : undefined;
   try {
     gateway = await startGateway({ config: loaded.config, configPath: loaded.path, logger: log });
   } catch (err) {
+    process.off('SIGHUP', onHup);
+    watcher?.close();
     // Before listening (store unusable, address taken): one clear line, exit 1.
     log.flush();
     process.stderr.write(`hestia: ${(err as Error).message}\n`);
     return 1;
   }
+  const running = gateway;
+  if (pendingReload) reload(pendingReload);
 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log.info({ event_type: 'shutdown', signal: sig }, `received ${sig}, shutting down`);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
-      gateway.close().then(resolve, (err: unknown) => {
+      process.off('SIGHUP', onHup);
+      watcher?.close();
+      running.close().then(resolve, (err: unknown) => {
         log.error({ err }, 'error during shutdown');
         resolve();
       });
@@ -41,4 +68,56 @@ export async function serveCommand(argv: string[]): Promise<number | undefined> 
   });
   log.flush();
   return 0;
+}
+
+function reloadConfig(gateway: Gateway, path: string | null, log: Logger, why: string): void {
+  if (path === null) {
+    log.warn(
+      { event_type: 'config_reload_skipped' },
+      `${why}: running on built-in defaults, there is no file to re-read`,
+    );
+    return;
+  }
+  const next = loadConfig({ path, env: process.env });
+  if (!next.ok) {
+    // The old config stays in force: a typo in the file must not take the gateway down.
+    log.error(
+      { event_type: 'config_reload_failed', problems: next.issues.length },
+      `${why}: ${next.message} (keeping the current config)`,
+    );
+    return;
+  }
+  for (const w of next.warnings) log.warn({ event_type: 'config_warning' }, w);
+  const { restartNeeded } = gateway.reload(next.config);
+  if (restartNeeded.length > 0)
+    log.warn(
+      { event_type: 'config_restart_needed', keys: restartNeeded },
+      `${why}: ${restartNeeded.join(', ')} changed; these take effect after a restart`,
+    );
+}
+
+/**
+ * Watch the config file's directory (editors replace files by rename, which a watch on the file
+ * itself loses) and call `onChange` once per burst of events.
+ */
+function watchConfig(path: string | null, log: Logger, onChange: () => void): FSWatcher | undefined {
+  if (path === null) {
+    log.warn(
+      { event_type: 'config_watch_skipped' },
+      '--watch: running on built-in defaults, there is no file to watch',
+    );
+    return undefined;
+  }
+  const name = basename(path);
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(path), (_event, file) => {
+    if (file !== null && file !== name) return;
+    clearTimeout(timer);
+    timer = setTimeout(onChange, 150);
+  });
+  watcher.on('close', () => clearTimeout(timer));
+  watcher.on('error', (err) =>
+    log.error({ event_type: 'config_watch_failed', err: err.message }, `--watch: ${err.message}`),
+  );
+  return watcher;
 }

@@ -148,7 +148,7 @@ export function applyEnvOverrides(raw: Raw, env: Readonly<Record<string, string 
     if (isReserved(name) || !name.endsWith('_BASE_URL') || name === '_BASE_URL') continue;
     // Only when BASE_URL is the longest matching suffix (not e.g. a longer field ending the same).
     const match = SERVICE_ENV_FIELDS.find((f) => name.endsWith(f.suffix) && name.length > f.suffix.length);
-    if (!match || match.field !== 'base_url') continue;
+    if (match?.field !== 'base_url') continue;
     const envId = name.slice(0, -'_BASE_URL'.length);
     if (byEnvId.has(envId)) continue;
     const id = envId.toLowerCase().replace(/_/g, '-');

@@ -32,6 +32,11 @@ export interface ProxyRequestInfo {
   error: string | null;
   /** True for a WebSocket tunnel (logged when it closes, status 101). */
   websocket: boolean;
+  /**
+   * Why the routing strategy chose `upstream` (e.g. `model 'llama3' → by_model`); absent for a
+   * service without a strategy. Only ever logged: it is free text (`→`, quotes), never a header.
+   */
+  route_reason?: string;
 }
 
 export interface ProxyObserver {

@@ -1,6 +1,8 @@
 /**
- * One proxied HTTP request, from arrival to the end of its response: its state, its lease, its
- * upstream attempts, and the undici dispatch handler that streams the response to the client.
+ * One proxied HTTP request, from arrival to the end of its response: its state, its lease, the
+ * routing seam, and the response half of the undici dispatch handler, which streams the
+ * response to the client. Attempts, retries, failover and fallback live in forward.ts (shared
+ * with the dispatcher).
  *
  * ## Ending, and the lease (the one rule that must never break)
  * Every exchange ends exactly once, in `finish()`, which runs from the response's 'close'
@@ -24,15 +26,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { HestiaError, sendError } from '../errors.ts';
+import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { ProxyCore, ProxyRequestInfo } from './core.ts';
-import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
+import type { FailureKind } from './failures.ts';
+import { Forwarding } from './forward.ts';
 import { buildResponseHeaders, isValidRequestId } from './headers.ts';
-import { type BodyOwner, RequestBodySource } from './request-body.ts';
-import { joinUpstreamPath, PROXY_ROUTE } from './target-path.ts';
-import type { UpstreamTarget } from './upstream-pools.ts';
+import { PROXY_ROUTE } from './target-path.ts';
 import { sendWaitingPage } from './waiting-page.ts';
 
 const kExchange = Symbol('hestia.exchange');
@@ -45,10 +46,6 @@ function onResClose(this: ExchangeResponse): void {
 function onResDrain(this: ExchangeResponse): void {
   this[kExchange]?.resumeUpstream?.();
 }
-function retryNow(ex: Exchange): void {
-  ex.retryTimer = null;
-  ex.dispatchAttempt();
-}
 
 /** The incoming X-Request-ID if valid (used only on error paths before headers were built). */
 function incomingRequestId(req: IncomingMessage): string | undefined {
@@ -59,35 +56,18 @@ function incomingRequestId(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
+export class Exchange extends Forwarding {
   readonly startedAt = performance.now();
-  requestId = '';
-  service: ServiceHandle | null = null;
-  /** Upstream request headers (flat list), built once and reused by every attempt. */
-  headers: string[] = [];
-  hasBody = false;
-  /** The raw part of the target after `/services/{id}`. */
-  rest = '';
-  bytesIn = 0;
-  bytesOut = 0;
-  retryTimer: NodeJS.Timeout | null = null;
-  resumeUpstream: (() => void) | null = null;
-
-  private lease: Lease | null = null;
-  private ended = false;
-  private attempts = 0;
-  private onFallback = false;
-  private target: UpstreamTarget | null = null;
-  private abortUpstream: ((err?: Error) => void) | null = null;
   private drainHooked = false;
   private waitAbort: AbortController | null = null;
-  private errorCode: string | null = null;
 
   constructor(
-    private readonly core: ProxyCore,
+    core: ProxyCore,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
   ) {
+    super(core);
+    this.method = req.method ?? '';
     (res as ExchangeResponse)[kExchange] = this;
     res.on('close', onResClose);
   }
@@ -142,63 +122,67 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
       });
   }
 
-  /** The lease is ours: forward. The single place a lease enters an exchange. */
+  /** The lease is ours: route, then forward. The single place a lease enters an exchange. */
   attachLease(lease: Lease): void {
     if (this.ended) {
       lease.release();
       return;
     }
-    this.lease = lease;
-    this.useTarget(lease.baseUrl);
-    if (this.target !== null) this.dispatchAttempt();
-  }
-
-  private useTarget(baseUrl: string): void {
-    try {
-      this.target = this.core.pools.target(baseUrl);
-    } catch (err) {
-      this.target = null;
-      this.reject(
-        new HestiaError('HESTIA_UPSTREAM_ERROR', `service '${this.service!.id}' has an unusable upstream URL`, {
-          serviceId: this.service!.id,
-          cause: failureCode(err),
-        }),
-      );
+    const id = this.service!.id;
+    // A service without a strategy pays this one Map lookup and nothing else.
+    if (this.core.ctx.routing.routerFor(id) === null) {
+      this.startForwarding(lease, null);
+      return;
     }
+    // Held from here on, so finish() releases it even while the body is read for routing.
+    this.lease = lease;
+    const rest = this.rest;
+    routeRequest(this.core.ctx.routing, id, lease.baseUrl, {
+      method: this.method,
+      path: rest === '' || rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest,
+      headers: this.req.headers,
+      body: this.req,
+    })
+      .then(
+        (routed) => {
+          if (this.ended) return; // the client left while its body was read: finish() released
+          if (routed !== null) {
+            this.routeReason = routed.decision.reason;
+            const body = routed.body;
+            if (body !== undefined) {
+              this.body = body;
+              // A fully read body: its bytes came in already (and it can be replayed on retry).
+              if (Buffer.isBuffer(body)) this.bytesIn = body.length;
+            }
+          }
+          this.startForwarding(lease, routed);
+        },
+        (err: unknown) => {
+          if (this.ended) return;
+          if (err instanceof HestiaError) this.reject(err);
+          else {
+            // The client's body failed while it was read: the client is gone. Destroying the
+            // response runs finish(), which releases the lease and logs the request.
+            this.errorCode = 'CLIENT_CLOSED';
+            this.res.destroy();
+          }
+        },
+      )
+      .catch((err: unknown) => {
+        this.core.ctx.log.error({ err, service_id: id, request_id: this.requestId }, 'routing failed');
+        this.reject(new HestiaError('HESTIA_INTERNAL', 'internal error while routing the request'));
+      });
   }
 
   // ---------------------------------------------------------------------------------------
-  // Forwarding (undici dispatch handler)
+  // The response (undici dispatch handler; attempts and failures are in forward.ts)
   // ---------------------------------------------------------------------------------------
-
-  dispatchAttempt(): void {
-    if (this.ended) return;
-    const target = this.target!;
-    const cfg = this.service!.config;
-    this.attempts++;
-    target.pool.dispatch(
-      {
-        path: joinUpstreamPath(target.basePath, this.rest),
-        method: this.req.method as Dispatcher.HttpMethod,
-        headers: this.headers,
-        body: this.hasBody ? new RequestBodySource(this.req, this) : null,
-        headersTimeout: cfg.upstream_headers_timeout_ms,
-        bodyTimeout: cfg.upstream_body_timeout_ms,
-      },
-      this,
-    );
-  }
-
-  onConnect(abort: (err?: Error) => void): void {
-    if (this.ended) abort();
-    else this.abortUpstream = abort;
-  }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
     // 1xx: Node already answered `100 Continue` to the client; 103 Early Hints are not relayed.
     if (statusCode < 200) return true;
     if (this.ended) return false;
-    this.resumeUpstream = resume;
+    this.upstreamAnswered(resume);
     const head = buildResponseHeaders(rawHeaders);
     const h = head.headers;
     h.push('x-request-id', this.requestId);
@@ -227,57 +211,13 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
     if (!this.ended) this.res.end();
   }
 
-  onError(err: Error): void {
-    this.abortUpstream = null;
-    if (this.ended) return; // we aborted because the client left
-    const kind = classifyFailure(err);
-    const target = this.target!;
-    if (this.res.headersSent) {
-      // Too late for an error response: cut the client connection so it sees a truncated
-      // response, never a silently complete one.
-      this.errorCode = kind === 'body-timeout' ? 'HESTIA_UPSTREAM_TIMEOUT' : 'HESTIA_UPSTREAM_ERROR';
-      this.publish('proxy_error', { code: this.errorCode, cause: failureCode(err), phase: 'body' });
-      this.res.destroy();
-      return;
-    }
-    if (isRetriable(kind, this.bytesIn > 0)) {
-      const svc = this.service!;
-      const lease = this.lease!;
-      if (!this.onFallback && this.attempts < Math.max(1, svc.config.retry_count)) {
-        this.publish('proxy_retry', { attempt: this.attempts + 1, cause: failureCode(err) });
-        this.retryTimer = setTimeout(retryNow, svc.config.retry_delay_ms, this);
-        return;
-      }
-      if (!this.onFallback && lease.fallbackUrl !== null) {
-        this.onFallback = true;
-        this.useTarget(lease.fallbackUrl);
-        if (this.target === null) return;
-        this.publish('proxy_fallback', { from: target.origin, cause: failureCode(err) });
-        // Next turn of the event loop: not from inside undici's error callback.
-        this.retryTimer = setTimeout(retryNow, 0, this);
-        return;
-      }
-    }
-    this.fail(kind, err);
+  protected responseStarted(): boolean {
+    return this.res.headersSent;
   }
 
-  private fail(kind: FailureKind, err: unknown): void {
-    const e = failureToError(kind, err, {
-      serviceId: this.service!.id,
-      attempts: this.attempts,
-      upstream: this.target!.origin,
-    });
-    this.publish('proxy_error', { code: e.code, cause: failureCode(err), phase: 'headers' });
-    this.reject(e);
-  }
-
-  private publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
-    this.core.ctx.bus.publish(type, this.service!.id, {
-      requestId: this.requestId,
-      upstream: this.target?.origin ?? null,
-      attempts: this.attempts,
-      ...details,
-    });
+  /** Too late for an error response: cut the client connection so it sees a truncated response. */
+  protected abortResponse(_kind: FailureKind, _err: Error): void {
+    this.res.destroy();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -289,16 +229,8 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
     if (this.ended) return;
     this.ended = true;
     const res = this.res;
-    if (this.retryTimer !== null) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
     if (this.waitAbort !== null) this.waitAbort.abort();
-    if (this.abortUpstream !== null) {
-      const abort = this.abortUpstream;
-      this.abortUpstream = null;
-      abort();
-    }
+    this.stopUpstream();
     const lease = this.lease;
     this.lease = null;
     if (lease !== null) lease.release();
@@ -312,7 +244,7 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
     const info: ProxyRequestInfo = {
       request_id: this.requestId,
       service_id: this.service?.id ?? null,
-      method: this.req.method ?? '',
+      method: this.method,
       route: PROXY_ROUTE,
       status,
       duration_ms: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
@@ -323,6 +255,7 @@ export class Exchange implements Dispatcher.DispatchHandler, BodyOwner {
       error: this.errorCode,
       websocket: false,
     };
+    if (this.routeReason !== null) info.route_reason = this.routeReason;
     this.core.report(info);
   }
 }

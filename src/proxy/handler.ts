@@ -13,17 +13,24 @@ import { gateProxyRequest } from '../auth/http.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { checkRequest } from './check-request.ts';
+import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { ProxyCore, type ProxyHooks, type ProxyObserver } from './core.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
 import { wantsWaitingPage } from './waiting-page.ts';
 import { handleUpgrade } from './websocket.ts';
 
+export type { ForwardedResponse, ForwardOptions } from './collected-forward.ts';
 export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './core.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /**
+   * Forward one request for the dispatcher (`POST /v1/requests`) through the proxy's pools and
+   * rules; the response comes back as a stream (collected-forward.ts). The caller holds the lease.
+   */
+  forward(opts: ForwardOptions): Promise<ForwardedResponse>;
   /** Destroy open WebSocket tunnels and close the upstream pools (shutdown). Idempotent. */
   close(): Promise<void>;
 }
@@ -50,7 +57,7 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
   const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null, checked.authed);
   ex.requestId = head.requestId;
   ex.headers = head.headers;
-  ex.hasBody = head.hasBody;
+  if (head.hasBody) ex.body = req;
   ex.rest = checked.rest;
 
   const lease = service.tryAcquire();
@@ -85,6 +92,7 @@ export function createProxyHandler(
   return {
     handleRequest: (req, res) => handleRequest(core, req, res),
     handleUpgrade: (req, socket, head) => handleUpgrade(core, req, socket, head),
+    forward: (opts) => forwardCollected(core, opts),
     close() {
       closing ??= core.close();
       return closing;

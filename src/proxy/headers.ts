@@ -125,7 +125,42 @@ export function buildUpstreamHeaders(
   upgrade: string | null,
   credentialsFromParsed = false,
 ): UpstreamRequestHead {
-  const raw = req.rawHeaders;
+  return buildFromRaw(req.rawHeaders, req.socket, trustProxy, upgrade, credentialsFromParsed ? req.headers : null);
+}
+
+/**
+ * The upstream headers of a `POST /v1/requests` dispatch, by the same rules as a proxied
+ * request: `given` (the validated `headers` of the dispatcher body, lower-case names) stands in
+ * for the client's header list, and the dispatcher's own HTTP request is the hop the X-Forwarded-*
+ * headers describe. Its Host becomes X-Forwarded-Host, and its X-Request-ID is used when `given`
+ * names none. The gateway's own credentials are never in `given`, so nothing is stripped.
+ */
+export function buildDispatchHeaders(
+  given: Readonly<Record<string, string>>,
+  client: IncomingMessage,
+  trustProxy: boolean,
+): UpstreamRequestHead {
+  const raw: string[] = [];
+  for (const name of Object.keys(given)) raw.push(name, given[name]!);
+  const host = client.headers.host;
+  if (host !== undefined) raw.push('host', host);
+  const id = client.headers['x-request-id'];
+  if (given['x-request-id'] === undefined && typeof id === 'string') raw.push('x-request-id', id);
+  return buildFromRaw(raw, client.socket, trustProxy, null, null);
+}
+
+interface HopSocket {
+  readonly remoteAddress?: string | undefined;
+}
+
+function buildFromRaw(
+  raw: readonly string[],
+  socket: HopSocket,
+  trustProxy: boolean,
+  upgrade: string | null,
+  parsed: IncomingMessage['headers'] | null,
+): UpstreamRequestHead {
+  const credentialsFromParsed = parsed !== null;
   const out: string[] = [];
   let connectionTokens: Set<string> | null = null;
   let host: string | undefined;
@@ -177,21 +212,21 @@ export function buildUpstreamHeaders(
     out.push(name, value);
   }
 
-  if (credentialsFromParsed) {
+  if (parsed !== null) {
     for (const name of CREDENTIALS) {
-      const v = req.headers[name];
+      const v = parsed[name];
       if (v !== undefined) out.push(name, Array.isArray(v) ? v.join(', ') : v);
     }
   }
   if (connectionTokens !== null) removeNamed(out, connectionTokens);
 
-  const client = req.socket.remoteAddress ?? '';
+  const client = socket.remoteAddress ?? '';
   requestId ??= randomUUID();
   out.push(
     'x-forwarded-for',
     xff === undefined ? client : `${xff}, ${client}`,
     'x-forwarded-proto',
-    xfProto ?? ((req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'),
+    xfProto ?? ((socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'),
     'x-request-id',
     requestId,
   );

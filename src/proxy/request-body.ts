@@ -1,6 +1,8 @@
 /**
  * The request body as undici sees it: a thin Readable that pulls from the client's
- * IncomingMessage only when undici starts writing the body upstream.
+ * IncomingMessage (or, for a routed request whose body was larger than the routing cap, from
+ * routing's stream that replays the read prefix and then the rest of the client's body) only
+ * when undici starts writing the body upstream.
  *
  * Why not hand `req` to undici directly: undici destroys its body stream when the upstream
  * exchange fails, and destroying an unfinished IncomingMessage destroys the client's socket,
@@ -12,7 +14,6 @@
  * Memory stays flat: a chunk is pushed only as undici reads, and `req` is paused whenever this
  * stream's small buffer is full (backpressure all the way to the client's TCP window).
  */
-import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 
 /** Who counts the bytes (the exchange). */
@@ -21,7 +22,7 @@ export interface BodyOwner {
 }
 
 const kSource = Symbol('hestia.bodySource');
-type SourcedRequest = IncomingMessage & { [kSource]?: RequestBodySource | null };
+type SourcedRequest = Readable & { [kSource]?: RequestBodySource | null };
 
 function onReqData(this: SourcedRequest, chunk: Buffer): void {
   const src = this[kSource];
@@ -42,7 +43,7 @@ export class RequestBodySource extends Readable {
   private attached = false;
 
   constructor(
-    private readonly req: IncomingMessage,
+    private readonly req: Readable,
     readonly owner: BodyOwner,
   ) {
     super();

@@ -16,6 +16,7 @@ import type { GatewayContext } from './context.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
 
@@ -95,7 +96,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerMetricsRoutes(fastify, ctx, obs.metrics);
   await registerDashboard(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
-  // Further route modules register here (requests).
+  await registerRequestRoutes(fastify, ctx, proxy);
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');

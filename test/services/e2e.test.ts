@@ -26,10 +26,13 @@ async function gateway(services: Record<string, unknown>, server: Record<string,
 test('200 concurrent requests to a cold service: one launch, 200 answers from it, X-Hestia-Cold-Start', async () => {
   const port = await freePort();
   const pids = tmp.path('e2e-concurrent.pids');
+  // Health stays 503 until all 200 are queued, so every one of them waits for the start
+  // however slow the machine is (no assumption that 200 fetches beat a 200 ms boot).
+  const gate = tmp.path('e2e-concurrent.gate');
   const { gw } = await gateway({
-    svc: fixtureService(port, ['--record-pid', pids, '--boot-ms', '200'], { queue_size: 500 }),
+    svc: fixtureService(port, ['--record-pid', pids, '--fail-health-until-file', gate], { queue_size: 500 }),
   });
-  const responses = await Promise.all(
+  const all = Promise.all(
     Array.from({ length: 200 }, async (_v, i) => {
       const res = await fetch(`${gw.url}/services/svc/item/${i}?q=${i}`);
       return {
@@ -39,6 +42,9 @@ test('200 concurrent requests to a cold service: one launch, 200 answers from it
       };
     }),
   );
+  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 200, 'all 200 queued');
+  writeFileSync(gate, '');
+  const responses = await all;
   const launched = readPids(pids);
   assert.equal(launched.length, 1, 'exactly one launch');
   assert.ok(responses.every((r) => r.status === 200));

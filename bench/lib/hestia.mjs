@@ -1,0 +1,70 @@
+/** Start the Hestia gateway under test: `node bin/hestia.mjs serve --config FILE`, pinned. */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, HOST, waitHttp } from './net.mjs';
+import { spawnTracked, stopProc } from './procs.mjs';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Extra node flags for every gateway (--gateway-node-args), e.g. V8 heap settings to try. */
+let extraNodeArgs = [];
+export function setGatewayNodeArgs(args) {
+  extraNodeArgs = args;
+}
+
+/** The checkout whose bin/hestia.mjs is benchmarked (--gateway-root; default this repository). */
+let gatewayRoot = REPO_ROOT;
+export function setGatewayRoot(dir) {
+  gatewayRoot = dir;
+}
+export function getGatewayRoot() {
+  return gatewayRoot;
+}
+
+/**
+ * @param {object} o
+ * @param {string} o.name       label for logs/files
+ * @param {object} o.config     the config object (written as JSON, which is valid YAML)
+ * @param {string} o.tmpDir
+ * @param {number} o.core       core to pin the gateway to
+ * @param {string} [o.cpuProfDir] run with --cpu-prof, writing the profile there on exit
+ * @returns {Promise<{proc, port, url, logFile, stop: () => Promise<object>}>}
+ */
+export async function startHestia({ name, config, tmpDir, core, cpuProfDir }) {
+  const port = await freePort();
+  const configFile = join(tmpDir, `hestia-${name}.yml`);
+  writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
+  const logFile = join(tmpDir, `hestia-${name}.log`);
+  // A small, explicit environment: the gateway reads <ID>_<FIELD> variables as service
+  // overrides, so the developer's shell must not leak into the benchmark.
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    HESTIA_HOST: HOST,
+    HESTIA_PORT: String(port),
+    HESTIA_DB_PATH: join(tmpDir, `hestia-${name}.db`),
+    // Logging is not what we measure: warn keeps per-request lines out of the hot path.
+    HESTIA_LOG_LEVEL: 'warn',
+  };
+  const nodeArgs = [...extraNodeArgs];
+  if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
+  nodeArgs.push(join(gatewayRoot, 'bin/hestia.mjs'), 'serve', '--config', configFile);
+  const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: gatewayRoot, logFile });
+  const url = `http://${HOST}:${port}`;
+  try {
+    await waitHttp(`${url}/healthz`, { timeoutMs: 60_000, isDead: () => proc.exitInfo !== null });
+  } catch (err) {
+    await stopProc(proc);
+    throw new Error(`gateway '${name}' did not become healthy: ${err.message} (log: ${logFile})`);
+  }
+  return {
+    proc,
+    port,
+    url,
+    logFile,
+    configFile,
+    // SIGTERM = graceful shutdown (and lets --cpu-prof write its profile).
+    stop: () => stopProc(proc, { signal: 'SIGTERM', timeoutMs: 15_000 }),
+  };
+}

@@ -1,0 +1,417 @@
+/** Markdown for a run's results, and the targets (issue 9) checked against them. */
+import { profileMarkdown } from './cpuprofile.mjs';
+import { fmt } from './stats.mjs';
+
+/** The targets from issue 9, each judged from the results; `null` = not measured this run. */
+export function checkTargets(res) {
+  const t = [];
+  const tp = res.throughput?.summary ?? [];
+  const get = (body, c, leg) => tp.find((r) => r.body === body && r.c === c && r.leg === leg);
+  const hestiaRan = tp.some((r) => r.leg === 'hestia');
+  const cs = [...new Set(tp.map((r) => r.c))];
+  const add = (name, target, measured, pass) => t.push({ name, target, measured, pass });
+
+  if (hestiaRan) {
+    const h32 = get('small', 32, 'hestia');
+    const cpuSmall = cs.map((c) => get('small', c, 'hestia')?.gwCpuUsPerReq).filter((x) => x != null);
+    if (h32) {
+      add(
+        'hot-path CPU per request (small, c=32)',
+        '≤ 100 µs (stretch ≤ 60)',
+        `${fmt(h32.gwCpuUsPerReq, 0)} µs` + (h32.gwCpuUsPerReq <= 60 ? ' (stretch met)' : ''),
+        h32.gwCpuUsPerReq <= 100,
+      );
+    }
+    if (cpuSmall.length > 1) {
+      add(
+        'hot-path CPU per request (small, every c; informational)',
+        '≤ 100 µs',
+        cs.map((c) => `c=${c}: ${fmt(get('small', c, 'hestia')?.gwCpuUsPerReq, 0)}`).join(', '),
+        Math.max(...cpuSmall) <= 100,
+      );
+    }
+    const ratio = (body) =>
+      cs
+        .map((c) => {
+          const h = get(body, c, 'hestia');
+          const n = get(body, c, 'nginx');
+          return h && n ? { c, r: h.rps / n.rps } : null;
+        })
+        .filter(Boolean);
+    const rs = ratio('small');
+    if (rs.length)
+      add(
+        'throughput vs nginx (small)',
+        '≥ 0.3× at every c',
+        rs.map((x) => `c=${x.c}: ${x.r.toFixed(2)}×`).join(', '),
+        rs.every((x) => x.r >= 0.3),
+      );
+    const rb = ratio('64k');
+    if (rb.length)
+      add(
+        'throughput vs nginx (64 KiB)',
+        '≥ 0.5× at every c',
+        rb.map((x) => `c=${x.c}: ${x.r.toFixed(2)}×`).join(', '),
+        rb.every((x) => x.r >= 0.5),
+      );
+    for (const body of ['small', '64k']) {
+      const h = get(body, 32, 'hestia');
+      const n = get(body, 32, 'nginx');
+      if (h && n)
+        add(
+          `p99 at c=32 vs nginx (${body})`,
+          '≤ 2× nginx',
+          `${fmt(h.p99Ms, 2)} ms vs ${fmt(n.p99Ms, 2)} ms (${(h.p99Ms / n.p99Ms).toFixed(2)}×)`,
+          h.p99Ms <= 2 * n.p99Ms,
+        );
+    }
+    const rss256 = tp.filter((r) => r.leg === 'hestia' && r.c === 256).map((r) => r.gwRssMaxMiB);
+    if (rss256.length)
+      add('RSS at c=256', '≤ 120 MiB', `${fmt(Math.max(...rss256), 0)} MiB`, Math.max(...rss256) <= 120);
+    const errs = tp.filter((r) => r.leg === 'hestia').reduce((a, r) => a + r.errors + r.nonOk, 0);
+    add('no errors under load (Hestia)', '0 socket errors, 0 non-2xx', `${errs}`, errs === 0);
+  }
+  const sse = res.sse?.summary?.find((r) => r.leg === 'hestia');
+  if (sse) {
+    add(
+      'SSE: 20 separate bursts',
+      'most runs, none < 15 bursts',
+      `${sse.separateRuns}/${sse.runs} runs (fewest bursts ${sse.minBursts})`,
+      sse.streams,
+    );
+    add(
+      'SSE: first event vs direct',
+      '≤ +3 ms',
+      `${sse.firstEventVsDirectMs >= 0 ? '+' : ''}${fmt(sse.firstEventVsDirectMs, 2)} ms (p50 ${fmt(sse.firstEventP50Ms, 2)} ms)`,
+      sse.firstEventVsDirectMs !== null && sse.firstEventVsDirectMs <= 3,
+    );
+  }
+  const mem = res.memory?.rows?.filter((r) => r.leg === 'hestia') ?? [];
+  for (const r of mem) {
+    add(
+      `1 GiB ${r.dir}: RSS flat`,
+      '± 32 MiB, transfer complete',
+      `${r.complete ? 'complete' : 'INCOMPLETE'}, +${fmt(r.rssGrowthMiB, 1)} MiB`,
+      r.complete && r.rssGrowthMiB !== null && Math.abs(r.rssGrowthMiB) <= 32,
+    );
+  }
+  if (res.idle)
+    add('idle CPU, 20 services', '< 1 % of a core', `${fmt(res.idle.cpuPctOfCore, 2)} %`, res.idle.cpuPctOfCore < 1);
+  const cold = res.coldstart?.reps ?? [];
+  if (cold.length) {
+    add(
+      'cold start: launches',
+      'exactly 1',
+      cold.map((r) => r.launches).join(', '),
+      cold.every((r) => r.launches === 1),
+    );
+    add(
+      'cold start: 200s',
+      `${cold[0].n} × 200`,
+      cold.map((r) => r.ok200).join(', '),
+      cold.every((r) => r.ok200 === r.n),
+    );
+    const lag = cold.map((r) => r.readyToFirstForwardMs);
+    add(
+      'cold start: readiness noticed',
+      '≤ 60 ms after /health first 2xx-ready',
+      lag.map((x) => (x === null ? 'never' : `${fmt(x, 1)} ms`)).join(', '),
+      lag.every((x) => x !== null && x <= 60),
+    );
+  }
+  return t;
+}
+
+const row = (cells) => `| ${cells.join(' | ')} |`;
+
+export function renderMarkdown(res) {
+  const L = [];
+  const m = res.machine;
+  L.push(`# Hestia benchmark — ${res.startedAt}`, '');
+  L.push(`Command: \`${res.command}\`  `);
+  L.push(
+    `Mode: ${res.opts.quick ? 'quick' : 'full'}; rounds ${res.opts.rounds} × ${res.opts.durationS} s per cell; pinning ${res.pinned ? 'gateway on core 1, load + upstream on core 0' : 'off'}.  `,
+  );
+  L.push(
+    `Hestia legs: ${res.hestiaStatus}${res.opts.gatewayNodeArgs?.length ? `; gateway node flags: \`${res.opts.gatewayNodeArgs.join(' ')}\`` : ''}`,
+    '',
+  );
+  L.push('| machine | |', '| --- | --- |');
+  L.push(row(['cores (nproc)', m.nproc]), row(['CPU', m.cpuModel]), row(['kernel', m.kernel]), row(['node', m.node]));
+  L.push(row(['nginx', m.nginx]), row(['wrk', m.wrk]), row(['memory', `${m.memTotalGiB} GiB`]));
+  L.push(
+    row(['load average at start', m.loadavgAtStart]),
+    row([
+      'machine busy during cells (median, all cores)',
+      res.machineBusyMedian != null ? `${(res.machineBusyMedian * 100).toFixed(0)} %` : '—',
+    ]),
+  );
+  L.push(
+    row([
+      'gateway',
+      m.gitCommit
+        ? `commit ${m.gitCommit} (${m.gitBranch}${m.gitDirty ? ', uncommitted changes in src/' : ''})`
+        : `${m.gatewayRoot} (not a git checkout)${res.opts.gatewayLabel ? `: ${res.opts.gatewayLabel}` : ''}`,
+    ]),
+    '',
+  );
+
+  const tp = res.throughput?.summary;
+  if (tp?.length) {
+    L.push('## Throughput and latency', '');
+    L.push(
+      "Medians over rounds; CPU per request = process utime+stime during the cells ÷ requests completed (gateway = Hestia's node process or nginx's worker; upstream = the upstream nginx worker).",
+      '',
+    );
+    L.push(
+      'Core columns: how busy the load core (wrk + upstream) and the gateway core were; "others" is the share of the gateway core used by processes that are not the gateway (colleagues on this shared machine).',
+      '',
+    );
+    const pct = (x) => (x == null ? '—' : `${Math.round(x * 100)}`);
+    L.push(
+      row([
+        'body',
+        'c',
+        'leg',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'gateway CPU µs/req',
+        'upstream CPU µs/req',
+        'gateway peak RSS MiB',
+        'errors / non-2xx',
+        'load core %',
+        'gw core %',
+        'others on gw core %',
+      ]),
+    );
+    L.push(row(['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+    for (const r of tp) {
+      L.push(
+        row([
+          r.body,
+          r.c,
+          r.leg,
+          fmt(r.rps, 0),
+          fmt(r.p50Ms, 2),
+          fmt(r.p99Ms, 2),
+          fmt(r.gwCpuUsPerReq, 1),
+          fmt(r.upCpuUsPerReq, 1),
+          fmt(r.gwRssMaxMiB, 0),
+          `${r.errors} / ${r.nonOk}`,
+          pct(r.loadCoreBusy),
+          pct(r.gwCoreBusy),
+          pct(r.gwCoreOthers),
+        ]),
+      );
+    }
+    const cells = [...new Set(tp.map((r) => `${r.body}\t${r.c}`))];
+    const get = (b, c, leg) => tp.find((r) => r.body === b && r.c === c && r.leg === leg);
+    if (tp.some((r) => r.leg === 'hestia')) {
+      L.push('', '### Ratios', '');
+      L.push(
+        row(['body', 'c', 'req/s Hestia/nginx', 'req/s Hestia/direct', 'p99 Hestia/nginx', 'CPU/req Hestia/nginx']),
+      );
+      L.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
+      for (const cell of cells) {
+        const [b, cs] = cell.split('\t');
+        const c = Number(cs);
+        const h = get(b, c, 'hestia');
+        const n = get(b, c, 'nginx');
+        const d = get(b, c, 'direct');
+        const x = (a, z) => (a != null && z ? `${(a / z).toFixed(2)}×` : '—');
+        L.push(
+          row([
+            b,
+            c,
+            x(h?.rps, n?.rps),
+            x(h?.rps, d?.rps),
+            x(h?.p99Ms, n?.p99Ms),
+            x(h?.gwCpuUsPerReq, n?.gwCpuUsPerReq),
+          ]),
+        );
+      }
+    }
+    if (res.hestiaHwmMiB != null && tp.some((r) => r.leg === 'hestia'))
+      L.push(
+        '',
+        `Hestia VmHWM (peak RSS of the whole throughput run): ${fmt(res.hestiaHwmMiB, 0)} MiB; nginx proxy worker: ${fmt(res.nginxHwmMiB, 0)} MiB.`,
+      );
+    L.push('');
+  }
+  if (res.sse?.summary?.length) {
+    L.push('## SSE (20 events, 50 ms apart)', '');
+    L.push(
+      row([
+        'leg',
+        'runs',
+        'runs with 20 separate bursts',
+        'fewest bursts',
+        'first event p50 ms',
+        'first event max ms',
+        'vs direct ms',
+        'largest gap ms',
+        'X-Accel-Buffering as received (upstream sends "no")',
+      ]),
+    );
+    L.push(row(['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---']));
+    for (const r of res.sse.summary) {
+      L.push(
+        row([
+          r.leg,
+          r.runs,
+          `${r.separateRuns}/${r.runs}`,
+          r.minBursts,
+          fmt(r.firstEventP50Ms, 2),
+          fmt(r.firstEventMaxMs, 2),
+          fmt(r.firstEventVsDirectMs, 2),
+          fmt(r.maxGapMs, 1),
+          r.accelBuffering,
+        ]),
+      );
+    }
+    L.push('');
+  }
+  if (res.coldstart?.reps?.length) {
+    L.push(
+      `## Cold-start burst (${res.coldstart.reps[0].n} concurrent requests, child boots in ${res.opts.coldBootMs} ms, health_interval_ms ${res.opts.coldHealthIntervalMs})`,
+      '',
+    );
+    L.push(
+      'Times are wall-clock on both sides (child and client on this machine). "ready" = the moment the child\'s /health starts answering 200; "first forward" = the first proxied request reaching the child. Connections are counted by the child (probe connections excluded); a connect of ≥ 0.9 s means a SYN dropped by a full listen backlog and retried.',
+      '',
+    );
+    L.push(
+      row([
+        'rep',
+        'launches',
+        '200s',
+        'other answers',
+        'forwarded (upstream count)',
+        'ready → first forward ms',
+        'health 2xx → first forward ms',
+        'health 2xx → first upstream connection ms',
+        'upstream connections opened',
+        'clients whose connect took ≥ 0.9 s',
+        'extra after ready p50 ms',
+        'p99 ms',
+        'last answer after ready ms',
+        'client total p50 / p99 ms',
+      ]),
+    );
+    L.push(
+      row([
+        '---:',
+        '---:',
+        '---:',
+        '---',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+      ]),
+    );
+    res.coldstart.reps.forEach((r, i) => {
+      const other =
+        Object.entries(r.statuses)
+          .filter(([s]) => s !== '200')
+          .map(([s, n]) => `${s === '0' ? 'socket error' : s}: ${n}`)
+          .join(', ') || '—';
+      L.push(
+        row([
+          i + 1,
+          r.launches,
+          r.ok200,
+          other +
+            (Object.keys(r.errors).length
+              ? ` (${Object.entries(r.errors)
+                  .map(([e, n]) => `${e} ${n}`)
+                  .join(', ')})`
+              : ''),
+          r.forwardedAtUpstream ?? '—',
+          fmt(r.readyToFirstForwardMs, 1),
+          fmt(r.health2xxToFirstForwardMs, 1),
+          fmt(r.health2xxToFirstUpstreamConnMs, 1),
+          r.upstreamConnections ?? '—',
+          r.clientConnectsDelayed ?? '—',
+          fmt(r.extraAfterReadyP50Ms, 1),
+          fmt(r.extraAfterReadyP99Ms, 1),
+          fmt(r.lastAnswerAfterReadyMs, 1),
+          `${fmt(r.totalLatencyP50Ms, 0)} / ${fmt(r.totalLatencyP99Ms, 0)}`,
+        ]),
+      );
+    });
+    L.push('');
+  }
+  if (res.memory?.rows?.length) {
+    L.push(`## Memory: ${res.opts.transferMiB} MiB each way`, '');
+    L.push(row(['leg', 'direction', 'complete', 'MiB/s', 'gateway RSS before MiB', 'peak MiB', 'growth MiB']));
+    L.push(row(['---', '---', '---', '---:', '---:', '---:', '---:']));
+    for (const r of res.memory.rows)
+      L.push(
+        row([
+          r.leg,
+          r.dir,
+          r.complete ? 'yes' : `NO${r.error ? ` (${r.error})` : ''}`,
+          fmt(r.MiBps, 0),
+          fmt(r.rssBeforeMiB, 0),
+          fmt(r.rssPeakMiB, 0),
+          fmt(r.rssGrowthMiB, 1),
+        ]),
+      );
+    L.push('');
+  }
+  if (res.syscalls?.rows?.length) {
+    L.push('## Syscalls per request (strace -c on the gateway, c=32)', '');
+    L.push('strace slows the traced process: only the counts per request mean something here.', '');
+    L.push(
+      row(['body', 'leg', 'requests', 'syscalls / request', 'most frequent (per request)']),
+      row(['---', '---', '---:', '---:', '---']),
+    );
+    for (const r of res.syscalls.rows) {
+      L.push(
+        row([
+          r.body ?? 'small',
+          r.leg,
+          r.requests,
+          fmt(r.syscallsPerReq, 2),
+          r.top.map((t) => `${t.syscall} ${t.perReq.toFixed(2)}`).join(', '),
+        ]),
+      );
+    }
+    L.push('');
+  }
+  if (res.idle) {
+    L.push('## Idle', '');
+    L.push(
+      `20 configured services, no traffic, ${res.idle.windowS} s: **${fmt(res.idle.cpuPctOfCore, 2)} %** of one core (resolution ±${fmt(res.idle.resolutionPct, 2)} %), RSS ${fmt(res.idle.rssMiB, 0)} MiB.`,
+      '',
+    );
+  }
+  if (res.targets?.length) {
+    L.push('## Targets (issue 9)', '');
+    L.push(row(['target', 'wanted', 'measured', 'verdict']), row(['---', '---', '---', '---']));
+    for (const t of res.targets) L.push(row([t.name, t.target, t.measured, t.pass ? 'met' : '**MISSED**']));
+    L.push('');
+  }
+  if (res.profile) {
+    L.push(`## Profile: Hestia, small body, c=32 (\`node --cpu-prof\`, ${res.opts.profileS} s)`, '');
+    L.push(
+      `${res.profile.requests} requests at ${fmt(res.profile.rps, 0)} req/s with the profiler on; ${fmt(res.profile.busyUsPerReq, 0)} µs busy main-thread time per request. Profile: \`${res.profile.file.replace(/^.*\/bench\//, 'bench/')}\` (not committed).`,
+      '',
+    );
+    L.push(profileMarkdown(res.profile.summary, { top: 15 }), '');
+  }
+  if (res.notes?.length) {
+    L.push('## Notes', '');
+    for (const n of res.notes) L.push(`- ${n}`);
+    L.push('');
+  }
+  return L.join('\n');
+}

@@ -1,0 +1,384 @@
+#!/usr/bin/env node
+/**
+ * Hestia benchmarks — one command: `npm run bench` (full) or `npm run bench -- --quick`.
+ * See bench/README.md for what each scenario measures and how to read the figures.
+ *
+ * Layout of a run (everything on 127.0.0.1, every process stopped by PID at the end):
+ *   core 0: wrk (load), the upstream nginx, the Node upstream, this orchestrator
+ *   core 1: the gateway under test — Hestia's node process, or the reference nginx proxy
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
+import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
+import { freePort, HOST, waitHttp } from './lib/net.mjs';
+import { startNginx } from './lib/nginx.mjs';
+import {
+  installCleanupHandlers,
+  memKiB,
+  pinningEnabled,
+  pinSelf,
+  setPinning,
+  spawnTracked,
+  stopAll,
+  stopProc,
+  wasInterrupted,
+} from './lib/procs.mjs';
+import { checkTargets, renderMarkdown } from './lib/report.mjs';
+import { median } from './lib/stats.mjs';
+import { runColdStart } from './scenarios/coldstart.mjs';
+import { runIdle } from './scenarios/idle.mjs';
+import { runMemory } from './scenarios/memory.mjs';
+import { runProfile } from './scenarios/profile.mjs';
+import { runSse } from './scenarios/sse.mjs';
+import { runSyscalls } from './scenarios/syscalls.mjs';
+import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
+
+const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'coldstart', 'idle'];
+/** Run by default only when their tool is installed (they are extra insight, not targets). */
+const OPTIONAL_TOOLS = { syscalls: 'strace' };
+const QUICK_SCENARIOS = ['throughput', 'sse', 'coldstart', 'idle'];
+const ALL_LEGS = ['direct', 'nginx', 'hestia'];
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+const README = fileURLToPath(new URL('./README.md', import.meta.url));
+const NODE_UPSTREAM = fileURLToPath(new URL('./upstreams/node-upstream.mjs', import.meta.url));
+
+const HELP = `Hestia benchmarks (bench/README.md)
+
+  npm run bench                      full run: every scenario, 3 rounds × 10 s per cell
+  npm run bench -- --quick           short run for development (~3 min): 1 round × 3 s,
+                                     no 1 GiB transfer and no profile unless asked for
+Options:
+  --scenarios a,b      ${ALL_SCENARIOS.join(',')}
+                       (syscalls runs by default only when strace is installed)
+  --legs a,b           ${ALL_LEGS.join(',')} (throughput, sse, memory)
+  --rounds N           interleaved rounds per cell
+  --duration S         seconds per wrk cell
+  --concurrency list   default 1,32,256
+  --bodies list        small,64k
+  --cold-n N           concurrent requests in the cold-start burst (1000)
+  --transfer-mib N     size of each large transfer (1024)
+  --no-pin             do not pin processes to cores (taskset)
+  --update-readme      put this run's tables into bench/README.md
+  --keep-tmp           keep the temp dir (configs, logs) for inspection
+  --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
+  --gateway-node-args "..."  extra node flags for the gateway (e.g. "--max-semi-space-size=4")
+  --gateway-label TXT  what that checkout is, for the report (e.g. "branch proxy @ 9536836")
+`;
+
+function parseOptions(argv) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean', default: false },
+      scenarios: { type: 'string' },
+      legs: { type: 'string' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      concurrency: { type: 'string' },
+      bodies: { type: 'string' },
+      'cold-n': { type: 'string' },
+      'transfer-mib': { type: 'string' },
+      'no-pin': { type: 'boolean', default: false },
+      'update-readme': { type: 'boolean', default: false },
+      'keep-tmp': { type: 'boolean', default: false },
+      'gateway-root': { type: 'string' },
+      'gateway-label': { type: 'string' },
+      'gateway-node-args': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP);
+    process.exit(0);
+  }
+  const q = values.quick;
+  const list = (v, dflt) =>
+    v
+      ? v
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean)
+      : dflt;
+  const int = (v, dflt) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`not a positive number: ${v}`);
+    return n;
+  };
+  const opts = {
+    quick: q,
+    scenarios: list(values.scenarios, q ? QUICK_SCENARIOS : ALL_SCENARIOS),
+    legs: list(values.legs, ALL_LEGS),
+    rounds: int(values.rounds, q ? 1 : 3),
+    durationS: int(values.duration, q ? 3 : 10),
+    warmupS: q ? 1 : 3,
+    concurrency: list(values.concurrency, ['1', '32', '256']).map(Number),
+    bodies: list(values.bodies, ['small', '64k']),
+    sseRepeats: q ? 3 : 10,
+    coldN: int(values['cold-n'], 1000),
+    coldRepeats: q ? 1 : 3,
+    coldBootMs: 500,
+    coldHealthIntervalMs: 50,
+    transferMiB: int(values['transfer-mib'], 1024),
+    idleS: q ? 5 : 10,
+    idleSettleS: 2,
+    profileS: q ? 5 : 15,
+    syscallsS: q ? 3 : 5,
+    pin: !values['no-pin'],
+    updateReadme: values['update-readme'],
+    keepTmp: values['keep-tmp'],
+    gatewayRoot: values['gateway-root'],
+    gatewayLabel: values['gateway-label'],
+    gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
+  };
+  if (!values.scenarios) {
+    // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).
+    opts.scenarios = opts.scenarios.filter((s) => !OPTIONAL_TOOLS[s] || hasTool(OPTIONAL_TOOLS[s]));
+  }
+  for (const s of opts.scenarios)
+    if (!ALL_SCENARIOS.includes(s)) throw new Error(`unknown scenario '${s}' (${ALL_SCENARIOS.join(', ')})`);
+  for (const l of opts.legs) if (!ALL_LEGS.includes(l)) throw new Error(`unknown leg '${l}' (${ALL_LEGS.join(', ')})`);
+  for (const b of opts.bodies) if (!['small', '64k'].includes(b)) throw new Error(`unknown body '${b}' (small, 64k)`);
+  return opts;
+}
+
+function hasTool(bin) {
+  return spawnSync('sh', ['-c', `command -v ${bin}`]).status === 0;
+}
+
+/** Upstreams, the reference nginx proxy and the main Hestia gateway, plus the legs over them. */
+async function startStack(ctx) {
+  const { opts, tmpDir, log } = ctx;
+  const need = new Set(opts.scenarios);
+  const stack = { legs: [] };
+  const upPort = await freePort();
+  const nodePort = await freePort();
+  const up = await startNginx({
+    name: 'upstream',
+    tmpDir,
+    port: upPort,
+    core: ctx.loadCore,
+    vars: { SMALL_BODY },
+    files: { '64k.bin': Buffer.alloc(64 * 1024, 'hestia-benchmark-64k-body\n') },
+  });
+  stack.upstream = up;
+  stack.upstreamWorkerPid = up.workerPid;
+  stack.upstreamUrl = `http://${HOST}:${upPort}`;
+  log(`  upstream nginx on :${upPort} (worker ${up.workerPid})`);
+
+  const nodeUp = spawnTracked('node-upstream', process.execPath, [NODE_UPSTREAM, '--port', String(nodePort)], {
+    core: ctx.loadCore,
+    stdinPipe: true,
+    logFile: join(tmpDir, 'node-upstream.log'),
+  });
+  await waitHttp(`http://${HOST}:${nodePort}/small`, { timeoutMs: 10_000, isDead: () => nodeUp.exitInfo !== null });
+  stack.nodeUpstream = nodeUp;
+  log(`  node upstream on :${nodePort}`);
+
+  if (opts.legs.includes('direct')) {
+    stack.legs.push({ id: 'direct', base: stack.upstreamUrl, node: `http://${HOST}:${nodePort}`, gatewayPid: null });
+  }
+  if (opts.legs.includes('nginx')) {
+    const pxPort = await freePort();
+    const px = await startNginx({
+      name: 'proxy',
+      tmpDir,
+      port: pxPort,
+      core: ctx.gatewayCore,
+      vars: { UPSTREAM_PORT: upPort, NODE_PORT: nodePort },
+    });
+    stack.nginxProxy = px;
+    stack.legs.push({
+      id: 'nginx',
+      base: `http://${HOST}:${pxPort}/services/bench`,
+      node: `http://${HOST}:${pxPort}/services/stream`,
+      gatewayPid: px.workerPid,
+    });
+    log(`  nginx proxy on :${pxPort} (worker ${px.workerPid})`);
+  }
+  if (opts.legs.includes('hestia') && ['throughput', 'sse', 'memory', 'syscalls'].some((s) => need.has(s))) {
+    const gw = await startHestia({
+      name: 'main',
+      tmpDir,
+      core: ctx.gatewayCore,
+      config: {
+        services: {
+          bench: { base_url: stack.upstreamUrl },
+          stream: { base_url: `http://${HOST}:${nodePort}` },
+        },
+      },
+    });
+    stack.hestia = gw;
+    stack.legs.push({
+      id: 'hestia',
+      base: `${gw.url}/services/bench`,
+      node: `${gw.url}/services/stream`,
+      gatewayPid: gw.proc.pid,
+    });
+    log(`  hestia on :${gw.port} (pid ${gw.proc.pid})`);
+  }
+
+  // A leg that cannot serve the fixed bodies (e.g. the placeholder proxy answering 500) is
+  // reported as unavailable rather than benchmarked: measuring error pages tells nothing.
+  for (const leg of stack.legs) {
+    const reasons = [];
+    for (const body of opts.bodies) {
+      const why = await verifyLeg(leg, body);
+      if (why) reasons.push(why);
+    }
+    if (reasons.length) {
+      leg.unavailable = reasons[0];
+      log(`  leg ${leg.id} unavailable: ${leg.unavailable}`);
+    }
+  }
+  return stack;
+}
+
+async function main() {
+  const opts = parseOptions(process.argv.slice(2));
+  const log = (s) => process.stderr.write(`${s}\n`);
+  installCleanupHandlers(log);
+
+  const missing = missingTools({ pin: opts.pin });
+  if (missing.length) {
+    log(`The benchmark needs tools that are not installed.\n  needs: apt-get install ${missing.join(' ')}`);
+    process.exit(2);
+  }
+  setPinning(opts.pin);
+  if (opts.gatewayRoot) setGatewayRoot(resolve(opts.gatewayRoot));
+  setGatewayNodeArgs(opts.gatewayNodeArgs);
+  const started = new Date();
+  const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
+  const tmpDir = mkdtempSync(join(tmpdir(), 'hestia-bench-'));
+  const ctx = { opts, log, tmpDir, stamp, loadCore: 0, gatewayCore: 1 };
+  pinSelf(ctx.loadCore);
+
+  const res = {
+    startedAt: started.toISOString(),
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    opts,
+    pinned: pinningEnabled(),
+    machine: machineNotes(),
+    hestiaStatus: 'not run',
+    notes: [],
+  };
+  log(`Hestia bench (${opts.quick ? 'quick' : 'full'}): ${opts.scenarios.join(', ')}; temp dir ${tmpDir}`);
+  const busy0 = cpuBusySnapshot();
+  let failed = null;
+  try {
+    const need = new Set(opts.scenarios);
+    if (need.has('syscalls') && !hasTool('strace'))
+      throw new Error('the syscalls scenario needs: apt-get install strace');
+    if (['throughput', 'sse', 'memory', 'syscalls', 'profile'].some((s) => need.has(s))) {
+      log('starting upstreams and gateways');
+      const stack = await startStack(ctx);
+      const hestiaLeg = stack.legs.find((l) => l.id === 'hestia');
+      res.hestiaStatus = !hestiaLeg
+        ? 'not run'
+        : hestiaLeg.unavailable
+          ? `NOT RUN — the gateway did not proxy (${hestiaLeg.unavailable})`
+          : 'ran against the real proxy';
+      for (const l of stack.legs) if (l.unavailable) res.notes.push(`leg ${l.id} not measured: ${l.unavailable}`);
+
+      if (need.has('throughput')) {
+        log('throughput');
+        res.throughput = await runThroughput(ctx, stack);
+        res.machineBusyMedian = median(res.throughput.runs.map((r) => r.machineBusy));
+        if (stack.hestia) res.hestiaHwmMiB = (memKiB(stack.hestia.proc.pid)?.hwmKiB ?? 0) / 1024;
+        if (stack.nginxProxy) res.nginxHwmMiB = (memKiB(stack.nginxProxy.workerPid)?.hwmKiB ?? 0) / 1024;
+      }
+      if (need.has('sse')) {
+        log('sse');
+        res.sse = await runSse(ctx, stack);
+      }
+      if (need.has('memory')) {
+        log(`memory (${opts.transferMiB} MiB each way)`);
+        res.memory = await runMemory(ctx, stack);
+      }
+      if (need.has('syscalls')) {
+        log('syscalls per request (strace -c, c=32)');
+        res.syscalls = await runSyscalls(ctx, stack);
+      }
+      // The other gateways use core 1 from here on: stop the idle ones first.
+      if (stack.hestia) {
+        const exit = await stack.hestia.stop();
+        if (exit?.signal === 'SIGKILL' || (exit?.code !== 0 && exit?.code !== null)) {
+          res.notes.push(`the main gateway did not exit cleanly on SIGTERM (${JSON.stringify(exit)})`);
+        }
+      }
+      if (stack.nginxProxy) await stopProc(stack.nginxProxy.proc);
+      if (need.has('profile')) {
+        if (hestiaLeg && !hestiaLeg.unavailable) {
+          log('profile (hestia, small, c=32)');
+          res.profile = await runProfile(ctx, stack);
+        } else res.notes.push('profile skipped: the Hestia leg did not proxy');
+      }
+      await stopProc(stack.nodeUpstream);
+      await stopProc(stack.upstream.proc);
+    }
+    if (need.has('coldstart')) {
+      log(`cold start (${opts.coldN} concurrent requests)`);
+      res.coldstart = await runColdStart(ctx);
+      if (ctx.coldLeftRunning)
+        res.notes.push(
+          `the gateway left ${ctx.coldLeftRunning} cold child process(es) running after SIGTERM (killed by the harness)`,
+        );
+    }
+    if (need.has('idle')) {
+      log('idle');
+      res.idle = await runIdle(ctx);
+    }
+  } catch (err) {
+    if (wasInterrupted()) await new Promise(() => {}); // the signal handler is cleaning up and exits
+    failed = err;
+    log(`\nFAILED: ${err.stack ?? err}`);
+    res.notes.push(`run failed: ${err.message}`);
+  } finally {
+    await stopAll();
+  }
+  res.machineBusyWholeRun = busyShare(busy0, cpuBusySnapshot());
+  res.machine.loadavgAtEnd = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  if (res.machineBusyWholeRun !== null) {
+    res.notes.push(
+      `machine load: load average ${res.machine.loadavgAtStart} at start, ${res.machine.loadavgAtEnd} at end; ` +
+        `cores busy ${(res.machineBusyWholeRun * 100).toFixed(0)} % over the whole run (this benchmark included)`,
+    );
+  }
+  res.targets = checkTargets(res);
+
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  const base = join(RESULTS_DIR, `${stamp}${opts.quick ? '-quick' : ''}`);
+  writeFileSync(`${base}.json`, `${JSON.stringify(res, null, 2)}\n`);
+  const md = renderMarkdown(res);
+  writeFileSync(`${base}.md`, md);
+  process.stdout.write(`${md}\n`);
+  log(`results: ${base}.md and .json`);
+  if (opts.updateReadme) updateReadme(md, `${base}.md`);
+  if (opts.keepTmp) log(`temp dir kept: ${tmpDir}`);
+  else rmSync(tmpDir, { recursive: true, force: true });
+  process.exit(failed ? 1 : 0);
+}
+
+/** Replace the block between the markers in bench/README.md with this run's report. */
+function updateReadme(md, file) {
+  const START = '<!-- bench:latest:start -->';
+  const END = '<!-- bench:latest:end -->';
+  const text = readFileSync(README, 'utf8');
+  const a = text.indexOf(START);
+  const b = text.indexOf(END);
+  if (a < 0 || b < a) {
+    process.stderr.write('README has no bench:latest markers; not updated\n');
+    return;
+  }
+  const body = md.replace(/^# .*\n/, '').replace(/^## /gm, '### ');
+  const rel = file.replace(/^.*\/bench\//, '');
+  writeFileSync(README, `${text.slice(0, a + START.length)}\n_From \`${rel}\`._\n${body}\n${text.slice(b)}`);
+  process.stderr.write('bench/README.md updated\n');
+}
+
+await main();

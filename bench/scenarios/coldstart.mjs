@@ -1,0 +1,178 @@
+/**
+ * Cold-start burst: N (1,000) concurrent requests hit a cold service whose `process` launcher
+ * starts bench/upstreams/cold-child.mjs. Judged from the child's side and the client's side:
+ *
+ * - launches: PIDs the child appended to its pid file (must be exactly 1);
+ * - answers: how many of the N got 200 (must be N);
+ * - readiness notice: from the moment the child's /health starts answering 200 (`ready`) to the
+ *   first request the gateway forwards (`first_request`); also from the first 200 the child
+ *   actually sent to a probe (`health_2xx`) to that forward, which is the gateway's own delay
+ *   once its probe succeeded;
+ * - extra latency after readiness: per request, client completion time minus `ready`, p50/p99.
+ *
+ * Every repetition uses a fresh gateway so the service really is cold.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import http from 'node:http';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startHestia } from '../lib/hestia.mjs';
+import { freePort, HOST, httpGet, nowMs, sleep } from '../lib/net.mjs';
+import { adoptPid, isAlive, pinnedArgv } from '../lib/procs.mjs';
+import { median, percentile } from '../lib/stats.mjs';
+
+const CHILD = fileURLToPath(new URL('../upstreams/cold-child.mjs', import.meta.url));
+
+function burst(url, n, timeoutMs) {
+  // One connection per request, all opened at once: the worst case for the queue.
+  const agent = new http.Agent({ keepAlive: false, maxSockets: Number.POSITIVE_INFINITY });
+  const one = () =>
+    new Promise((resolve) => {
+      const t0 = nowMs();
+      let tConnect = null;
+      const done = (r) => resolve({ t0, t1: nowMs(), connectMs: tConnect === null ? null : tConnect - t0, ...r });
+      const req = http.get(url, { agent }, (res) => {
+        res.resume();
+        res.on('end', () => done({ status: res.statusCode, coldHeader: res.headers['x-hestia-cold-start'] }));
+        res.on('error', (err) => done({ status: 0, error: err.code ?? err.message }));
+      });
+      // Connect time: a SYN dropped by a full listen backlog is retried after ~1 s.
+      req.on('socket', (sock) => sock.once('connect', () => (tConnect = nowMs())));
+      req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
+      req.on('error', (err) => done({ status: 0, error: err.code ?? err.message }));
+    });
+  return Promise.all(Array.from({ length: n }, one)).finally(() => agent.destroy());
+}
+
+export async function runColdStartOnce(ctx, rep) {
+  const { opts, tmpDir } = ctx;
+  const port = await freePort();
+  const pidFile = join(tmpDir, `cold-${rep}.pids`);
+  const eventsFile = join(tmpDir, `cold-${rep}.events`);
+  // The child runs on the load/upstream core, like every upstream here (taskset execs, so the
+  // PID the launcher sees is the child's own).
+  const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, [
+    CHILD,
+    '--port',
+    String(port),
+    '--pid-file',
+    pidFile,
+    '--events-file',
+    eventsFile,
+    '--boot-ms',
+    String(opts.coldBootMs),
+  ]);
+  const config = {
+    services: {
+      cold: {
+        base_url: `http://${HOST}:${port}`,
+        health_url: `http://${HOST}:${port}/health`,
+        health_interval_ms: opts.coldHealthIntervalMs,
+        // Room for the whole burst: the scenario measures the start, not the queue limit.
+        queue_size: opts.coldN * 2,
+        request_timeout_seconds: 60,
+        start_timeout_ms: 30_000,
+        launcher: { type: 'process', command: [cmd, ...args], stop_timeout_ms: 3000 },
+      },
+    },
+  };
+  const gw = await startHestia({ name: `cold-${rep}`, config, tmpDir, core: ctx.gatewayCore });
+  let results;
+  let childEvents = [];
+  let launches = [];
+  try {
+    const tStart = nowMs();
+    results = await burst(`${gw.url}/services/cold/work`, opts.coldN, 70_000);
+    const tDone = nowMs();
+    launches = readPids(pidFile);
+    for (const pid of launches) adoptPid(pid); // killed at cleanup if the gateway leaves it behind
+    if (launches.length > 0) {
+      try {
+        await httpGet(`http://${HOST}:${port}/__flush`, { timeoutMs: 2000 });
+      } catch {
+        /* child gone: arrivals unknown */
+      }
+    }
+    childEvents = readEvents(eventsFile);
+    return analyse({ results, childEvents, launches, tStart, tDone, opts });
+  } finally {
+    await gw.stop();
+    await sleep(100);
+    const leftRunning = launches.filter(isAlive);
+    if (leftRunning.length)
+      ctx.log(`  note: the gateway left cold child(ren) ${leftRunning.join(',')} running after stop`);
+    ctx.coldLeftRunning = (ctx.coldLeftRunning ?? 0) + leftRunning.length;
+  }
+}
+
+function readPids(file) {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean).map(Number);
+}
+function readEvents(file) {
+  if (!existsSync(file)) return [];
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
+
+function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
+  const ev = (type) => childEvents.find((e) => e.type === type);
+  const ready = ev('ready')?.t ?? null;
+  const health2xx = ev('health_2xx')?.t ?? null;
+  const firstReq = ev('first_request')?.t ?? null;
+  const boot = ev('boot')?.t ?? null;
+  const arrivals = ev('arrivals');
+  const statuses = {};
+  for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
+  const ok = results.filter((r) => r.status === 200);
+  const extra = ready !== null ? ok.map((r) => r.t1 - ready) : [];
+  const total = results.map((r) => r.t1 - r.t0);
+  const connections = arrivals?.connections ?? [];
+  const probeCount = arrivals?.probes?.times?.length ?? 0;
+  const firstUpstreamConn =
+    health2xx !== null ? connections.filter((t) => t > health2xx).sort((a, b) => a - b)[0] : undefined;
+  const errors = {};
+  for (const r of results) if (r.error) errors[r.error] = (errors[r.error] ?? 0) + 1;
+  return {
+    n: opts.coldN,
+    launches: launches.length,
+    statuses,
+    ok200: ok.length,
+    errors,
+    forwardedAtUpstream: arrivals?.arrivals?.length ?? null,
+    probesBeforeReady: arrivals?.probes?.before ?? null,
+    // Connections the gateway opened to the child for the burst (probe connections excluded).
+    upstreamConnections: arrivals ? connections.length - probeCount : null,
+    health2xxToFirstUpstreamConnMs: firstUpstreamConn !== undefined ? firstUpstreamConn - health2xx : null,
+    // Clients whose connection to the gateway took ≥ 900 ms: SYN retried after a full backlog.
+    clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
+    launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
+    readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
+    health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,
+    readyToHealth2xxMs: ready !== null && health2xx !== null ? health2xx - ready : null,
+    extraAfterReadyP50Ms: median(extra),
+    extraAfterReadyP99Ms: percentile(extra, 99),
+    lastAnswerAfterReadyMs: extra.length ? Math.max(...extra) : null,
+    totalLatencyP50Ms: median(total),
+    totalLatencyP99Ms: percentile(total, 99),
+    burstWallMs: tDone - tStart,
+    coldStartHeaderSeen: ok.filter((r) => r.coldHeader !== undefined).length,
+  };
+}
+
+export async function runColdStart(ctx) {
+  const reps = [];
+  for (let rep = 0; rep < ctx.opts.coldRepeats; rep++) {
+    const r = await runColdStartOnce(ctx, rep);
+    ctx.log(
+      `  cold start ${rep + 1}/${ctx.opts.coldRepeats}: launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
+        `ready→first forward ${r.readyToFirstForwardMs?.toFixed(1)} ms, extra after ready p50 ` +
+        `${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms` +
+        (Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''),
+    );
+    reps.push(r);
+  }
+  return { reps };
+}

@@ -1,0 +1,241 @@
+/**
+ * Forwarding one request upstream: the attempts, retries, routing failover and fallback, and
+ * the undici dispatch handler's connect/error half. Shared by the proxy's `Exchange` (which
+ * streams the response to the client's socket) and the dispatcher's `CollectedForward` (which
+ * hands the response back as a stream to be collected), so `/services/…` and `POST /v1/requests`
+ * have one HTTP client path: same pools, header rules, timeouts, retry and fallback rules.
+ *
+ * A subclass owns the response side: `onHeaders`/`onData`/`onComplete` (calling
+ * `upstreamAnswered` first), `reject` (a Hestia error before any response), `responseStarted`
+ * and `abortResponse` (an upstream failure after the response began), and the lease's release.
+ *
+ * ## Attempts (SPEC §4, docs/strategies.md)
+ * A connection failure (refused, DNS, connect timeout; a reset before the response when no body
+ * byte was sent yet) is retried up to `retry_count` attempts with `retry_delay_ms`, then
+ * `fallback_url` once, then answered with a 502. With a routing strategy, the failed instance
+ * is first reported (it cools down) and the strategy asked again: an instance this request has
+ * not tried yet is tried at once and does not count against `retry_count` (nginx's
+ * `proxy_next_upstream`), bounded by the number of configured instances; when the strategy has
+ * nothing left (HESTIA_NO_HEALTHY_INSTANCE) the fallback, if any, is tried, else that error is
+ * the answer. Bodies: a Buffer (fully read) is replayed on every attempt; a stream only while
+ * none of it has been pulled (`bytesIn === 0`), as before.
+ */
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { HestiaError } from '../errors.ts';
+import type { RoutedRequest } from '../routing/route-request.ts';
+import type { Lease, ServiceHandle } from '../services/types.ts';
+import type { ProxyCore } from './core.ts';
+import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
+import { type BodyOwner, RequestBodySource } from './request-body.ts';
+import { joinUpstreamPath } from './target-path.ts';
+import type { UpstreamTarget } from './upstream-pools.ts';
+
+function retryNow(f: Forwarding): void {
+  f.retryTimer = null;
+  f.dispatchAttempt();
+}
+
+export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner {
+  requestId = '';
+  service: ServiceHandle | null = null;
+  method = '';
+  /** Upstream request headers (flat list), built once and reused by every attempt. */
+  headers: string[] = [];
+  /**
+   * The request body: null for none; a Buffer (fully read, replayable); or a stream pulled
+   * through a RequestBodySource (the client's request, or routing's replaying stream).
+   */
+  body: Buffer | Readable | null = null;
+  /** The raw part of the target below the service (`''`, `/…` or `?…`). */
+  rest = '';
+  bytesIn = 0;
+  bytesOut = 0;
+  retryTimer: NodeJS.Timeout | null = null;
+  resumeUpstream: (() => void) | null = null;
+  /** The strategy's reason for the current upstream (logged as `route_reason`, never a header). */
+  routeReason: string | null = null;
+
+  protected lease: Lease | null = null;
+  protected ended = false;
+  protected attempts = 0;
+  protected onFallback = false;
+  protected target: UpstreamTarget | null = null;
+  protected abortUpstream: ((err?: Error) => void) | null = null;
+  protected errorCode: string | null = null;
+  protected routed: RoutedRequest | null = null;
+  /** URLs a routed request was sent to (created on its first failure only). */
+  private tried: Set<string> | null = null;
+  /** The strategy found no instance left after a failure. */
+  private noInstance: HestiaError | null = null;
+
+  constructor(protected readonly core: ProxyCore) {}
+
+  /** Answer with a Hestia error: nothing of the upstream's response was delivered. */
+  abstract reject(err: HestiaError): void;
+  /** Whether the upstream's response head was already delivered. */
+  protected abstract responseStarted(): boolean;
+  /** The upstream failed after the response began: cut it so it is never seen as complete. */
+  protected abstract abortResponse(kind: FailureKind, err: Error): void;
+  abstract onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
+  abstract onData(chunk: Buffer): boolean;
+  abstract onComplete(): void;
+
+  /** Forward to the strategy's choice, or the lease's base URL when the service has none. */
+  protected startForwarding(lease: Lease, routed: RoutedRequest | null): void {
+    this.lease = lease;
+    this.routed = routed;
+    this.useTarget(routed === null ? lease.baseUrl : routed.url);
+    if (this.target !== null) this.dispatchAttempt();
+  }
+
+  protected useTarget(baseUrl: string): void {
+    try {
+      this.target = this.core.pools.target(baseUrl);
+    } catch (err) {
+      this.target = null;
+      this.reject(
+        new HestiaError('HESTIA_UPSTREAM_ERROR', `service '${this.service!.id}' has an unusable upstream URL`, {
+          serviceId: this.service!.id,
+          cause: failureCode(err),
+        }),
+      );
+    }
+  }
+
+  /** Call from onHeaders (final status): keeps `resume` for backpressure, marks the instance healthy. */
+  protected upstreamAnswered(resume: () => void): void {
+    this.resumeUpstream = resume;
+    if (this.routed !== null && !this.onFallback) this.routed.answered();
+  }
+
+  private bodyStarted(): boolean {
+    return this.bytesIn > 0 && !Buffer.isBuffer(this.body);
+  }
+
+  dispatchAttempt(): void {
+    if (this.ended) return;
+    const target = this.target!;
+    const cfg = this.service!.config;
+    const body = this.body;
+    this.attempts++;
+    target.pool.dispatch(
+      {
+        path: joinUpstreamPath(target.basePath, this.rest),
+        method: this.method as Dispatcher.HttpMethod,
+        headers: this.headers,
+        body: body === null || Buffer.isBuffer(body) ? body : new RequestBodySource(body, this),
+        headersTimeout: cfg.upstream_headers_timeout_ms,
+        bodyTimeout: cfg.upstream_body_timeout_ms,
+      },
+      this,
+    );
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.ended) abort();
+    else this.abortUpstream = abort;
+  }
+
+  onError(err: Error): void {
+    this.abortUpstream = null;
+    if (this.ended) return; // we aborted because the client left
+    const kind = classifyFailure(err);
+    if (this.responseStarted()) {
+      this.errorCode = kind === 'body-timeout' ? 'HESTIA_UPSTREAM_TIMEOUT' : 'HESTIA_UPSTREAM_ERROR';
+      this.publish('proxy_error', { code: this.errorCode, cause: failureCode(err), phase: 'body' });
+      this.abortResponse(kind, err);
+      return;
+    }
+    const routed = this.onFallback ? null : this.routed;
+    // Reset before a response counts as a failed instance too (docs/strategies.md), even when
+    // this request cannot be retried because its body already streamed.
+    if (routed !== null && (kind === 'connect' || kind === 'reset')) routed.connectFailed(err);
+    if (isRetriable(kind, this.bodyStarted())) {
+      const svc = this.service!;
+      if (!this.onFallback) {
+        const from = this.target!.origin;
+        const free = routed !== null && this.reroute(routed);
+        if (this.target === null) return; // the new URL was unusable: already answered
+        if (free || (this.noInstance === null && this.attempts < Math.max(1, svc.config.retry_count))) {
+          this.publish('proxy_retry', {
+            attempt: this.attempts + 1,
+            cause: failureCode(err),
+            ...(routed !== null ? { from, failover: free } : {}),
+          });
+          this.retryTimer = setTimeout(retryNow, free ? 0 : svc.config.retry_delay_ms, this);
+          return;
+        }
+        const fallbackUrl = this.lease!.fallbackUrl;
+        if (fallbackUrl !== null) {
+          this.onFallback = true;
+          this.useTarget(fallbackUrl);
+          if (this.target === null) return;
+          this.publish('proxy_fallback', { from, cause: failureCode(err) });
+          // Next turn of the event loop: not from inside undici's error callback.
+          this.retryTimer = setTimeout(retryNow, 0, this);
+          return;
+        }
+      }
+    }
+    this.fail(kind, err);
+  }
+
+  /**
+   * Ask the strategy again after a failed attempt and aim the next one at its choice. True when
+   * that is an instance this request has not tried (a free failover, see the module comment).
+   */
+  private reroute(routed: RoutedRequest): boolean {
+    const failed = routed.url;
+    let url: string;
+    try {
+      url = routed.next();
+    } catch (err) {
+      this.noInstance =
+        err instanceof HestiaError ? err : new HestiaError('HESTIA_INTERNAL', 'routing failed while retrying');
+      return false;
+    }
+    this.routeReason = routed.decision.reason;
+    if (url !== failed) this.useTarget(url);
+    this.tried ??= new Set([failed]);
+    const tried = this.tried;
+    if (tried.has(url) || tried.size > this.service!.config.instances.length) return false;
+    tried.add(url);
+    return true;
+  }
+
+  private fail(kind: FailureKind, err: unknown): void {
+    const e =
+      !this.onFallback && this.noInstance !== null
+        ? this.noInstance
+        : failureToError(kind, err, {
+            serviceId: this.service!.id,
+            attempts: this.attempts,
+            upstream: this.target!.origin,
+          });
+    this.publish('proxy_error', { code: e.code, cause: failureCode(err), phase: 'headers' });
+    this.reject(e);
+  }
+
+  protected publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
+    this.core.ctx.bus.publish(type, this.service!.id, {
+      requestId: this.requestId,
+      upstream: this.target?.origin ?? null,
+      attempts: this.attempts,
+      ...details,
+    });
+  }
+
+  /** Stop whatever is still pending upstream (a retry timer, the request in flight). */
+  protected stopUpstream(): void {
+    if (this.retryTimer !== null) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+    }
+    if (this.abortUpstream !== null) {
+      const abort = this.abortUpstream;
+      this.abortUpstream = null;
+      abort();
+    }
+  }
+}

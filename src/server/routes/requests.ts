@@ -1,0 +1,156 @@
+/**
+ * `POST /v1/requests` (SPEC §2): the dispatcher. One HTTP request described as JSON, sent
+ * through the same queue, routing strategy and forwarding as `/services/{id}/…`, answered as
+ * `{status, headers, body, bodyEncoding?}` whatever the upstream's status.
+ *
+ * validate (400 naming the field) → unknown service (404) → lease (hot path, else wait in the
+ * service's queue; a client that leaves, leaves the queue) → route → forward (the proxy's
+ * forwarding: pools, header rules, timeouts, retries, fallback) → collect at most
+ * `dispatcher.max_response_bytes` (502 HESTIA_RESPONSE_TOO_LARGE beyond) → encode.
+ * The lease is released exactly once, in the `finally`, whatever happened.
+ */
+import type { FastifyInstance } from 'fastify';
+import { HestiaError, unknownServiceError } from '../../errors.ts';
+import type { ProxyHandler } from '../../proxy/handler.ts';
+import { buildDispatchHeaders } from '../../proxy/headers.ts';
+import { routeRequest } from '../../routing/route-request.ts';
+import type { Lease } from '../../services/types.ts';
+import { collectCapped } from '../collect-body.ts';
+import type { GatewayContext } from '../context.ts';
+import { encodeResponseBody, flattenHeaders } from '../dispatch-body.ts';
+import { parseDispatchRequest } from '../dispatch-validation.ts';
+
+export const DISPATCH_ROUTE = '/v1/requests';
+
+/** Flat [name, value, …] → name → values, for flattenHeaders (which joins repeats). */
+function group(flat: readonly string[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const values = out[name];
+    if (values === undefined) out[name] = [flat[i + 1]!];
+    else values.push(flat[i + 1]!);
+  }
+  return out;
+}
+
+async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
+  yield bytes;
+}
+
+export async function registerRequestRoutes(
+  app: FastifyInstance,
+  ctx: GatewayContext,
+  proxy: ProxyHandler,
+): Promise<void> {
+  const log = ctx.log.child({ event_type: 'request' });
+
+  app.post(DISPATCH_ROUTE, async (request, reply) => {
+    const startedAt = performance.now();
+    const parsed = parseDispatchRequest(request.body);
+    if (!parsed.ok) throw parsed.error;
+    const d = parsed.value;
+    const service = ctx.services.get(d.serviceId);
+    if (service === undefined) throw unknownServiceError(d.serviceId, ctx.services.ids());
+    if (ctx.shuttingDown) throw new HestiaError('HESTIA_SHUTTING_DOWN', 'hestia is shutting down');
+
+    // The client leaving (its connection closes before our answer) aborts the wait in the
+    // queue and whatever is in flight upstream.
+    const ac = new AbortController();
+    const raw = reply.raw;
+    const onClose = () => {
+      if (!raw.writableFinished) ac.abort();
+    };
+    raw.on('close', onClose);
+
+    const head = buildDispatchHeaders(d.headers, request.raw, ctx.config.server.trust_proxy);
+    let lease: Lease | null = null;
+    let status = 0;
+    let upstreamStatus: number | null = null;
+    let upstream: string | null = null;
+    let routeReason: string | null = null;
+    let bytesOut = 0;
+    let error: string | null = null;
+    try {
+      lease = service.tryAcquire() ?? (await service.acquire({ signal: ac.signal }));
+      if (ac.signal.aborted) throw ac.signal.reason;
+      const viewHeaders: Record<string, string> = { ...d.headers };
+      if (d.body !== null) viewHeaders['content-length'] = String(d.body.length);
+      const routed = await routeRequest(ctx.routing, service.id, lease.baseUrl, {
+        method: d.method,
+        path: d.path,
+        headers: viewHeaders,
+        body: d.body === null ? once(Buffer.alloc(0)) : once(d.body),
+      });
+      routeReason = routed?.decision.reason ?? null;
+      const res = await proxy.forward({
+        service,
+        lease,
+        routed,
+        method: d.method,
+        path: d.path,
+        headers: head.headers,
+        requestId: head.requestId,
+        // The dispatcher's body is already whole: the exact bytes, replayable on a retry.
+        body: d.body,
+        signal: ac.signal,
+      });
+      upstreamStatus = res.status;
+      upstream = res.upstream;
+      routeReason = res.routeReason;
+      const cap = ctx.config.dispatcher.max_response_bytes;
+      const collected = await collectCapped(res.body, cap);
+      bytesOut = res.bytesOut();
+      if (!collected.ok) {
+        throw new HestiaError(
+          'HESTIA_RESPONSE_TOO_LARGE',
+          `the response of service '${service.id}' is larger than dispatcher.max_response_bytes (${cap} bytes); ` +
+            `request it through /services/${service.id}/… to stream it`,
+          { serviceId: service.id, limitBytes: cap, upstreamStatus: res.status },
+        );
+      }
+      const headers = flattenHeaders(group(res.headers));
+      const encoded = encodeResponseBody(headers['content-type'], collected.bytes);
+      reply.header('x-request-id', head.requestId);
+      if (lease.coldStart) reply.header('x-hestia-cold-start', String(Math.round(lease.waitedMs)));
+      status = 200;
+      return { status: res.status, headers, ...encoded };
+    } catch (err) {
+      if (ac.signal.aborted) {
+        // Nobody is left to answer; Fastify must not try to.
+        status = 499;
+        error = 'CLIENT_CLOSED';
+        reply.hijack();
+        raw.destroy();
+        return reply;
+      }
+      if (err instanceof HestiaError) {
+        status = err.status;
+        error = err.code;
+        reply.header('x-request-id', head.requestId);
+      } else status = 500;
+      throw err;
+    } finally {
+      raw.off('close', onClose);
+      lease?.release();
+      log.info(
+        {
+          request_id: head.requestId,
+          service_id: service.id,
+          method: d.method,
+          route: DISPATCH_ROUTE,
+          status,
+          upstream_status: upstreamStatus,
+          duration_ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
+          bytes_in: d.body?.length ?? 0,
+          bytes_out: bytesOut,
+          cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
+          upstream,
+          error,
+          ...(routeReason !== null ? { route_reason: routeReason } : {}),
+        },
+        `POST ${DISPATCH_ROUTE} ${status}`,
+      );
+    }
+  });
+}
