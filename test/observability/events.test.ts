@@ -4,6 +4,8 @@
  * reconnect, auth on the stream, shutdown ending streams, and retention configured on the gateway.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, afterEach, test } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
@@ -169,6 +171,9 @@ test('a stream filters by service and type; a reconnect with Last-Event-ID repla
   const since = await sse(`${gw.url}/v1/events/stream?since=${replayed[1]!.id}`);
   assert.equal(JSON.parse((await since.next()).data).type, 'service_stop');
 
+  const head = await fetch(`${gw.url}/v1/events/stream`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.match(head.headers.get('content-type') ?? '', /^text\/event-stream/);
   const bad = await fetch(`${gw.url}/v1/events/stream?since=abc`);
   assert.equal(bad.status, 400);
   const unknown = await fetch(`${gw.url}/v1/events/stream?service=zzz`);
@@ -207,6 +212,38 @@ test('closing the gateway ends open streams (it does not wait for them)', async 
   await gw.close();
   await Promise.all([s1.ended, s2.ended]);
   assert.equal(s1.res.complete, true, 'ended cleanly by the server, not cut');
+});
+
+test('a stream client that stops reading is disconnected instead of buffered without bound', async () => {
+  // warn: the 64 KiB events below are not worth keeping in the captured log.
+  const gw = await startTestGateway({ services: {} }, { level: 'warn' });
+  cleanups.push(() => gw.close());
+  const { port } = new URL(gw.url);
+  const sock = connect(Number(port), '127.0.0.1');
+  await once(sock, 'connect');
+  sock.write('GET /v1/events/stream HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n');
+  await once(sock, 'data'); // the head: subscribed
+  sock.pause(); // ...and read nothing more for now
+  let received = 0;
+  const closed = new Promise<void>((r) => sock.on('close', () => r()));
+  const big = 'x'.repeat(64 * 1024);
+  // 400 frames of 64 KiB (25 MiB): far more than the socket buffers hold, so the bytes pending
+  // in the response pass MAX_BUFFERED and the server must give up on this client.
+  for (let i = 0; i < 400; i++) {
+    gw.ctx.bus.publish('config_reloaded', null, { big, i });
+    await new Promise((r) => setImmediate(r));
+  }
+  // Reading again drains what was delivered; a dropped stream then ends (a kept one would not).
+  sock.on('data', (d: Buffer) => {
+    received += d.length;
+  });
+  sock.resume();
+  await closed;
+  assert.ok(received < 400 * 64 * 1024, `got ${received} bytes: the stream was cut before the end`);
+  // Others are unaffected: a new stream works.
+  const fresh = await sse(`${gw.url}/v1/events/stream`);
+  gw.ctx.bus.publish('config_reloaded', null, { after: true });
+  assert.equal(JSON.parse((await fresh.next()).data).details.after, true);
 });
 
 test('retention configured on the gateway bounds the stored events; the newest are kept', async () => {

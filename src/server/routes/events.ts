@@ -67,6 +67,8 @@ export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayCont
         });
       }
     }
+    // Fastify answers HEAD with the GET handler: say what a GET would be, without opening a stream.
+    if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream; charset=utf-8').send();
     if (!hub.hasRoom()) {
       throw new HestiaError('HESTIA_TOO_MANY_REQUESTS', 'too many event streams are open', {}, { 'retry-after': '5' });
     }
