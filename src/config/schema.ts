@@ -72,12 +72,17 @@ export const dockerLauncherSchema = z.object({
   socket: z.string().default('/var/run/docker.sock'),
   docker_host: z.string().optional(),
   stop_timeout_s: nonNegInt().default(10),
+  /** Container create settings, used only when the container does not exist yet. */
   create: z
     .object({
       image: z.string().min(1),
       cmd: stringList().optional(),
       env: stringMap().default({}),
       network_mode: z.string().default('host'),
+      /** Run a tiny init as PID 1 (HostConfig.Init): forwards SIGTERM, so stop is quick. */
+      init: z.boolean().default(true),
+      /** HostConfig.Ulimits, e.g. `{nofile: 4096, nproc: 4096}` (soft = hard). Empty = daemon defaults. */
+      ulimits: z.record(z.string(), z.number().int().min(0)).default({}),
     })
     .optional(),
 });
