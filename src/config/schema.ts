@@ -97,7 +97,11 @@ export const slurmLauncherSchema = z.object({
   sbatch_args: stringList().default([]),
   machine: z.string().optional(),
   env: stringMap().default({}),
+  /** How often squeue is asked while waiting for RUNNING (and after scancel). */
   poll_interval_ms: ms().default(500),
+  /** How often squeue is asked whether a running job has ended on its own (crash detection). */
+  watch_interval_ms: ms().default(5_000),
+  /** Bound on each Slurm CLI call (sbatch, squeue, scancel), and on waiting for a cancelled job to leave. */
   timeout_ms: ms().default(30_000),
 });
 
