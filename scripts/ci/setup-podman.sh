@@ -36,7 +36,10 @@ if ! podman image exists localhost/hestia-busybox:latest; then
 fi
 kill_pidfile "$D/service.pid"
 rm -f "$SOCK"
-setsid nohup podman system service --time=0 "unix://$SOCK" >"$D/service.log" 2>&1 </dev/null &
+# Started from $D, not the caller's directory: conmon inherits the service's cwd and fails
+# every container start ("Failed to get working directory") if that directory is removed
+# later (e.g. a git checkout that drops scripts/ci).
+(cd "$D" && exec setsid nohup podman system service --time=0 "unix://$SOCK" >"$D/service.log" 2>&1 </dev/null) &
 echo $! > "$D/service.pid"
 ok=
 for i in $(seq 100); do

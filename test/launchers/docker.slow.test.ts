@@ -4,6 +4,7 @@
  * Containers use host networking, so busybox httpd answers on 127.0.0.1:<port>.
  */
 import assert from 'node:assert/strict';
+import { type AddressInfo, connect, createServer as createNetServer } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { Client } from 'undici';
 import { dockerLauncherSchema } from '../../src/config/schema.ts';
@@ -153,6 +154,33 @@ describe('docker launcher (podman Docker API on a unix socket)', { skip: skip ??
     assert.ok(info.Config.Env.includes('GREETING=hi-web'));
     assert.ok(info.HostConfig.Ulimits.some((u) => /nofile/i.test(u.Name) && u.Soft === 2048));
     await l.stop(h, launchCtx('web', { port }));
+  });
+
+  test('docker_host tcp://host:port reaches the same API over TCP', async () => {
+    // A plain TCP → unix-socket relay stands in for a daemon listening on TCP.
+    const relay = createNetServer((c) => {
+      const u = connect(PODMAN_SOCK);
+      c.pipe(u).pipe(c);
+      c.on('error', () => u.destroy());
+      u.on('error', () => c.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', r));
+    try {
+      const port = await freePort();
+      const name = containerName();
+      const l = dockerLauncher({
+        container: name,
+        docker_host: `tcp://127.0.0.1:${(relay.address() as AddressInfo).port}`,
+        create: httpdCreate(port),
+      });
+      const h = await l.start(launchCtx('web', { port }));
+      assert.equal(await get(port), 'hi-podman\n');
+      await l.stop(h, launchCtx('web', { port }));
+      assert.equal((await api.inspect(name))?.State.Running, false);
+      await l.close?.();
+    } finally {
+      relay.close();
+    }
   });
 
   test('an unreachable API is a LaunchError naming the socket', async () => {
