@@ -62,8 +62,15 @@ export const sshLauncherSchema = z.object({
   machine: z.string().optional(),
   command: z.string().min(1),
   stop_command: z.string().optional(),
+  /** Exit 0 = running. Used for adopting after a restart and, with watch_interval_ms, crash detection. */
   is_running_command: z.string().optional(),
+  /** Bound on each remote command (connect + run). */
   timeout_ms: ms().default(30_000),
+  /**
+   * While hot, run is_running_command this often; a non-zero exit means the remote server
+   * died (service_crashed). 0 = off (each check is one SSH connection).
+   */
+  watch_interval_ms: ms().default(0),
 });
 
 export const dockerLauncherSchema = z.object({

@@ -108,6 +108,30 @@ describe('ssh launcher (real sshd on 127.0.0.1:2222)', { skip: skip ?? false }, 
     assert.equal(await launcher.adopt!({ machine: 'box' }, ctx), null, 'a stopped service is not adopted');
   });
 
+  test('with watch_interval_ms, a remote server that dies settles exited; our own stop settles it as stopped', async () => {
+    const port = await freePort();
+    const pidFile = `${RUN_DIR}/srv-${port}.pid`;
+    // Zombie-proof liveness check: a dead server lingers as Z until PID 1 reaps it.
+    const alive = `P=$(cat ${pidFile}) && [ -e /proc/$P ] && ! grep -q '^State:.*Z' /proc/$P/status`;
+    const { launcher } = launcherFor(port, 'watched', { is_running_command: alive, watch_interval_ms: 200 });
+    const ctx = launchCtx('svc', { machineId: 'box', port });
+
+    const h = await launcher.start(ctx);
+    rememberPid(pidFile);
+    assert.ok(h.exited, 'a watched start has an exited promise');
+    await until(`server on port ${port}`, () => portOpen(port));
+    killPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the server dies behind Hestia's back
+    const crash = await h.exited;
+    assert.match(crash.reason, /is_running_command on box exited with code 1/);
+
+    const h2 = await launcher.start(ctx);
+    rememberPid(pidFile);
+    await until(`server on port ${port} again`, () => portOpen(port));
+    await launcher.stop(h2, ctx);
+    assert.equal((await h2.exited!).reason, 'stopped');
+    await launcher.close!();
+  });
+
   test('a start command that exits 1 fails with the exit code and its stderr', async () => {
     const { launcher } = launcherFor(await freePort(), 'x', {
       command: 'echo "model file /models/llama.gguf not found" >&2; exit 1',

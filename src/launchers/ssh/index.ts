@@ -6,9 +6,10 @@
  *   settings come from `machines.<id>.ssh` (key auth, pinned host key; see host-key.ts).
  * - Every remote command is bounded by `timeout_ms`; a non-zero exit fails the start/stop
  *   with the exit code and stderr (→ the `service_start_failed` event).
- * - The start command must detach the server (see exec.ts for the `setsid nohup … &` rule).
- *   Hence no `exited` promise: once detached, the remote server is not a child we can watch;
- *   the core's health checks notice a dead one.
+ * - The start command must detach the server (see exec.ts for the `setsid nohup … &` rule),
+ *   so the remote server is not a child we can watch. With `is_running_command` and
+ *   `watch_interval_ms` > 0, `exited` settles when that check says it is gone (watch.ts);
+ *   otherwise there is no `exited`.
  * - Without `stop_command`, stop does nothing remotely (logged): the service is only marked cold.
  */
 import type { SshLauncherConfig } from '../../config/schema.ts';
@@ -21,6 +22,7 @@ import {
 } from '../types.ts';
 import { type SshTarget, sshTargetFor } from './connection.ts';
 import { runSshChecked, runSshCommand } from './exec.ts';
+import { type RemoteWatch, watchRemote } from './watch.ts';
 
 export { describeTarget, expandHome, openSsh, type SshTarget, sshTargetFor } from './connection.ts';
 export { runSshChecked, runSshCommand, type SshRunOptions, type SshRunResult } from './exec.ts';
@@ -29,6 +31,25 @@ export { fingerprintSha256, hostKeyPolicy, parseKnownHosts } from './host-key.ts
 export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, deps): Launcher => {
   const target = (ctx: LaunchContext): SshTarget =>
     sshTargetFor(deps.config, config.machine ?? ctx.machine.id, ctx.machine);
+  const watches = new Set<RemoteWatch>();
+  const watchOf = new WeakMap<LaunchHandle, RemoteWatch>();
+
+  /** The handle for a started/adopted server, with a crash watch when configured. */
+  const handleFor = (t: SshTarget, ctx: LaunchContext, extraInfo: Record<string, unknown> = {}): LaunchHandle => {
+    const h: LaunchHandle = { persist: { machine: t.machineId }, info: { machine: t.machineId, ...extraInfo } };
+    if (config.is_running_command && config.watch_interval_ms > 0) {
+      const w = watchRemote(t, expandTemplate(config.is_running_command, ctx.vars), {
+        intervalMs: config.watch_interval_ms,
+        timeoutMs: config.timeout_ms,
+        log: ctx.log,
+      });
+      watches.add(w);
+      void w.exited.then(() => watches.delete(w));
+      h.exited = w.exited;
+      watchOf.set(h, w);
+    }
+    return h;
+  };
 
   return {
     type: 'ssh',
@@ -43,13 +64,12 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
         what: 'ssh start command',
       });
       const stdout = r.stdout.trim();
-      return {
-        persist: { machine: t.machineId },
-        info: { machine: t.machineId, ...(stdout ? { stdout: stdout.slice(0, 200) } : {}) },
-      };
+      return handleFor(t, ctx, stdout ? { stdout: stdout.slice(0, 200) } : {});
     },
 
-    async stop(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+      // Our own stop is not a crash: settle the watch first, so its next check cannot race it.
+      watchOf.get(handle)?.stopped();
       if (!config.stop_command) {
         ctx.log.warn({ event_type: 'launcher_ssh' }, 'ssh launcher has no stop_command; nothing stopped remotely');
         return;
@@ -73,10 +93,15 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
             const cmd = expandTemplate(config.is_running_command!, ctx.vars);
             const t = target(ctx);
             const r = await runSshCommand(t, cmd, { timeoutMs: config.timeout_ms, signal: ctx.signal });
-            return r.code === 0 ? { persist: { machine: t.machineId }, info: { machine: t.machineId } } : null;
+            return r.code === 0 ? handleFor(t, ctx) : null;
           },
         }
       : {}),
+
+    async close(): Promise<void> {
+      for (const w of watches) w.cancel();
+      watches.clear();
+    },
   };
 };
 
