@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { sshLauncherSchema } from '../../src/config/schema.ts';
 import { fingerprintSha256 } from '../../src/launchers/ssh/host-key.ts';
-import { createSshLauncher, runSshCommand, sshTargetFor } from '../../src/launchers/ssh/index.ts';
+import { createSshLauncher, runOnMachine, runSshCommand, sshTargetFor } from '../../src/launchers/ssh/index.ts';
 import { LaunchError } from '../../src/launchers/types.ts';
 import {
   askServer,
@@ -191,6 +191,20 @@ describe('ssh launcher (real sshd on 127.0.0.1:2222)', { skip: skip ?? false }, 
     const t = sshTargetFor(machines({ host_key_sha256: fp, known_hosts: '/nonexistent' }), 'box');
     const r = await runSshCommand(t, 'echo out; echo err >&2; exit 7', { timeoutMs: 20_000 });
     assert.deepEqual([r.code, r.stdout, r.stderr], [7, 'out\n', 'err\n']);
+  });
+
+  test('runOnMachine runs a one-off command on a configured machine (for wake/sleep actions)', async () => {
+    const r = await runOnMachine(machines(), 'box', 'echo "$((6 * 7))"', { timeoutMs: 20_000 });
+    assert.deepEqual([r.code, r.stdout], [0, '42\n']);
+    await assert.rejects(
+      runOnMachine(machines(), 'box', 'echo nope >&2; exit 4', {
+        timeoutMs: 20_000,
+        check: true,
+        what: 'sleep action',
+      }),
+      /sleep action on box \(root@127\.0\.0\.1:2222\) exited with code 4: nope/,
+    );
+    await assert.rejects(runOnMachine(machines(), 'nowhere', 'true', { timeoutMs: 1000 }), /unknown machine 'nowhere'/);
   });
 
   test('a host missing from known_hosts is an unknown host key, never accepted', async () => {
