@@ -10,7 +10,7 @@ import { Client } from 'undici';
 import { dockerLauncherSchema } from '../../src/config/schema.ts';
 import { createDockerLauncher, DockerApi } from '../../src/launchers/docker/index.ts';
 import { LaunchError, type Launcher } from '../../src/launchers/types.ts';
-import { freePort, launchCtx, PODMAN_SOCK, podmanUnavailable, portOpen, testConfig } from './helpers.ts';
+import { freePort, launchCtx, PODMAN_SOCK, podmanUnavailable, portOpen, testConfig, until } from './helpers.ts';
 
 const skip = await podmanUnavailable();
 const IMAGE = 'localhost/hestia-busybox:latest';
@@ -35,7 +35,13 @@ function httpdCreate(port: number, extra: Record<string, unknown> = {}) {
   return { image: IMAGE, cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'], ...extra };
 }
 
+/**
+ * GET / once the server listens. A started container (State.Running) has not necessarily
+ * bound its port yet (readiness is the core's job, via health_url), so wait for the port
+ * first: a bounded poll, as nothing signals it.
+ */
 async function get(port: number): Promise<string> {
+  await until(`httpd listening on ${port}`, () => portOpen(port));
   const r = await fetch(`http://127.0.0.1:${port}/`);
   return r.text();
 }
