@@ -55,9 +55,14 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
     return new Promise<ExitInfo>((resolve) => {
       void (async () => {
         let warned = false;
+        /** When COMPLETING was first seen (the job is ending; its final state follows). */
+        let endingSince: number | null = null;
         try {
           while (!ac.signal.aborted) {
-            await delay(config.watch_interval_ms, undefined, { signal: ac.signal });
+            // COMPLETING is brief: once seen, poll fast for the final state (the crash reason).
+            await delay(endingSince !== null ? config.poll_interval_ms : config.watch_interval_ms, undefined, {
+              signal: ac.signal,
+            });
             let st: JobState | null;
             try {
               st = await jobs.state(jobId, ac.signal);
@@ -72,6 +77,11 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
               continue;
             }
             if (st && (ALIVE_STATES.has(st.state) || WAITING_STATES.has(st.state))) continue;
+            if (st?.state === 'COMPLETING') {
+              endingSince ??= Date.now();
+              // Bounded: a node stuck completing still ends the watch, with that state.
+              if (Date.now() - endingSince < config.timeout_ms) continue;
+            }
             const state = st?.state ?? 'GONE';
             const ours = cancelledByUs.delete(jobId);
             resolve({
