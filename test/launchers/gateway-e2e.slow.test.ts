@@ -138,7 +138,9 @@ before(async () => {
         type: 'ssh',
         machine: 'box',
         command: `cd ${RUN_DIR} || exit 1; setsid nohup /usr/bin/node ${LAUNCHED_SERVER} {port} on-{machine} </dev/null >srv.log 2>&1 & echo $! > ${pidFile(ports.ssh)}`,
-        stop_command: `kill $(cat ${pidFile(ports.ssh)})`,
+        // Returns only once the server is gone (a dead server lingers as a zombie until PID 1
+        // reaps it), so an immediate restart cannot meet the old one still on the port.
+        stop_command: `P=$(cat ${pidFile(ports.ssh)}); kill $P; for i in $(seq 100); do { [ -e /proc/$P ] && ! grep -q '^State:.*Z' /proc/$P/status; } || exit 0; sleep 0.1; done; exit 1`,
       }),
       'broken-ssh': svc(ports.broken, {
         type: 'ssh',
