@@ -12,7 +12,7 @@ ensure_pkgs "slurmctld /usr/sbin/slurmd sbatch munged" slurmctld slurmd slurm-cl
 # file anyway, leaving the node stuck "comp": always restart both together.)
 kill_pidfile "$D/slurmd.pid"
 kill_pidfile "$D/slurmctld.pid"
-mkdir -p "$D/state" "$D/spool" "$D/log" "$D/jobs"
+mkdir -p "$D/state" "$D/spool" "$D/log"
 [ -s /etc/munge/munge.key ] || dd if=/dev/urandom bs=1 count=1024 of=/etc/munge/munge.key 2>/dev/null
 chown munge:munge /etc/munge/munge.key; chmod 400 /etc/munge/munge.key
 install -d -o munge -g munge -m 755 /run/munge

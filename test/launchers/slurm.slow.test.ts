@@ -29,8 +29,9 @@ import {
 const run = promisify(execFile);
 const skip = await slurmUnavailable();
 const sshSkip = skip ?? (await sshdUnavailable());
-const JOB_DIR = `${CI_DIR}/slurm/jobs`;
 const RUN_DIR = `${CI_DIR}/slurm/test-runs-${process.pid}`;
+/** Job output files go to RUN_DIR, removed after the tests. */
+const JOB_DIR = RUN_DIR;
 const jobIds = new Set<string>();
 const launchers: Launcher[] = [];
 
@@ -63,7 +64,6 @@ function track(h: LaunchHandle): string {
 
 describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () => {
   before(() => {
-    mkdirSync(JOB_DIR, { recursive: true });
     mkdirSync(RUN_DIR, { recursive: true });
   });
   after(async () => {
