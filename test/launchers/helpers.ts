@@ -38,7 +38,21 @@ function tcpOpen(port: number, host = '127.0.0.1', timeoutMs = 1000): Promise<bo
 }
 
 /** Why the CI sshd cannot be used, or null when it can. */
+/**
+ * CI (.ci/run sets HESTIA_REQUIRE_BACKENDS=1 after setting them up) must never pass by skipping:
+ * there a missing back end fails the test file instead of skipping it.
+ */
+function required(reason: string | null): string | null {
+  if (reason !== null && process.env.HESTIA_REQUIRE_BACKENDS === '1')
+    throw new Error(`${reason}; HESTIA_REQUIRE_BACKENDS=1 requires every launcher back end`);
+  return reason;
+}
+
 export async function sshdUnavailable(): Promise<string | null> {
+  return required(await sshdUnavailableCheck());
+}
+
+async function sshdUnavailableCheck(): Promise<string | null> {
   for (const f of ['client_key', 'known_hosts', 'wrong_key']) {
     if (!existsSync(`${SSH_DIR}/${f}`)) return `sshd back end not set up (${SSH_DIR}/${f} missing; ${SETUP_HINT})`;
   }
@@ -48,6 +62,10 @@ export async function sshdUnavailable(): Promise<string | null> {
 
 /** Why the CI Slurm cluster cannot be used, or null when it can. */
 export async function slurmUnavailable(): Promise<string | null> {
+  return required(await slurmUnavailableCheck());
+}
+
+async function slurmUnavailableCheck(): Promise<string | null> {
   if (!existsSync(SLURM_CONF)) return `Slurm back end not set up (${SLURM_CONF} missing; ${SETUP_HINT})`;
   try {
     const { stdout } = await run('sinfo', ['-h', '-n', 'localhost', '-o', '%t'], {
@@ -64,6 +82,10 @@ export async function slurmUnavailable(): Promise<string | null> {
 
 /** Why the CI podman Docker API cannot be used, or null when it can. */
 export async function podmanUnavailable(): Promise<string | null> {
+  return required(await podmanUnavailableCheck());
+}
+
+async function podmanUnavailableCheck(): Promise<string | null> {
   if (!existsSync(PODMAN_SOCK)) return `podman API socket ${PODMAN_SOCK} missing (${SETUP_HINT})`;
   const client = new Client('http://d', { socketPath: PODMAN_SOCK });
   try {
