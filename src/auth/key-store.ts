@@ -9,9 +9,7 @@
  * microseconds with a prepared statement), so a key created or revoked by the CLI in another
  * process takes effect on the next request without a reload.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import BetterSqlite3, { type Database } from 'better-sqlite3';
+import type { Database } from 'better-sqlite3';
 
 /**
  * The `api_keys` migration. Idempotent (`IF NOT EXISTS`) so it can run as one step of the store's
@@ -32,24 +30,8 @@ export function migrateApiKeys(db: Database): void {
   `);
 }
 
-/**
- * The same step shaped like an entry of the store's ordered migration list
- * (`src/store/migrations.ts`: `{name, up(db)}`), for the lead to append there when the store
- * lands. Once it is in that list, `openKeyDatabase` below should open through the store instead.
- */
+/** The `api_keys` step of the store's ordered migration list (src/store/migrations.ts). */
 export const API_KEYS_MIGRATION = { name: 'api keys (hestia keys create|list|revoke)', up: migrateApiKeys } as const;
-
-/**
- * Open (creating if needed) the SQLite file and make sure the `api_keys` table exists.
- * TODO(store): once src/store opens the database with its ordered migrations, open through it.
- */
-export function openKeyDatabase(path: string): Database {
-  mkdirSync(dirname(path), { recursive: true });
-  const db = new BetterSqlite3(path);
-  db.pragma('journal_mode = WAL');
-  migrateApiKeys(db);
-  return db;
-}
 
 export interface StoredKey {
   name: string;

@@ -7,7 +7,7 @@ import type { Config } from '../config/schema.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { Authenticator } from './authenticate.ts';
-import { KeyStore, openKeyDatabase } from './key-store.ts';
+import { KeyStore } from './key-store.ts';
 
 export interface AuthSetup {
   auth: Authenticator;
@@ -16,14 +16,13 @@ export interface AuthSetup {
   close(): void;
 }
 
+/**
+ * `db` is the store's database (its migrations created `api_keys`); without one (unit tests)
+ * only the config's hashed keys are known.
+ */
 export function setupAuth(opts: { config: () => Config; bus: EventBus; log: Logger; db?: Database }): AuthSetup {
   const { config, bus, log } = opts;
-  // TODO(store): when src/store lands, pass its Database (which has run the api_keys migration)
-  // as opts.db. Until then the key table is opened here, and only when auth is enabled, so a
-  // gateway with auth off never creates a database file for it.
-  const ownDb = opts.db === undefined && config().auth.enabled ? openKeyDatabase(config().server.db_path) : undefined;
-  const db = opts.db ?? ownDb;
-  const store = db ? new KeyStore(db) : null;
+  const store = opts.db ? new KeyStore(opts.db) : null;
   const auth = new Authenticator({
     config,
     bus,
@@ -31,9 +30,9 @@ export function setupAuth(opts: { config: () => Config; bus: EventBus; log: Logg
     onStoreError: (err) => log.warn({ event_type: 'auth_store_error', err }, 'could not record API key use'),
   });
 
-  // auth_denied events to the log. Their details never hold a key, a header value or a query
-  // string (authenticate.ts); the logger's redaction is the second line of defence.
-  // TODO(lifecycle): drop this listener if the generic event→log listener logs auth_denied.
+  // auth_denied events to the log, with a message of their own (main.ts's generic event logger
+  // skips them). Their details never hold a key, a header value or a query string
+  // (authenticate.ts); the logger's redaction is the second line of defence.
   bus.on('event', (ev) => {
     if (ev.type !== 'auth_denied') return;
     log.warn(
@@ -67,7 +66,7 @@ export function setupAuth(opts: { config: () => Config; bus: EventBus; log: Logg
         );
     },
     close() {
-      ownDb?.close();
+      // The database belongs to the store, which closes it.
     },
   };
 }

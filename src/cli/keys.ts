@@ -9,9 +9,10 @@
  */
 import { parseArgs } from 'node:util';
 import { generateApiKey } from '../auth/api-keys.ts';
-import { KeyNameTakenError, KeyStore, openKeyDatabase } from '../auth/key-store.ts';
+import { KeyNameTakenError, KeyStore } from '../auth/key-store.ts';
 import { loadConfig } from '../config/loader.ts';
 import type { Config } from '../config/schema.ts';
+import { Store } from '../store/store.ts';
 
 const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] [--config FILE]
        hestia keys list [--json] [--db FILE] [--config FILE]
@@ -46,7 +47,20 @@ export async function keysCommand(argv: string[]): Promise<number> {
   }
   const dbPath = values.db ?? config!.server.db_path;
 
-  const db = openKeyDatabase(dbPath);
+  // Through the store, so the file gets the same ordered migrations the gateway runs (and a
+  // corrupt file is refused with a message naming it) whichever of the two opens it first.
+  let opened: Store;
+  try {
+    opened = Store.open({
+      path: dbPath,
+      retentionMaxEvents: config?.events.retention_max_events ?? 10_000,
+      retentionMaxAgeDays: config?.events.retention_max_age_days ?? 30,
+    });
+  } catch (err) {
+    process.stderr.write(`hestia: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const db = opened.database;
   try {
     const store = new KeyStore(db);
     switch (sub) {
@@ -61,7 +75,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
     process.stderr.write(`hestia keys: unknown subcommand '${sub}'\n${USAGE}`);
     return 2;
   } finally {
-    db.close();
+    opened.close();
   }
 }
 

@@ -62,8 +62,15 @@ export const sshLauncherSchema = z.object({
   machine: z.string().optional(),
   command: z.string().min(1),
   stop_command: z.string().optional(),
+  /** Exit 0 = running. Used for adopting after a restart and, with watch_interval_ms, crash detection. */
   is_running_command: z.string().optional(),
+  /** Bound on each remote command (connect + run). */
   timeout_ms: ms().default(30_000),
+  /**
+   * While hot, run is_running_command this often; a non-zero exit means the remote server
+   * died (service_crashed). 0 = off (each check is one SSH connection).
+   */
+  watch_interval_ms: ms().default(0),
 });
 
 export const dockerLauncherSchema = z.object({
@@ -72,12 +79,17 @@ export const dockerLauncherSchema = z.object({
   socket: z.string().default('/var/run/docker.sock'),
   docker_host: z.string().optional(),
   stop_timeout_s: nonNegInt().default(10),
+  /** Container create settings, used only when the container does not exist yet. */
   create: z
     .object({
       image: z.string().min(1),
       cmd: stringList().optional(),
       env: stringMap().default({}),
       network_mode: z.string().default('host'),
+      /** Run a tiny init as PID 1 (HostConfig.Init): forwards SIGTERM, so stop is quick. */
+      init: z.boolean().default(true),
+      /** HostConfig.Ulimits, e.g. `{nofile: 4096, nproc: 4096}` (soft = hard). Empty = daemon defaults. */
+      ulimits: z.record(z.string(), z.number().int().min(0)).default({}),
     })
     .optional(),
 });
@@ -92,7 +104,11 @@ export const slurmLauncherSchema = z.object({
   sbatch_args: stringList().default([]),
   machine: z.string().optional(),
   env: stringMap().default({}),
+  /** How often squeue is asked while waiting for RUNNING (and after scancel). */
   poll_interval_ms: ms().default(500),
+  /** How often squeue is asked whether a running job has ended on its own (crash detection). */
+  watch_interval_ms: ms().default(5_000),
+  /** Bound on each Slurm CLI call (sbatch, squeue, scancel), and on waiting for a cancelled job to leave. */
   timeout_ms: ms().default(30_000),
 });
 

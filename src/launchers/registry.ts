@@ -4,8 +4,13 @@
  * (its folder exports a `LauncherFactory`).
  */
 import type { LauncherConfig, LauncherType } from '../config/schema.ts';
+import { createDockerLauncher } from './docker/index.ts';
+import { createHttpLauncher } from './http/index.ts';
 import { noneLauncherFactory } from './none/index.ts';
 import { processLauncherFactory } from './process/index.ts';
+import { createSemaphoreLauncher } from './semaphore/index.ts';
+import { createSlurmLauncher } from './slurm/index.ts';
+import { createSshLauncher } from './ssh/index.ts';
 import { LaunchError, type Launcher, type LauncherDeps, type LauncherFactory } from './types.ts';
 
 type FactoryFor<K extends LauncherType> = LauncherFactory<Extract<LauncherConfig, { type: K }>>;
@@ -14,6 +19,11 @@ export type LauncherFactories = { [K in LauncherType]?: FactoryFor<K> };
 export const launcherFactories: LauncherFactories = {
   none: noneLauncherFactory,
   process: processLauncherFactory,
+  ssh: createSshLauncher,
+  docker: createDockerLauncher,
+  slurm: createSlurmLauncher,
+  semaphore: createSemaphoreLauncher,
+  http: createHttpLauncher,
 };
 
 /**

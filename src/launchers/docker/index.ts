@@ -1,0 +1,94 @@
+/**
+ * The `docker` launcher (SPEC §5): start/stop one named container through the Docker
+ * Engine API (unix `socket`, or `docker_host: tcp://host:port`), creating it from the
+ * `create` block when it does not exist yet.
+ *
+ * - start: inspect → (404: create, or fail "container 'x' not found" without `create`) →
+ *   start (204, or 304 already running) → inspect again: a container that died at once
+ *   fails the start with its exit code and last log lines.
+ * - stop: `POST /stop?t=stop_timeout_s` (Docker's SIGTERM → SIGKILL); stopped/absent is fine.
+ *   The container is kept (not removed), so the next start is a fast restart.
+ * - exited: a `wait` long-poll (watch.ts); isRunning/adopt: inspect `State.Running`.
+ */
+import type { DockerLauncherConfig } from '../../config/schema.ts';
+import { excerpt } from '../excerpt.ts';
+import { type LaunchContext, LaunchError, type Launcher, type LauncherFactory, type LaunchHandle } from '../types.ts';
+import { type ContainerInspect, DockerApi, describeEndpoint } from './api.ts';
+import { createSpec } from './create-spec.ts';
+import { type ExitWatch, watchExit } from './watch.ts';
+
+export { type ContainerInspect, DockerApi, type DockerEndpoint, demuxLogs } from './api.ts';
+export { createSpec } from './create-spec.ts';
+
+export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (config, _deps): Launcher => {
+  const name = config.container;
+  const api = new DockerApi({ socket: config.socket, dockerHost: config.docker_host });
+  const watches = new Set<ExitWatch>();
+  const where = describeEndpoint(api.endpoint);
+
+  const handleFor = (info: ContainerInspect, ctx: LaunchContext): LaunchHandle => {
+    const w = watchExit(api, info.Id, name, ctx.log);
+    watches.add(w);
+    void w.exited.then(() => watches.delete(w));
+    return {
+      exited: w.exited,
+      persist: { container: name, id: info.Id },
+      info: { container: name, id: info.Id.slice(0, 12), ...(info.Config?.Image ? { image: info.Config.Image } : {}) },
+    };
+  };
+
+  return {
+    type: 'docker',
+
+    async start(ctx: LaunchContext): Promise<LaunchHandle> {
+      let info = await api.inspect(name);
+      if (!info) {
+        if (!config.create)
+          throw new LaunchError(`container '${name}' not found at ${where} (and no 'create' block to create it)`, {
+            container: name,
+            endpoint: where,
+          });
+        ctx.log.info(
+          { event_type: 'launcher_docker', container: name, image: config.create.image },
+          'creating container',
+        );
+        await api.create(name, createSpec(config.create, ctx.vars));
+      }
+      ctx.signal.throwIfAborted();
+      if (!info?.State.Running) await api.start(name);
+      info = await api.inspect(name);
+      if (!info) throw new LaunchError(`container '${name}' disappeared right after start`, { container: name });
+      if (!info.State.Running) {
+        const logs = excerpt(await api.logsTail(name), 500);
+        throw new LaunchError(
+          `container '${name}' exited right after start with code ${info.State.ExitCode}` +
+            `${info.State.Error ? ` (${info.State.Error})` : ''}${logs ? `: ${logs}` : ''}`,
+          { container: name, exitCode: info.State.ExitCode, logs },
+        );
+      }
+      return handleFor(info, ctx);
+    },
+
+    async stop(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+      const r = await api.stop(name, config.stop_timeout_s);
+      ctx.log.debug({ event_type: 'launcher_docker', container: name, result: r }, 'container stop');
+    },
+
+    async isRunning(): Promise<boolean> {
+      return (await api.inspect(name))?.State.Running === true;
+    },
+
+    async adopt(_persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null> {
+      const info = await api.inspect(name);
+      return info?.State.Running ? handleFor(info, ctx) : null;
+    },
+
+    async close(): Promise<void> {
+      for (const w of watches) w.cancel();
+      watches.clear();
+      await api.close();
+    },
+  };
+};
+
+export default createDockerLauncher;
