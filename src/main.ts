@@ -6,8 +6,10 @@
 import type { AddressInfo } from 'node:net';
 import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
+import { EventHub } from './observability/event-stream.ts';
 import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
+import { GatewayMetrics } from './observability/metrics.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
@@ -88,13 +90,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     retentionMaxAgeDays: config.events.retention_max_age_days,
     onError: (err) => log.error({ event_type: 'store_error', err: err.message }, err.message),
   });
-  // Listeners first, so that even the events of re-adoption are stored and logged.
-  bus.on('event', (ev) => store.appendEvent(ev));
+  // Listeners first, so that even the events of re-adoption are stored, streamed, logged and
+  // counted. The live stream (SSE) goes out after the store write, carrying the row id, so a
+  // client that reconnects with Last-Event-ID resumes from the store without a gap.
+  const eventHub = new EventHub();
+  bus.on('event', (ev) => eventHub.publish(ev, store.appendEvent(ev)));
   bus.on('event', (ev) => logEvent(log, ev));
 
   const services = new ServiceRegistry({ config, bus, log, store });
   // The key table lives in the store's file (its migration is in store/migrations.ts).
   const authSetup = setupAuth({ config: () => config, bus, log, db: store.database });
+  // Metrics: lifecycle counters from the bus, per-request ones from the proxy's observer.
+  const metrics = new GatewayMetrics({ services: () => services, authMetrics: () => authSetup.auth.metrics() });
+  bus.on('event', (ev) => metrics.onEvent(ev));
   try {
     await services.restore();
   } catch (err) {
@@ -125,8 +133,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const proxy = createProxyHandler(ctx);
-  const { server, fastify } = await buildHttpApp(ctx, proxy);
+  const proxy = createProxyHandler(ctx, metrics);
+  const { server, fastify } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub });
 
   const host = opts.host ?? config.server.host;
   const port = opts.port ?? config.server.port;
@@ -191,7 +199,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         }, grace);
         // In-flight requests (leases) finish within the grace period...
         await services.drain(deadline);
-        // ...and keep-alive connections that went idle meanwhile are closed.
+        // ...and keep-alive connections that went idle meanwhile are closed. Event streams never
+        // end by themselves: they are ended here (their sockets close with them), or server.close()
+        // would wait for them until the grace period runs out.
+        eventHub.close();
         server.closeIdleConnections();
         await closed;
         clearTimeout(timer);

@@ -7,12 +7,13 @@ import { checkConfigCommand } from './check-config.ts';
 import { hashPasswordCommand } from './hash-password.ts';
 import { keysCommand } from './keys.ts';
 import { serveCommand } from './serve.ts';
+import { statusCommand } from './status.ts';
 
 const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
        hestia check-config [FILE]
        hestia keys create NAME [--services ID,…] | list [--json] | revoke NAME   [--db FILE]
        hestia hash-password    (reads the password from the terminal or stdin)
-       hestia status [--url URL]
+       hestia status [--url URL] [--api-key KEY] [--json]   (services of a running gateway)
 `;
 
 export async function main(argv: string[]): Promise<number | undefined> {
@@ -28,6 +29,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
       return keysCommand(args);
     case 'hash-password':
       return hashPasswordCommand(args);
+    case 'status':
+      return statusCommand(args);
     case 'help':
     case '--help':
       process.stdout.write(USAGE);

@@ -7,12 +7,15 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { registerAuth } from '../auth/fastify-auth.ts';
-import { registerUiPlaceholder } from '../auth/ui-placeholder.ts';
 import { HestiaError } from '../errors.ts';
+import { EventHub } from '../observability/event-stream.ts';
+import { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
+import { registerDashboard } from '../ui/routes.ts';
 import type { GatewayContext } from './context.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
@@ -27,7 +30,26 @@ export function isProxyPath(url: string | undefined): boolean {
   return url === '/services' || url?.startsWith('/services/') === true;
 }
 
-export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Promise<HttpApp> {
+/** What the metrics, event-stream and dashboard routes read; main.ts builds and feeds them. */
+export interface Observability {
+  metrics: GatewayMetrics;
+  events: EventHub;
+}
+
+/**
+ * Without `obs` (tests that build their own context), metrics and the event stream are fed from
+ * `ctx.bus` here, with no proxy observer and no store ids on streamed events.
+ */
+export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs?: Observability): Promise<HttpApp> {
+  if (obs === undefined) {
+    const metrics = new GatewayMetrics({ services: () => ctx.services, authMetrics: () => ctx.auth.metrics() });
+    const events = new EventHub();
+    ctx.bus.on('event', (ev) => {
+      metrics.onEvent(ev);
+      events.publish(ev, null);
+    });
+    obs = { metrics, events };
+  }
   let server: Server | undefined;
   const fastify = Fastify({
     logger: false,
@@ -70,12 +92,11 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler): Pr
   await registerAuth(fastify, ctx);
   await registerHealthRoutes(fastify, ctx);
   await registerServiceRoutes(fastify, ctx);
-  await registerEventRoutes(fastify, ctx);
-  // Until the dashboard exists: a placeholder GET /ui (auth/ui-placeholder.ts).
-  await registerUiPlaceholder(fastify, ctx);
+  await registerEventRoutes(fastify, ctx, obs.events);
+  await registerMetricsRoutes(fastify, ctx, obs.metrics);
+  await registerDashboard(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
   await registerRequestRoutes(fastify, ctx, proxy);
-  // Further route modules register here (metrics, ui).
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');

@@ -201,18 +201,22 @@ export class Store {
 
   // ---- events --------------------------------------------------------------------------
 
-  appendEvent(ev: HestiaEvent): void {
-    if (this.closed) return;
+  /** Store one event; returns its row id (the SSE stream's `id`), or null when not written. */
+  appendEvent(ev: HestiaEvent): number | null {
+    if (this.closed) return null;
+    let id: number | null = null;
     this.guard(() => {
-      this.stmts.insertEvent.run({
+      const info = this.stmts.insertEvent.run({
         ts: ev.ts,
         serviceId: ev.serviceId,
         machineId: ev.machineId ?? null,
         type: ev.type,
         details: JSON.stringify(ev.details ?? {}),
       });
+      id = Number(info.lastInsertRowid);
       if (++this.insertsSincePrune >= PRUNE_EVERY) this.prune();
     });
+    return id;
   }
 
   /** Newest first. */

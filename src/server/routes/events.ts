@@ -1,10 +1,16 @@
 /**
- * `GET /v1/events?service=&type=&limit=` (SPEC §2): lifecycle events from the store, newest
- * first, as `{events: [{id, ts, time, type, serviceId, machineId, details}]}`. `limit` defaults
- * to 100 and is capped at 1000. An unknown `service` is a 404 like everywhere else.
+ * Lifecycle events (SPEC §2, §9):
+ * - `GET /v1/events?service=&type=&limit=`: events from the store, newest first, as
+ *   `{events: [{id, ts, time, type, serviceId, machineId, details}]}`. `limit` defaults to 100
+ *   and is capped at 1000. An unknown `service` is a 404 like everywhere else.
+ * - `GET /v1/events/stream?service=&type=&since=`: the same objects live, as Server-Sent Events
+ *   (format and replay rules in observability/event-stream.ts). Auth: like every `/v1` route (an
+ *   API key, or the dashboard session; a key scoped to some services is refused, as for
+ *   `/v1/events`). At most MAX_CLIENTS streams at once, further ones get 429.
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
+import { apiEvent, type EventHub, REPLAY_MAX } from '../../observability/event-stream.ts';
 import type { GatewayContext } from '../context.ts';
 
 export const EVENTS_DEFAULT_LIMIT = 100;
@@ -16,7 +22,19 @@ interface EventsQuery {
   limit?: string;
 }
 
-export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+interface StreamQuery {
+  service?: string;
+  type?: string;
+  since?: string;
+}
+
+export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayContext, hub: EventHub): Promise<void> {
+  const checkService = (service: string | undefined): string | undefined => {
+    if (service === undefined || service === '') return undefined;
+    if (!ctx.services.get(service)) throw unknownServiceError(service, ctx.services.ids());
+    return service;
+  };
+
   app.get<{ Querystring: EventsQuery }>('/v1/events', async (req) => {
     const { service, type, limit } = req.query;
     let n = EVENTS_DEFAULT_LIMIT;
@@ -29,20 +47,41 @@ export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayCont
       }
       n = Math.min(n, EVENTS_MAX_LIMIT);
     }
-    if (service !== undefined && service !== '' && !ctx.services.get(service)) {
-      throw unknownServiceError(service, ctx.services.ids());
+    const serviceId = checkService(service);
+    const events = ctx.store.queryEvents({ serviceId, type: type || undefined, limit: n });
+    return { events: events.map((e) => apiEvent(e, e.id)) };
+  });
+
+  app.get<{ Querystring: StreamQuery }>('/v1/events/stream', async (req, reply) => {
+    const { service, type, since } = req.query;
+    const serviceId = checkService(service);
+    const filter = { serviceId, type: type || undefined };
+    // EventSource sends Last-Event-ID when it reconnects; `since` is the same for other clients.
+    const raw = since ?? req.headers['last-event-id'];
+    let after: number | null = null;
+    if (raw !== undefined && raw !== '') {
+      after = Number(raw);
+      if (!Number.isInteger(after) || after < 0) {
+        throw new HestiaError('HESTIA_BAD_REQUEST', `since must be an event id, got ${JSON.stringify(raw)}`, {
+          field: 'since',
+        });
+      }
     }
-    const events = ctx.store.queryEvents({ serviceId: service || undefined, type: type || undefined, limit: n });
-    return {
-      events: events.map((e) => ({
-        id: e.id,
-        ts: e.ts,
-        time: new Date(e.ts).toISOString(),
-        type: e.type,
-        serviceId: e.serviceId,
-        machineId: e.machineId,
-        details: e.details,
-      })),
-    };
+    // Fastify answers HEAD with the GET handler: say what a GET would be, without opening a stream.
+    if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream; charset=utf-8').send();
+    if (!hub.hasRoom()) {
+      throw new HestiaError('HESTIA_TOO_MANY_REQUESTS', 'too many event streams are open', {}, { 'retry-after': '5' });
+    }
+    const replay =
+      after === null
+        ? []
+        : ctx.store
+            .queryEvents({ ...filter, limit: REPLAY_MAX })
+            .filter((e) => e.id > after)
+            .reverse()
+            .map((e) => apiEvent(e, e.id));
+    // From here on the response is ours, not Fastify's (it never ends by itself).
+    reply.hijack();
+    hub.open(req.raw, reply.raw, filter, replay);
   });
 }

@@ -1,0 +1,141 @@
+/**
+ * The dashboard page, rendered on the server: a table of services and the recent events, as
+ * plain HTML that is complete without JavaScript. /ui/app.js then keeps it live (event stream,
+ * countdowns, start/stop buttons). No inline script or style: the page runs under a CSP of
+ * `script-src 'self'; style-src 'self'`.
+ *
+ * The summaries here (`describeEvent`, `ago`, `duration`) have twins in assets/app.js, which
+ * formats the rows it updates the same way; keep them in step.
+ */
+import { escapeHtml } from '../auth/login-page.ts';
+import type { ApiEvent } from '../observability/event-stream.ts';
+import type { ServiceStatus } from '../services/types.ts';
+
+export interface PageData {
+  services: ServiceStatus[];
+  /** Newest first. */
+  events: ApiEvent[];
+  /** Logged-in user (auth on, session), or null. */
+  user: string | null;
+  /** Show the log-out button (auth on and a session). */
+  canLogout: boolean;
+  now: number;
+}
+
+/** "3 s", "4 min 5 s", "2 h 1 min". */
+export function duration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+export function ago(iso: string | null, now: number): string {
+  if (iso === null) return 'never';
+  return `${duration(now - Date.parse(iso))} ago`;
+}
+
+export function idleText(s: ServiceStatus): string {
+  if (s.idleTimeoutMs === 0) return 'never';
+  if (s.idleRemainingMs === null || s.idleRemainingMs === undefined) return '—';
+  return duration(s.idleRemainingMs);
+}
+
+/** One line about an event's details (the type and service are shown beside it). */
+export function describeEvent(ev: ApiEvent): string {
+  const d = ev.details;
+  if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number')
+    return `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
+  if (typeof d.error === 'string') return d.error;
+  if (typeof d.reason === 'string') return d.reason;
+  if (typeof d.cause === 'string') return d.cause;
+  if (typeof d.code === 'string') return d.code;
+  return '';
+}
+
+function serviceRow(s: ServiceStatus, now: number): string {
+  const id = escapeHtml(s.serviceId);
+  const canStart = s.state === 'cold';
+  const canStop = s.state === 'hot' || s.state === 'starting';
+  return `<tr data-service="${id}" data-state="${s.state}">
+  <th scope="row">${id}</th>
+  <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
+  <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
+  <td data-field="inflight" class="num">${s.inflight}</td>
+  <td data-field="queued" class="num">${s.queuePending}</td>
+  <td data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</td>
+  <td data-field="idle">${escapeHtml(idleText(s))}</td>
+  <td class="actions">
+    <button type="button" data-action="start" aria-label="Start ${id}"${canStart ? '' : ' disabled'}>Start</button>
+    <button type="button" data-action="stop" aria-label="Stop ${id}"${canStop ? '' : ' disabled'}>Stop</button>
+  </td>
+</tr>`;
+}
+
+function eventItem(ev: ApiEvent): string {
+  const what = describeEvent(ev);
+  return `<li data-id="${ev.id ?? ''}"><time datetime="${ev.time}">${ev.time.slice(11, 19)}</time> <span class="type">${escapeHtml(ev.type)}</span> <span class="svc">${escapeHtml(ev.serviceId ?? '')}</span>${what ? ` <span class="what">${escapeHtml(what)}</span>` : ''}</li>`;
+}
+
+export function dashboardPage(d: PageData): string {
+  const lastId = d.events.reduce((max, e) => (e.id !== null && e.id > max ? e.id : max), 0);
+  const who = d.user
+    ? `<span>Logged in as ${escapeHtml(d.user)}</span>${
+        d.canLogout
+          ? ' <form method="post" action="/ui/logout"><button type="submit" class="link">Log out</button></form>'
+          : ''
+      }`
+    : '';
+  const rows = d.services.length
+    ? d.services.map((s) => serviceRow(s, d.now)).join('\n')
+    : '<tr><td colspan="8">No services are configured.</td></tr>';
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Hestia</title>
+<link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/app.js" defer></script>
+</head>
+<body>
+<header>
+  <h1>Hestia</h1>
+  <p id="live" class="live" role="status" aria-live="polite">connecting…</p>
+  <div class="who">${who}</div>
+</header>
+<main>
+<section aria-labelledby="services-title">
+  <h2 id="services-title">Services</h2>
+  <p id="notice" class="notice" role="alert" hidden></p>
+  <table id="services">
+    <thead>
+      <tr>
+        <th scope="col">Service</th>
+        <th scope="col">State</th>
+        <th scope="col">Machine</th>
+        <th scope="col" class="num">In flight</th>
+        <th scope="col" class="num">Queued</th>
+        <th scope="col">Last used</th>
+        <th scope="col">Idle stop in</th>
+        <th scope="col"><span class="visually-hidden">Actions</span></th>
+      </tr>
+    </thead>
+    <tbody>
+${rows}
+    </tbody>
+  </table>
+</section>
+<section aria-labelledby="events-title">
+  <h2 id="events-title">Recent events</h2>
+  <ol id="events" data-last-id="${lastId}">
+${d.events.length ? d.events.map(eventItem).join('\n') : '<li class="none">No events yet.</li>'}
+  </ol>
+</section>
+</main>
+</body>
+</html>
+`;
+}

@@ -1,0 +1,75 @@
+/**
+ * The dashboard (SPEC §9): `GET /ui` (server-rendered page) and its files `/ui/app.js`,
+ * `/ui/app.css`, `/ui/favicon.svg`.
+ * The page reads `/v1/services`, `/v1/events/stream` and POSTs start/stop, all same-origin.
+ *
+ * Auth is not decided here: the hook in auth/fastify-auth.ts guards the whole `/ui` prefix (a
+ * browser without a session is sent to /ui/login) and the `/v1` routes the page calls.
+ *
+ * Every response carries a strict Content-Security-Policy: scripts and styles only from this
+ * origin's files (no inline code at all), network only to this origin, no framing, and forms
+ * may only post here (the log-out button).
+ */
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { apiEvent } from '../observability/event-stream.ts';
+import type { GatewayContext } from '../server/context.ts';
+import { dashboardPage } from './page.ts';
+
+export const DASHBOARD_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; " +
+  "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/** Events shown when the page loads (the stream adds newer ones). */
+export const PAGE_EVENTS = 30;
+
+const APP_JS = readFileSync(new URL('./assets/app.js', import.meta.url));
+const APP_CSS = readFileSync(new URL('./assets/app.css', import.meta.url));
+const FAVICON = readFileSync(new URL('./assets/favicon.svg', import.meta.url));
+
+function secure(reply: FastifyReply): FastifyReply {
+  return reply
+    .header('content-security-policy', DASHBOARD_CSP)
+    .header('x-frame-options', 'DENY')
+    .header('x-content-type-options', 'nosniff')
+    .header('referrer-policy', 'same-origin');
+}
+
+export async function registerDashboard(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
+  app.get('/ui', async (req, reply) => {
+    const who = req.hestiaAuth?.ok ? req.hestiaAuth : null;
+    const services = ctx.services.ids().flatMap((id) => {
+      const s = ctx.services.get(id);
+      return s ? [s.status()] : [];
+    });
+    const events = ctx.store.queryEvents({ limit: PAGE_EVENTS }).map((e) => apiEvent(e, e.id));
+    const html = dashboardPage({
+      services,
+      events,
+      user: who?.keyName ?? null,
+      canLogout: ctx.config.auth.enabled && who?.via === 'session',
+      now: Date.now(),
+    });
+    return secure(reply)
+      .header('content-type', 'text/html; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .send(html);
+  });
+
+  app.get('/ui/', async (_req, reply) => reply.redirect('/ui', 301));
+
+  app.get('/ui/app.js', async (_req, reply) =>
+    secure(reply)
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'no-cache')
+      .send(APP_JS),
+  );
+
+  app.get('/ui/app.css', async (_req, reply) =>
+    secure(reply).header('content-type', 'text/css; charset=utf-8').header('cache-control', 'no-cache').send(APP_CSS),
+  );
+
+  app.get('/ui/favicon.svg', async (_req, reply) =>
+    secure(reply).header('content-type', 'image/svg+xml').header('cache-control', 'max-age=86400').send(FAVICON),
+  );
+}
