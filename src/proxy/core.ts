@@ -37,6 +37,8 @@ export interface ProxyRequestInfo {
    * service without a strategy. Only ever logged: it is free text (`→`, quotes), never a header.
    */
   route_reason?: string;
+  /** The dispatcher only: the upstream's status, carried inside its 200 answer. */
+  upstream_status?: number | null;
 }
 
 export interface ProxyObserver {

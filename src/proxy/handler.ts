@@ -14,7 +14,7 @@ import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { checkRequest } from './check-request.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
-import { ProxyCore, type ProxyHooks, type ProxyObserver } from './core.ts';
+import { ProxyCore, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './core.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
 import { wantsWaitingPage } from './waiting-page.ts';
@@ -31,6 +31,11 @@ export interface ProxyHandler {
    * rules; the response comes back as a stream (collected-forward.ts). The caller holds the lease.
    */
   forward(opts: ForwardOptions): Promise<ForwardedResponse>;
+  /**
+   * Report a request that was proxied outside handleRequest (the dispatcher): the same one log
+   * line and observer call (metrics) as every proxied request.
+   */
+  report(info: ProxyRequestInfo): void;
   /** Destroy open WebSocket tunnels and close the upstream pools (shutdown). Idempotent. */
   close(): Promise<void>;
 }
@@ -93,6 +98,7 @@ export function createProxyHandler(
     handleRequest: (req, res) => handleRequest(core, req, res),
     handleUpgrade: (req, socket, head) => handleUpgrade(core, req, socket, head),
     forward: (opts) => forwardCollected(core, opts),
+    report: (info) => core.report(info),
     close() {
       closing ??= core.close();
       return closing;

@@ -319,3 +319,27 @@ test('10,000 requests to random paths, random unknown ids and odd methods leave 
   assert.equal(hot.sum('hestia_requests_total'), 10_200);
   assert.equal(hot.sum('hestia_requests_total', { service: '_unknown' }), 5_100);
 });
+
+test('a request through the dispatcher (POST /v1/requests) is counted like one through /services', async () => {
+  const upstream = await startUpstream();
+  const { gw } = await gateway({ api: { base_url: `http://127.0.0.1:${upstream.port}` } });
+  const before = await scrape(gw);
+  const labels = { service: 'api', route: '/v1/requests', method: 'GET', status_class: '2xx' };
+  const res = await fetch(`${gw.url}/v1/requests`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ serviceId: 'api', method: 'GET', path: '/x' }),
+  });
+  assert.equal(res.status, 200);
+  assert.deepEqual(((await res.json()) as { body: unknown }).body, { ok: true, path: '/x' });
+  const after = await scrape(gw);
+  assert.equal(
+    after.sum('hestia_requests_total', labels) - before.sum('hestia_requests_total', labels),
+    1,
+    'one dispatched request counted under route /v1/requests',
+  );
+  const line = gw.logs().find((l) => l.event_type === 'request' && l.route === '/v1/requests');
+  assert.equal(line?.service_id, 'api', 'and logged once with the same fields as a proxied request');
+  assert.equal(line?.upstream_status, 200);
+  await upstream.close();
+});

@@ -43,8 +43,6 @@ export async function registerRequestRoutes(
   ctx: GatewayContext,
   proxy: ProxyHandler,
 ): Promise<void> {
-  const log = ctx.log.child({ event_type: 'request' });
-
   app.post(DISPATCH_ROUTE, async (request, reply) => {
     const startedAt = performance.now();
     const parsed = parseDispatchRequest(request.body);
@@ -133,24 +131,23 @@ export async function registerRequestRoutes(
     } finally {
       raw.off('close', onClose);
       lease?.release();
-      log.info(
-        {
-          request_id: head.requestId,
-          service_id: service.id,
-          method: d.method,
-          route: DISPATCH_ROUTE,
-          status,
-          upstream_status: upstreamStatus,
-          duration_ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
-          bytes_in: d.body?.length ?? 0,
-          bytes_out: bytesOut,
-          cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-          upstream,
-          error,
-          ...(routeReason !== null ? { route_reason: routeReason } : {}),
-        },
-        `POST ${DISPATCH_ROUTE} ${status}`,
-      );
+      // The same log line and metrics observer as a request through /services.
+      proxy.report({
+        request_id: head.requestId,
+        service_id: service.id,
+        method: d.method,
+        route: DISPATCH_ROUTE,
+        status,
+        upstream_status: upstreamStatus,
+        duration_ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
+        bytes_in: d.body?.length ?? 0,
+        bytes_out: bytesOut,
+        cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
+        upstream,
+        error,
+        websocket: false,
+        ...(routeReason !== null ? { route_reason: routeReason } : {}),
+      });
     }
   });
 }
