@@ -192,7 +192,8 @@ describe('concurrent starts never exceed capacity', () => {
     const ok = results.filter((r): r is PromiseFulfilledResult<Lease> => r.status === 'fulfilled');
     assert.equal(ok.length, 1, 'exactly one of the racing starts succeeded');
     const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    assert.equal((refused?.reason as HestiaError).code, 'HESTIA_NO_CAPACITY');
+    assert.ok(refused);
+    assert.equal((refused.reason as HestiaError).code, 'HESTIA_NO_CAPACITY');
     assert.equal(winner.state, 'cold', 'the idle winner of the first race was evicted');
     assert.equal(mr.events.of('capacity_eviction').length, 1);
     assert.ok(maxRunning <= 1, `at most one service running at any event (saw ${maxRunning})`);
