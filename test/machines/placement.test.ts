@@ -142,21 +142,34 @@ describe('placement across machines (loopback addresses)', () => {
   test('GET /v1/machines lists every machine with capacity, allocation by service, power', async () => {
     const r = await fetch(`${gw.url}/v1/machines`);
     assert.equal(r.status, 200);
-    const { machines } = (await r.json()) as { machines: Array<Record<string, unknown>> };
+    interface Row {
+      id: string;
+      host: string;
+      tags: string[];
+      capacity: Record<string, number>;
+      allocation: Array<{ serviceId: string; requires: Record<string, number>; state: string }>;
+      power: { state: string };
+    }
+    const { machines } = (await r.json()) as { machines: Row[] };
+    const byId = (id: string): Row => {
+      const m = machines.find((x) => x.id === id);
+      assert.ok(m, `machine ${id} listed`);
+      return m;
+    };
     assert.deepEqual(
       machines.map((m) => m.id),
       ['local', 'm2', 'm3', 'dead', 'dead2'],
     );
-    const m2 = machines.find((m) => m.id === 'm2');
-    assert.equal(m2?.host, '127.0.0.2');
-    assert.deepEqual(m2?.tags, ['gpu']);
-    assert.deepEqual(m2?.capacity, {});
-    const alloc = (m2?.allocation as Array<Record<string, unknown>>).map((a) => [a.serviceId, a.state]).sort();
+    const m2 = byId('m2');
+    assert.equal(m2.host, '127.0.0.2');
+    assert.deepEqual(m2.tags, ['gpu']);
+    assert.deepEqual(m2.capacity, {});
+    const alloc = m2.allocation.map((a) => [a.serviceId, a.state, a.requires]).sort();
     assert.deepEqual(alloc, [
-      ['failover', 'hot'],
-      ['ruled', 'hot'],
+      ['failover', 'hot', {}],
+      ['ruled', 'hot', {}],
     ]);
-    assert.equal((machines.find((m) => m.id === 'dead')?.power as Record<string, unknown>).state, 'unreachable');
-    assert.equal((machines.find((m) => m.id === 'local')?.power as Record<string, unknown>).state, 'always_on');
+    assert.equal(byId('dead').power.state, 'unreachable');
+    assert.equal(byId('local').power.state, 'always_on');
   });
 });
