@@ -284,7 +284,8 @@ export class PowerManager {
     const r = await probeMachine(machineId, m, signal);
     signal?.throwIfAborted();
     if (r.ok) {
-      if (r.via !== 'not checked' && !p.waking) p.state = 'awake';
+      // Unchecked machines are not claimed awake (nor left "asleep": a start is going there).
+      if (!p.waking) p.state = r.via === 'not checked' ? 'unknown' : 'awake';
       return;
     }
     if (p.waking) return raceSignal(p.waking, signal);
