@@ -11,7 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { HestiaError } from '../../src/errors.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { countLines, fixtureService, freePort, tempDir } from '../services/support.ts';
+import { countLines, fixtureService, freePort, readPids, tempDir } from '../services/support.ts';
 import { type MachineRegistry, machineRegistry, type Upstream, upstreamOn } from './helpers.ts';
 
 const GPU = (mb: number) => ({ requires: { gpu_mem_mb: mb } });
@@ -255,5 +255,57 @@ describe('no room: next machine, else 503 HESTIA_NO_CAPACITY over HTTP', () => {
     );
     const local = machines.machines.find((m) => m.id === 'local');
     assert.deepEqual([local?.capacity, local?.free, local?.allocation], [{ gpu_mem_mb: 10 }, { gpu_mem_mb: 10 }, []]);
+  });
+});
+
+describe('a reservation lives exactly as long as the service is not cold', () => {
+  const tmp = tempDir();
+  let mr: MachineRegistry;
+  const gate = tmp.path('ready');
+
+  before(async () => {
+    mr = machineRegistry({
+      machines: { local: { host: '127.0.0.1', capacity: { gpu_mem_mb: 100 } } },
+      services: {
+        // Not ready until the test creates `gate`: a start that stays "starting".
+        slow: fixtureService(await freePort(), ['--fail-health-until-file', gate], GPU(70)),
+        crashy: fixtureService(await freePort(), ['--record-pid', tmp.path('crashy.pids')], GPU(70)),
+      },
+    });
+  });
+  after(async () => {
+    await mr?.close();
+    tmp.cleanup();
+  });
+
+  const allocation = () =>
+    (mr.registry.machines().find((m) => m.id === 'local')?.allocation ?? []).map((a) => [a.serviceId, a.state]);
+
+  test('reserved as soon as the start chose the machine; released when a stop cancels the start', async () => {
+    const slow = mr.registry.get('slow');
+    assert.ok(slow);
+    const waiting = slow.acquire();
+    await mr.events.nth('service_start', 1);
+    assert.deepEqual(allocation(), [['slow', 'starting']]);
+    // The room is taken while it starts: another service cannot have it.
+    const err = await rejection(mr.registry.get('crashy')?.acquire() as Promise<Lease>);
+    assert.equal(err.code, 'HESTIA_NO_CAPACITY');
+    assert.equal(slow.stop('test'), true);
+    await rejection(waiting);
+    await mr.events.nth('service_stopped', 1);
+    assert.deepEqual(allocation(), []);
+  });
+
+  test('released when the service crashes', async () => {
+    const crashy = mr.registry.get('crashy');
+    assert.ok(crashy);
+    (await crashy.acquire()).release();
+    assert.deepEqual(allocation(), [['crashy', 'hot']]);
+    // Killed behind the gateway's back (not its stop): a crash.
+    const [pid] = readPids(tmp.path('crashy.pids'));
+    assert.ok(pid);
+    process.kill(pid, 'SIGKILL');
+    await mr.events.nth('service_crashed', 1);
+    assert.deepEqual(allocation(), []);
   });
 });

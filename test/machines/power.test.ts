@@ -186,7 +186,7 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
       },
       services: {
         s1: svc('box'),
-        s2: svc('box', { idle_timeout_ms: 100 }),
+        s2: svc('box'),
         c1: svc('cmdbox', { idle_timeout_ms: 20 }),
         b1: svc('badbox'),
       },
@@ -207,25 +207,28 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
     const whileS2Hot = await machine(gw, 'box');
     assert.equal(whileS2Hot.power.sleepDueAt, null, 'no sleep armed while s2 is hot');
     assert.equal(sleeper.hits.length, 0);
-    // s2 goes cold by its idle timeout; then, idle_sleep_ms later, the machine sleeps.
+    // s2 goes cold too; then, idle_sleep_ms later, the machine sleeps.
+    assert.equal((await fetch(`${gw.url}/v1/services/s2/stop`, { method: 'POST' })).status, 202);
     const slept = await events.nth('machine_sleep', 1);
     assert.equal(slept.machineId, 'box');
+    assert.equal(slept.serviceId, null);
     assert.equal(slept.details.action, 'http');
     assert.equal(slept.details.result, 'ok');
+    assert.equal(typeof slept.details.idleMs, 'number');
     assert.deepEqual(sleeper.hits, ['POST /sleep/box']);
-    const at = (t: string, id: string | null) => events.events.findIndex((e) => e.type === t && e.serviceId === id);
-    assert.ok(at('idle_shutdown', 's2') >= 0);
-    assert.ok(at('service_stopped', 's2') < events.events.indexOf(slept), 'sleep only after the last service was cold');
+    const stoppedS2 = events.events.findIndex((e) => e.type === 'service_stopped' && e.serviceId === 's2');
+    assert.ok(stoppedS2 >= 0 && stoppedS2 < events.events.indexOf(slept), 'sleep only after the last service was cold');
     const m = await machine(gw, 'box');
     assert.equal(m.power.state, 'asleep');
     assert.ok(m.power.lastSleepAt);
     assert.equal(m.power.sleepDueAt, null, 'not armed again until the machine is used again');
   });
 
-  test('a command sleep action runs locally with {machine} substituted', async () => {
+  test('after an idle stop, a command sleep action runs locally with {machine} substituted', async () => {
     assert.equal((await fetch(`${gw.url}/services/c1/`)).status, 200);
     const ev = await events.nth('machine_sleep', 2);
     assert.equal(ev.machineId, 'cmdbox');
+    assert.ok(events.of('idle_shutdown', 'c1').length === 1, 'c1 went cold by its idle timeout');
     assert.equal(ev.details.result, 'ok');
     assert.equal(readFileSync(tmp.path('slept'), 'utf8').trim(), 'cmdbox');
   });
