@@ -949,7 +949,11 @@ export class ServiceRuntime implements ServiceHandle {
     this.claim = null;
   }
 
-  /** A machine was given up on: log it and, when there is a next one, a `machine_failover` event. */
+  /**
+   * A machine was given up on (its prepare or all its attempts failed): when there is a next
+   * one, a `machine_failover` event with that machine's failures. (The last machine's failures
+   * are in `service_start_failed`.)
+   */
   private noteMachineFailed(machine: PlacedMachine, next: PlacedMachine | undefined, failures: StartFailure[]): void {
     const last = failures.at(-1);
     if (!next || !last) return;
