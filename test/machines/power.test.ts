@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { isMagicPacketFor } from '../../src/machines/wol.ts';
+import type { EventType, HestiaEvent } from '../../src/observability/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { EventRecorder, tempDir } from '../services/support.ts';
 import { freePortOn, tcpListener, type Upstream, udpListener, upstreamOn } from './helpers.ts';
@@ -25,6 +26,14 @@ interface MachineRow {
     lastSleepAt: string | null;
     lastError: string | null;
   };
+}
+
+/** The first event of `type` for `serviceId`, waiting (bounded) for it. */
+async function waitForEvent(events: EventRecorder, type: EventType, serviceId: string): Promise<HestiaEvent> {
+  for (let n = 1; ; n++) {
+    const ev = await events.nth(type, n);
+    if (ev.serviceId === serviceId) return ev;
+  }
 }
 
 async function machine(gw: TestGateway, id: string): Promise<MachineRow> {
@@ -179,6 +188,10 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
             idle_sleep_ms: 20,
           },
         },
+        slowbox: {
+          host: '127.0.0.2',
+          sleep: { type: 'http', url: `http://127.0.0.1:${sleeper.port}/never`, idle_sleep_ms: 600_000 },
+        },
         badbox: {
           host: '127.0.0.2',
           sleep: { type: 'http', url: `http://127.0.0.1:${sleeper.port}/fail`, idle_sleep_ms: 0 },
@@ -189,6 +202,7 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
         s2: svc('box'),
         c1: svc('cmdbox', { idle_timeout_ms: 20 }),
         b1: svc('badbox'),
+        l1: svc('slowbox'),
       },
     });
     events = new EventRecorder(gw.ctx.bus);
@@ -231,6 +245,18 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
     assert.ok(events.of('idle_shutdown', 'c1').length === 1, 'c1 went cold by its idle timeout');
     assert.equal(ev.details.result, 'ok');
     assert.equal(readFileSync(tmp.path('slept'), 'utf8').trim(), 'cmdbox');
+  });
+
+  test('a start on a machine whose sleep timer is armed disarms it', async () => {
+    assert.equal((await machine(gw, 'slowbox')).power.sleepDueAt, null, 'never used: never armed');
+    assert.equal((await fetch(`${gw.url}/services/l1/`)).status, 200);
+    assert.equal((await fetch(`${gw.url}/v1/services/l1/stop`, { method: 'POST' })).status, 202);
+    await waitForEvent(events, 'service_stopped', 'l1');
+    const armed = (await machine(gw, 'slowbox')).power.sleepDueAt;
+    assert.ok(armed && Date.parse(armed) > Date.now(), 'armed for idle_sleep_ms after the last service went cold');
+    assert.equal((await fetch(`${gw.url}/services/l1/`)).status, 200);
+    assert.equal((await machine(gw, 'slowbox')).power.sleepDueAt, null, 'disarmed by the new start');
+    assert.equal(events.of('machine_sleep').filter((e) => e.machineId === 'slowbox').length, 0);
   });
 
   test('a failing sleep action is reported (event result failed, power lastError)', async () => {
