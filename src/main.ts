@@ -123,6 +123,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return config;
     },
     services,
+    machines: { list: () => services.machines() },
     bus,
     log,
     auth: authSetup.auth,

@@ -6,6 +6,7 @@
  */
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from '../machines/placement-rules.ts';
 import { applyEnvOverrides } from './env.ts';
 import { type Config, configSchema } from './schema.ts';
 
@@ -145,9 +146,51 @@ export function resolveConfig(
     for (const [j, m] of rule.machines.entries())
       if (!(m in config.machines) && m !== 'local')
         issues.push({ file, path: `placement_rules.${i}.machines.${j}`, message: `unknown machine '${m}'` });
+  issues.push(...machineIssues(file, config));
   if (issues.length > 0) return { ok: false, issues, warnings };
 
   return { ok: true, config, warnings, notes: envResult.notes };
+}
+
+/** Cross-field rules of machines and placement (SPEC §6; src/machines/). */
+function machineIssues(file: string, config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const known = (m: string) => m in config.machines || m === LOCAL_MACHINE_ID;
+  for (const [id, m] of Object.entries(config.machines)) {
+    for (const kind of ['wake', 'sleep'] as const) {
+      const a = m[kind];
+      if (!a) continue;
+      if (id === LOCAL_MACHINE_ID)
+        issues.push({
+          file,
+          path: `machines.${id}.${kind}`,
+          message: 'the gateway’s own machine cannot be woken or put to sleep',
+        });
+      if (a.machine !== undefined && !known(a.machine))
+        issues.push({ file, path: `machines.${id}.${kind}.machine`, message: `unknown machine '${a.machine}'` });
+    }
+    // After a wake the gateway waits for the machine to answer: it needs something to ask.
+    if (m.wake && !m.wake.wait_url && !m.ssh)
+      issues.push({
+        file,
+        path: `machines.${id}.wake`,
+        message:
+          'needs something to wait for after waking: set machines.' + id + '.ssh (its port is probed) or wake.wait_url',
+      });
+  }
+  for (const [id, svc] of Object.entries(config.services)) {
+    if (svc.launcher?.type !== 'process') continue;
+    // A process launcher spawns a child of the gateway: it can only run on the gateway's machine.
+    const order = machineOrder(svc, config);
+    const elsewhere = order.ids.filter((m) => m !== LOCAL_MACHINE_ID);
+    if (elsewhere.length > 0)
+      issues.push({
+        file,
+        path: `services.${id}.launcher`,
+        message: `is a process launcher, which runs on the gateway's own machine ('${LOCAL_MACHINE_ID}'), but ${describeOrderSource(id, order)} places it on ${elsewhere.join(', ')}; use an ssh (or docker/slurm/http) launcher for other machines`,
+      });
+  }
+  return issues;
 }
 
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {

@@ -36,6 +36,7 @@ export const httpUrl = () =>
   });
 
 const stringList = () => z.array(z.string());
+const isMac = (v: string) => /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v.trim()) || /^[0-9a-f]{12}$/i.test(v.trim());
 const stringMap = () => z.record(z.string(), z.string());
 
 // ---------------------------------------------------------------------------------------------
@@ -231,29 +232,51 @@ export const sshSettingsSchema = z.object({
   connect_timeout_ms: ms().default(10_000),
 });
 
+/**
+ * A machine's `wake` or `sleep` action (SPEC §6; behaviour in src/machines/power.ts). The wait
+ * fields only matter for `wake`, `idle_sleep_ms` only for `sleep`.
+ */
 const powerActionSchema = z
   .object({
     type: z.enum(['wol', 'command', 'ssh', 'http']),
-    // wol
+    // wol: magic packet to address:port (default the global broadcast 255.255.255.255:9;
+    // set the LAN's directed broadcast, e.g. 192.168.1.255)
     mac: z.string().optional(),
     address: z.string().optional(),
     port: z.number().int().min(1).max(65535).optional(),
-    // command / ssh
+    // command (local: argv, or a string run by /bin/sh -c) / ssh (a string, run on `machine`)
     command: z.union([z.string(), z.array(z.string())]).optional(),
+    /** ssh: the machine to run the command on (default: this machine; a wake usually names another). */
+    machine: z.string().optional(),
     // http
     url: httpUrl().optional(),
     method: z.string().optional(),
     headers: stringMap().optional(),
     body: z.unknown().optional(),
-    // waiting for the machine
+    // waiting for the machine after a wake: wait_url answering 2xx, else the ssh port
     wait_url: httpUrl().optional(),
     wait_timeout_ms: ms().default(120_000),
+    /** How often the machine is probed while waiting for it to answer. */
+    wait_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(1_000),
     idle_sleep_ms: ms().default(1_800_000),
+    /** Bound on the action itself (command, ssh command, http request). */
     timeout_ms: ms().default(30_000),
   })
   .superRefine((v, ctx) => {
     if (v.type === 'wol' && !v.mac)
       ctx.addIssue({ code: 'custom', path: ['mac'], message: 'is required for type wol' });
+    if (v.type === 'wol' && v.mac && !isMac(v.mac))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['mac'],
+        message: `must be a MAC address like aa:bb:cc:dd:ee:ff, got ${JSON.stringify(v.mac)}`,
+      });
+    if (v.type === 'ssh' && Array.isArray(v.command))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['command'],
+        message: 'must be a string for type ssh (a remote shell command)',
+      });
     if ((v.type === 'command' || v.type === 'ssh') && !v.command)
       ctx.addIssue({ code: 'custom', path: ['command'], message: `is required for type ${v.type}` });
     if (v.type === 'http' && !v.url)

@@ -15,6 +15,7 @@ import { registerDashboard } from '../ui/routes.ts';
 import type { GatewayContext } from './context.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMachineRoutes } from './routes/machines.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
@@ -95,6 +96,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerEventRoutes(fastify, ctx, obs.events);
   await registerMetricsRoutes(fastify, ctx, obs.metrics);
   await registerDashboard(fastify, ctx);
+  await registerMachineRoutes(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
   await registerRequestRoutes(fastify, ctx, proxy);
 

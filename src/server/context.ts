@@ -4,6 +4,7 @@
  */
 import type { Authenticator } from '../auth/authenticate.ts';
 import type { Config } from '../config/schema.ts';
+import type { MachineInfo } from '../machines/machine-placement.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { RoutingTable } from '../routing/router.ts';
@@ -14,6 +15,8 @@ export interface GatewayContext {
   /** The current config; replaced on reload (read it through the getter, never cache it). */
   readonly config: Config;
   readonly services: ServiceLookup;
+  /** Machines: capacity, allocation, power (GET /v1/machines). Optional for test doubles. */
+  readonly machines?: { list(): MachineInfo[] };
   readonly bus: EventBus;
   readonly log: Logger;
   /** API keys, sessions, rate limits (auth/). `auth.enabled` is the hot path's one check. */

@@ -6,9 +6,15 @@ import { HestiaError } from '../errors.ts';
 /** One failed attempt of a start, as reported to clients and stored in the event. */
 export interface StartFailure {
   machine: string;
+  /** 1-based attempt on that machine; 0 when the machine itself could not take the start. */
   attempt: number;
   reason: string;
   timedOut: boolean;
+  /**
+   * Where it failed: `start` (launch or readiness), or the machine before any attempt —
+   * `unreachable`, `wake_failed`, `no_capacity` (src/machines/errors.ts), `prepare` (other).
+   */
+  stage?: 'start' | 'unreachable' | 'wake_failed' | 'no_capacity' | 'prepare';
 }
 
 /** How long a client should wait after a failed start before trying again. */
@@ -17,19 +23,29 @@ export function startRetryAfterMs(retryDelayMs: number): number {
 }
 
 /**
- * Every waiter of a start that failed gets this. HESTIA_START_TIMEOUT (504) when the last
- * attempt ran out of start_timeout_ms, HESTIA_START_FAILED (503) otherwise; both carry
+ * Every waiter of a start that failed gets this. HESTIA_NO_CAPACITY (503) when no machine had
+ * room (every failure is `no_capacity`), HESTIA_START_TIMEOUT (504) when the last attempt ran
+ * out of start_timeout_ms, HESTIA_START_FAILED (503) otherwise; all carry
  * `{serviceId, attempts, retry_after_ms, reason, machines, failures}` and `Retry-After`.
+ * `machines` lists every machine tried, in order; `failures` says why each one failed.
  */
 export function startFailedError(serviceId: string, failures: StartFailure[], retryAfterMs: number): HestiaError {
   const last = failures.at(-1);
   const attempts = failures.length;
   const reason = last?.reason ?? 'unknown failure';
   const machines = [...new Set(failures.map((f) => f.machine))];
-  const code = last?.timedOut ? 'HESTIA_START_TIMEOUT' : 'HESTIA_START_FAILED';
+  const noCapacity = failures.length > 0 && failures.every((f) => f.stage === 'no_capacity');
+  const code = noCapacity ? 'HESTIA_NO_CAPACITY' : last?.timedOut ? 'HESTIA_START_TIMEOUT' : 'HESTIA_START_FAILED';
+  const summary =
+    machines.length > 1
+      ? failures.map((f) => `${f.machine}${f.attempt > 0 ? ` #${f.attempt}` : ''}: ${f.reason}`).join('; ')
+      : reason;
+  const head = noCapacity
+    ? `no machine has room for service '${serviceId}' (tried ${machines.join(', ')})`
+    : `service '${serviceId}' failed to start after ${attempts} attempt${attempts === 1 ? '' : 's'} (on ${machines.join(', ')})`;
   return new HestiaError(
     code,
-    `service '${serviceId}' failed to start after ${attempts} attempt${attempts === 1 ? '' : 's'} (on ${machines.join(', ')}): ${reason}`,
+    `${head}: ${summary}`,
     { serviceId, attempts, retry_after_ms: retryAfterMs, reason, machines, failures },
     { 'Retry-After': String(Math.ceil(retryAfterMs / 1000)) },
   );

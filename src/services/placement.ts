@@ -1,21 +1,43 @@
 /**
- * Placement seam (SPEC §6): which machines a service may start on, in order. For now every
- * service runs on the gateway's own machine (`local`, host from `machines.local.host` or
- * 127.0.0.1). The runtime already tries the candidates in order (each with its retries), so
- * placement rules, capacity and power management extend this module, not the runtime.
+ * Placement seam (SPEC §6): which machines a service may start on, in order, and what must
+ * happen on a machine before a start there. The runtime tries the candidates in order (each
+ * with its retries); it calls `prepare` before the attempts on a machine and holds the claim
+ * it returns until the service is cold again. The implementation with placement rules,
+ * capacity and power management is src/machines/machine-placement.ts; `localPlacement`
+ * (everything on the gateway's own machine, nothing to prepare) remains for unit tests.
  */
 import type { Config } from '../config/schema.ts';
 import type { PlacedMachine, TemplateVars } from '../launchers/types.ts';
+import { LOCAL_MACHINE_ID, placedMachine } from '../machines/placement-rules.ts';
+
+export { LOCAL_MACHINE_ID };
+
+/** Capacity (and "this machine is in use") held by one service; released exactly once when it is cold. */
+export interface PlacementClaim {
+  /** Idempotent. */
+  release(): void;
+}
 
 export interface Placement {
   /** Machines to try for a start, best first. Never empty. */
   candidates(serviceId: string): PlacedMachine[];
+  /**
+   * Before the attempts on `machine`: make it ready (awake, room reserved — stopping idle
+   * services there if needed). Rejects with a MachineUnavailableError (src/machines/errors.ts)
+   * when the machine cannot take the service (unreachable, wake failed, no capacity): the
+   * runtime then moves to the next machine without spending retries here. Rejects with the
+   * signal's reason when the start is abandoned (then nothing stays reserved). Absent = nothing
+   * to prepare.
+   */
+  prepare?(serviceId: string, machine: PlacedMachine, signal: AbortSignal): Promise<PlacementClaim>;
+  /** A service found already running on `machine` (re-adoption) takes its claim without checks. */
+  adopt?(serviceId: string, machine: PlacedMachine): PlacementClaim;
+  /** Timers and waits end (gateway shutdown). */
+  close?(): Promise<void>;
 }
 
-export const LOCAL_MACHINE_ID = 'local';
-
 export function localMachine(config: Config): PlacedMachine {
-  return { id: LOCAL_MACHINE_ID, host: config.machines[LOCAL_MACHINE_ID]?.host ?? '127.0.0.1' };
+  return placedMachine(config, LOCAL_MACHINE_ID);
 }
 
 export function localPlacement(getConfig: () => Config): Placement {

@@ -7,10 +7,11 @@ import type { Config, ServiceConfig } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
 import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/registry.ts';
 import type { Launcher } from '../launchers/types.ts';
+import { type MachineInfo, MachinePlacement } from '../machines/machine-placement.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
-import { localPlacement, type Placement } from './placement.ts';
+import type { Placement } from './placement.ts';
 import { ServiceRuntime, type StateSink } from './service-runtime.ts';
 import type { ServiceLookup } from './types.ts';
 
@@ -20,6 +21,7 @@ export interface RegistryOptions {
   log: Logger;
   /** Durable state; null keeps everything in memory (tests of the runtime alone). */
   store?: Store | null;
+  /** Default: MachinePlacement (placement rules, capacity, wake/sleep; src/machines/). */
   placement?: Placement;
   factories?: LauncherFactories;
 }
@@ -33,6 +35,8 @@ export class ServiceRegistry implements ServiceLookup {
   private readonly store: Store | null;
   private readonly sink: StateSink | undefined;
   private readonly placement: Placement;
+  /** The machines view, when placement is the machines-aware one (it is unless a test replaced it). */
+  private readonly machinePlacement: MachinePlacement | null = null;
   private config: Config;
   private closing: Promise<void> | undefined;
 
@@ -46,7 +50,16 @@ export class ServiceRegistry implements ServiceLookup {
           touch: (id, at) => store.touchServiceState(id, at),
         }
       : undefined;
-    this.placement = opts.placement ?? localPlacement(() => this.config);
+    if (opts.placement) this.placement = opts.placement;
+    else {
+      this.machinePlacement = new MachinePlacement({
+        getConfig: () => this.config,
+        bus: opts.bus,
+        log: opts.log,
+        services: () => this.byId.values(),
+      });
+      this.placement = this.machinePlacement;
+    }
     for (const [id, svc] of Object.entries(opts.config.services)) this.byId.set(id, this.makeRuntime(id, svc));
   }
 
@@ -112,6 +125,11 @@ export class ServiceRegistry implements ServiceLookup {
     return [...this.byId.values()];
   }
 
+  /** Machines with capacity, allocation and power state (`GET /v1/machines`). */
+  machines(): MachineInfo[] {
+    return this.machinePlacement?.describe() ?? [];
+  }
+
   /** Re-adopt what the previous gateway left running (SPEC §5), all services in parallel. */
   async restore(): Promise<void> {
     const recorded = this.store?.loadServiceStates() ?? new Map();
@@ -131,6 +149,8 @@ export class ServiceRegistry implements ServiceLookup {
   /** Step 3: stop local children, persist final states, release launcher resources. */
   async finishShutdown(): Promise<void> {
     await Promise.all([...this.all().map((rt) => rt.finishShutdown()), ...this.retiring]);
+    // Sleep timers and machine waits end with the gateway.
+    await this.placement.close?.();
     await Promise.all(this.launchers.map((l) => l.close?.().catch(() => {})));
   }
 

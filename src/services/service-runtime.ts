@@ -25,9 +25,10 @@ import {
   type PlacedMachine,
   type TemplateVars,
 } from '../launchers/types.ts';
+import { MachineUnavailableError } from '../machines/errors.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { checkBusy } from './busy-check.ts';
+import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
   StartTimeoutError,
@@ -36,7 +37,7 @@ import {
   startFailedError,
   startRetryAfterMs,
 } from './errors.ts';
-import { type Placement, templateVars } from './placement.ts';
+import { type Placement, type PlacementClaim, templateVars } from './placement.ts';
 import { type ProbeResult, probeOnce, waitUntilReady } from './probe.ts';
 import { WaitQueue } from './queue.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
@@ -130,6 +131,8 @@ export class ServiceRuntime implements ServiceHandle {
   /** The launcher that made `handle`. */
   private handleLauncher: Launcher | null = null;
   private machine: PlacedMachine | null = null;
+  /** What placement holds for us on `machine` (capacity; "in use" for sleep) until we are cold. */
+  private claim: PlacementClaim | null = null;
   private vars: TemplateVars | null = null;
   private urlCache: { vars: TemplateVars; base: string; fallback: string | null } | null = null;
 
@@ -223,6 +226,35 @@ export class ServiceRuntime implements ServiceHandle {
   stop(reason: string): boolean {
     if (this._state === 'cold' || this._state === 'stopping') return false;
     void this.beginStop('api_stop', { reason });
+    return true;
+  }
+
+  // ---- capacity (src/machines/machine-placement.ts) --------------------------------------
+
+  /**
+   * Its last use when it could be stopped to make room for another service right now: hot,
+   * nothing in flight, nothing queued, not shutting down. Null otherwise.
+   */
+  evictionCandidate(): { lastUsedAt: number } | null {
+    if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown || this.stopTask)
+      return null;
+    return { lastUsedAt: this.lastUsedAt ?? this.startedAt ?? 0 };
+  }
+
+  /** Its busy_check answer (null without one). Never rejects. */
+  async busyCheck(): Promise<BusyResult | null> {
+    const check = this.cfg.busy_check;
+    if (!check) return null;
+    return checkBusy(check, expandTemplate(check.url, this.vars ?? this.varsFor(this.machine ?? this.firstMachine())));
+  }
+
+  /**
+   * Stop to make room on its machine (`hot → stopping`, cause `evicted`), decided now on the
+   * current state: false (and nothing happens) unless it is still an eviction candidate.
+   */
+  evict(details: Record<string, unknown>): boolean {
+    if (this.evictionCandidate() === null) return false;
+    void this.beginStop('evicted', details);
     return true;
   }
 
@@ -423,7 +455,26 @@ export class ServiceRuntime implements ServiceHandle {
     const perMachine = Math.max(1, this.cfg.retry_count);
     const failures: StartFailure[] = [];
     try {
-      for (const machine of this.deps.placement.candidates(this.id)) {
+      const machines = this.deps.placement.candidates(this.id);
+      for (const [index, machine] of machines.entries()) {
+        if (stale()) return;
+        this.machine = machine;
+        const before = failures.length;
+        // The machine first (awake, room reserved); one that cannot take us costs no retries.
+        try {
+          const claim = (await this.deps.placement.prepare?.(this.id, machine, signal)) ?? null;
+          if (stale()) {
+            claim?.release();
+            return;
+          }
+          this.claim = claim;
+        } catch (err) {
+          if (stale()) return;
+          const stage = err instanceof MachineUnavailableError ? err.kind : 'prepare';
+          failures.push({ machine: machine.id, attempt: 0, reason: message(err), timedOut: false, stage });
+          this.noteMachineFailed(machine, machines[index + 1], failures.slice(before));
+          continue;
+        }
         for (let attempt = 1; attempt <= perMachine; attempt++) {
           if (stale()) return;
           this.machine = machine;
@@ -440,7 +491,7 @@ export class ServiceRuntime implements ServiceHandle {
             if (stale()) return;
             const timedOut = err instanceof StartTimeoutError;
             const reason = message(err);
-            failures.push({ machine: machine.id, attempt, reason, timedOut });
+            failures.push({ machine: machine.id, attempt, reason, timedOut, stage: 'start' });
             this.log.warn(
               { event_type: 'service_start_attempt_failed', machine_id: machine.id, attempt, reason },
               `start attempt ${attempt} of service '${this.id}' on ${machine.id} failed: ${reason}`,
@@ -450,6 +501,10 @@ export class ServiceRuntime implements ServiceHandle {
             }
           }
         }
+        if (stale()) return;
+        // Every attempt here failed: give the machine's room back before trying the next.
+        this.releaseClaim();
+        this.noteMachineFailed(machine, machines[index + 1], failures.slice(before));
       }
       if (stale()) return;
       this.onStartFailed(failures);
@@ -541,6 +596,7 @@ export class ServiceRuntime implements ServiceHandle {
   private onStartFailed(failures: StartFailure[]): void {
     const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
     this.lastError = err.message;
+    this.releaseClaim();
     this.handle = null;
     this.handleLauncher = null;
     this.vars = null;
@@ -559,6 +615,8 @@ export class ServiceRuntime implements ServiceHandle {
 
   private becomeAdopted(started: Started, lastUsedAt: number, startedAt: number | null, via: string): void {
     this.epoch++;
+    this.releaseClaim();
+    this.claim = this.deps.placement.adopt?.(this.id, started.machine) ?? null;
     this.handle = started.handle;
     this.handleLauncher = started.launcher;
     this.machine = started.machine;
@@ -588,6 +646,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.startedAt = null;
     this.lastError = `crashed: ${info.reason}`;
     this.disarmIdle();
+    this.releaseClaim();
     this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
     // Whatever the crashed process left in its group (workers) goes too.
     if (this.machine && this.vars) this.track(this.stopQuietly(launcher, handle, this.machine, this.vars));
@@ -595,7 +654,10 @@ export class ServiceRuntime implements ServiceHandle {
     if (this.queue.length > 0 && !this.shuttingDown) this.beginStart('request', 'restart after crash');
   }
 
-  private beginStop(cause: 'idle' | 'api_stop' | 'shutdown', details: Record<string, unknown>): Promise<void> {
+  private beginStop(
+    cause: 'idle' | 'api_stop' | 'shutdown' | 'evicted',
+    details: Record<string, unknown>,
+  ): Promise<void> {
     if (this.stopTask) return this.stopTask;
     this.disarmIdle();
     if (this._state === 'starting') {
@@ -641,6 +703,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.stopTask = null;
     this.startedAt = null;
     this.vars = null;
+    this.releaseClaim();
     if (error) this.lastError = `stop failed: ${error}`;
     this.transition('cold', 'stopped', error ? { error } : {});
     if (this.shuttingDown) return;
@@ -879,6 +942,27 @@ export class ServiceRuntime implements ServiceHandle {
     } catch (err) {
       this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'clean-up stop failed');
     }
+  }
+
+  private releaseClaim(): void {
+    this.claim?.release();
+    this.claim = null;
+  }
+
+  /**
+   * A machine was given up on (its prepare or all its attempts failed): when there is a next
+   * one, a `machine_failover` event with that machine's failures. (The last machine's failures
+   * are in `service_start_failed`.)
+   */
+  private noteMachineFailed(machine: PlacedMachine, next: PlacedMachine | undefined, failures: StartFailure[]): void {
+    const last = failures.at(-1);
+    if (!next || !last) return;
+    this.deps.bus.publish(
+      'machine_failover',
+      this.id,
+      { from: machine.id, to: next.id, stage: last.stage, reason: last.reason, attempts: failures },
+      machine.id,
+    );
   }
 
   private track(p: Promise<void>): void {

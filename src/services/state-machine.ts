@@ -31,6 +31,8 @@ export type TransitionCause =
   | 'api_stop'
   /** Gateway shutdown. */
   | 'shutdown'
+  /** Stopped to make room for another service on its machine (capacity, SPEC §6). */
+  | 'evicted'
   /** The launcher's stop finished. */
   | 'stopped'
   /** The launched thing ended on its own while hot. */
@@ -52,7 +54,7 @@ export const TRANSITIONS: ReadonlyMap<string, Edge> = new Map<string, Edge>([
   [key('starting', 'cold'), { causes: ['start_failed'], event: 'service_start_failed' }],
   // A stop or shutdown while starting abandons the start and cleans up what was launched.
   [key('starting', 'stopping'), { causes: ['api_stop', 'shutdown'], event: 'service_stop' }],
-  [key('hot', 'stopping'), { causes: ['idle', 'api_stop', 'shutdown'], event: 'service_stop' }],
+  [key('hot', 'stopping'), { causes: ['idle', 'api_stop', 'shutdown', 'evicted'], event: 'service_stop' }],
   [key('hot', 'cold'), { causes: ['crashed'], event: 'service_crashed' }],
   [key('stopping', 'cold'), { causes: ['stopped'], event: 'service_stopped' }],
 ]);

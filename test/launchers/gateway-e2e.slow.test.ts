@@ -217,8 +217,10 @@ describe('launchers end to end through the gateway', () => {
     await startAndWait('via-ssh');
     const st = (await api('GET', '/v1/services/via-ssh/status')).body;
     assert.equal(st.state, 'hot');
-    // Reached over ssh on machine 'box'; {machine} is the placed machine (placement is local for now).
-    assert.match(await fetchText(`http://127.0.0.1:${ports.ssh}/`), /"token":"on-local"/);
+    // Reached over ssh on machine 'box'; with no machines list or rule, the launcher's machine
+    // is where the service is placed (docs/machines.md), so {machine} and machineId are 'box'.
+    assert.equal(st.machineId, 'box');
+    assert.match(await fetchText(`http://127.0.0.1:${ports.ssh}/`), /"token":"on-box"/);
     await stopAndWait('via-ssh');
     assert.equal(await portOpen(ports.ssh), false);
     await startAndWait('via-ssh');
@@ -231,7 +233,7 @@ describe('launchers end to end through the gateway', () => {
     assert.equal((await api('GET', '/v1/services/via-ssh/status')).body.state, 'cold');
     const r = await fetch(`${gw.url}/services/via-ssh/hello`);
     assert.equal(r.status, 200);
-    assert.match(await r.text(), /"token":"on-local"/);
+    assert.match(await r.text(), /"token":"on-box"/);
     assert.ok(r.headers.get('x-hestia-cold-start'), 'the request waited for the start');
     await stopAndWait('via-ssh');
     assert.equal(await portOpen(ports.ssh), false);

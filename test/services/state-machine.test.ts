@@ -19,6 +19,7 @@ const CAUSES: TransitionCause[] = [
   'idle',
   'api_stop',
   'shutdown',
+  'evicted',
   'stopped',
   'crashed',
 ];
@@ -35,6 +36,9 @@ test('the lifecycle of SPEC §5 is legal and emits the documented events', () =>
   assert.equal(planTransition('hot', 'cold', 'crashed'), 'service_crashed');
   assert.equal(planTransition('cold', 'hot', 'adopted'), 'service_adopted');
   assert.equal(planTransition('starting', 'stopping', 'api_stop'), 'service_stop');
+  // Capacity eviction (SPEC §6) stops a hot service through the same stop path.
+  assert.equal(planTransition('hot', 'stopping', 'evicted'), 'service_stop');
+  assert.equal(canTransition('starting', 'stopping', 'evicted'), false);
 });
 
 test('anything outside the table is illegal, including self-transitions', () => {

@@ -1,0 +1,295 @@
+/**
+ * The machines-aware Placement (the seam in services/placement.ts): which machines to try for
+ * a service, in order (placement-rules.ts); before attempts on one, make it ready — awake
+ * (power.ts) and with room (capacity.ts, stopping idle services when needed); and the view
+ * of all machines for `GET /v1/machines`.
+ *
+ * Order inside `prepare`, and why:
+ * 1. a `requires` larger than the machine's whole capacity fails at once (no wake for nothing);
+ * 2. wake / reachability (a start never evicts services on a machine it then cannot reach);
+ * 3. the reservation. When it fits, it is taken synchronously. When it does not, the idle
+ *    services there are asked their busy_check (async) and then, in one synchronous step on the
+ *    state as it is *then*, the victims are chosen (LRU, hot, nothing in flight or queued, not
+ *    busy), told to stop through their own lifecycle (`evict`, which re-checks the same
+ *    conditions), and the claim is recorded. The victims' claims stay until they are cold, so
+ *    the capacity is never booked twice; the start proceeds once they are released.
+ */
+import type { Config, ServiceConfig } from '../config/schema.ts';
+import type { PlacedMachine } from '../launchers/types.ts';
+import type { EventBus } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { BusyResult } from '../services/busy-check.ts';
+import type { Placement, PlacementClaim } from '../services/placement.ts';
+import {
+  CapacityLedger,
+  type Claim,
+  chooseVictims,
+  exceedsTotal,
+  formatResources,
+  type Resources,
+  type VictimCandidate,
+} from './capacity.ts';
+import { MachineUnavailableError } from './errors.ts';
+import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from './placement-rules.ts';
+import { type PowerInfo, PowerManager } from './power.ts';
+
+/** What the capacity logic needs of another service's runtime (ServiceRuntime implements it). */
+export interface EvictableService {
+  readonly id: string;
+  readonly config: ServiceConfig;
+  readonly state: string;
+  /**
+   * Its last use (epoch ms) when it could be stopped to make room right now — hot, nothing in
+   * flight, nothing queued — else null.
+   */
+  evictionCandidate(): { lastUsedAt: number } | null;
+  /** Its busy_check answer, or null when it has none. Never rejects. */
+  busyCheck(): Promise<BusyResult | null>;
+  /**
+   * Stop it through its own lifecycle (`hot → stopping`, cause `evicted`) if it is still a
+   * candidate; synchronous decision, returns whether the stop began.
+   */
+  evict(details: Record<string, unknown>): boolean;
+}
+
+/** One machine in `GET /v1/machines` (SPEC §2). */
+export interface MachineInfo {
+  id: string;
+  host: string;
+  tags: string[];
+  capacity: Resources;
+  /** Sum of what is allocated (including starts that reserved). */
+  used: Resources;
+  /** capacity − used per declared resource (negative while evicted services are still stopping). */
+  free: Resources;
+  allocation: Array<{ serviceId: string; requires: Resources; state: string | null; since: string }>;
+  power: PowerInfo;
+}
+
+export interface MachinePlacementOptions {
+  getConfig: () => Config;
+  bus: EventBus;
+  log: Logger;
+  /** The services' runtimes, for eviction. */
+  services: () => Iterable<EvictableService>;
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+export class MachinePlacement implements Placement {
+  readonly ledger: CapacityLedger;
+  readonly power: PowerManager;
+
+  constructor(private readonly opts: MachinePlacementOptions) {
+    const { getConfig } = opts;
+    this.ledger = new CapacityLedger(
+      (id) => getConfig().machines[id]?.capacity ?? {},
+      (id) => this.power.update(id),
+    );
+    this.power = new PowerManager({
+      getConfig,
+      bus: opts.bus,
+      log: opts.log,
+      claimCount: (id) => this.ledger.count(id),
+    });
+  }
+
+  candidates(serviceId: string): PlacedMachine[] {
+    const config = this.opts.getConfig();
+    const svc = config.services[serviceId];
+    // A service removed by a reload still finishing its stop: its machine is not re-decided.
+    if (!svc) return [placedMachine(config, LOCAL_MACHINE_ID)];
+    return machineOrder(svc, config).ids.map((id) => placedMachine(config, id));
+  }
+
+  async prepare(serviceId: string, machine: PlacedMachine, signal: AbortSignal): Promise<PlacementClaim> {
+    const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
+    const release = this.power.hold(machine.id);
+    try {
+      const over = exceedsTotal(this.ledger.capacity(machine.id), requires);
+      if (Object.keys(over).length > 0) {
+        throw new MachineUnavailableError(
+          'no_capacity',
+          machine.id,
+          `service '${serviceId}' requires ${formatResources(requires)} but machine '${machine.id}' has only ${formatResources(this.ledger.capacity(machine.id))} in total`,
+          { requires, capacity: this.ledger.capacity(machine.id) },
+        );
+      }
+      await this.power.ensureAwake(machine.id, serviceId, signal);
+      return await this.reserve(serviceId, machine.id, requires, signal);
+    } finally {
+      release();
+    }
+  }
+
+  /** A service found already running (boot re-adoption, status probe) holds its capacity too. */
+  adopt(serviceId: string, machine: PlacedMachine): PlacementClaim {
+    const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
+    return this.ledger.forceReserve(machine.id, serviceId, requires);
+  }
+
+  private runtimeOf(serviceId: string): EvictableService | undefined {
+    for (const s of this.opts.services()) if (s.id === serviceId) return s;
+    return undefined;
+  }
+
+  /** Services on the machine (other than `except`) that could be stopped now, with their claims. */
+  private idleOn(machineId: string, except: string): Array<VictimCandidate & { svc: EvictableService; claim: Claim }> {
+    const out: Array<VictimCandidate & { svc: EvictableService; claim: Claim }> = [];
+    for (const claim of this.ledger.claims(machineId)) {
+      if (claim.serviceId === except) continue;
+      const svc = this.runtimeOf(claim.serviceId);
+      const c = svc?.evictionCandidate();
+      if (!svc || !c) continue;
+      out.push({ serviceId: svc.id, requires: claim.requires, lastUsedAt: c.lastUsedAt, svc, claim });
+    }
+    return out;
+  }
+
+  private async reserve(
+    serviceId: string,
+    machineId: string,
+    requires: Resources,
+    signal: AbortSignal,
+  ): Promise<Claim> {
+    const first = this.ledger.tryReserve(machineId, serviceId, requires);
+    if (first.ok) return first.claim;
+
+    // Ask the idle services with a busy_check first (the only async part)...
+    const asked = this.idleOn(machineId, serviceId);
+    const busy = new Map<string, string>();
+    await raceSignal(
+      Promise.all(
+        asked.map(async (c) => {
+          const r = await c.svc.busyCheck();
+          if (r?.busy) busy.set(c.serviceId, r.detail);
+        }),
+      ),
+      signal,
+    );
+
+    // ...then decide and act in one synchronous step, on the state as it is now.
+    const again = this.ledger.tryReserve(machineId, serviceId, requires);
+    if (again.ok) return again.claim;
+    const askedIds = new Set(asked.map((c) => c.serviceId));
+    const candidates = this.idleOn(machineId, serviceId).filter(
+      // A service that became idle after the busy checks were asked is not stopped unasked.
+      (c) => !busy.has(c.serviceId) && (askedIds.has(c.serviceId) || !c.svc.config.busy_check),
+    );
+    const victims = chooseVictims(candidates, again.short);
+    if (!victims) throw this.noCapacity(serviceId, machineId, requires, again.short, busy);
+
+    const claim = this.ledger.forceReserve(machineId, serviceId, requires);
+    const waitFor: Promise<void>[] = [];
+    for (const id of victims) {
+      const c = candidates.find((x) => x.serviceId === id);
+      if (!c) continue;
+      const idleMs = Date.now() - c.lastUsedAt;
+      if (!c.svc.evict({ forService: serviceId, machineId, idleMs })) {
+        // Cannot happen (same tick as idleOn); never book capacity that was not freed.
+        claim.release();
+        throw this.noCapacity(serviceId, machineId, requires, again.short, busy);
+      }
+      this.opts.bus.publish(
+        'capacity_eviction',
+        id,
+        {
+          victim: id,
+          forService: serviceId,
+          freed: c.requires,
+          idleMs,
+          lastUsedAt: new Date(c.lastUsedAt).toISOString(),
+        },
+        machineId,
+      );
+      waitFor.push(c.claim.released);
+    }
+    try {
+      // The start proceeds once the victims are cold (their stop released their claims).
+      await raceSignal(Promise.all(waitFor), signal);
+    } catch (err) {
+      claim.release();
+      throw err;
+    }
+    return claim;
+  }
+
+  private noCapacity(
+    serviceId: string,
+    machineId: string,
+    requires: Resources,
+    short: Resources,
+    busy: Map<string, string>,
+  ): MachineUnavailableError {
+    const allocation = this.ledger.claims(machineId).map((c) => {
+      const svc = this.runtimeOf(c.serviceId);
+      const why = busy.has(c.serviceId)
+        ? `busy: ${busy.get(c.serviceId)}`
+        : svc?.evictionCandidate()
+          ? 'idle'
+          : (svc?.state ?? 'unknown');
+      return { serviceId: c.serviceId, requires: c.requires, state: why };
+    });
+    const held = allocation.map((a) => `${a.serviceId} (${formatResources(a.requires)}; ${a.state})`).join(', ');
+    return new MachineUnavailableError(
+      'no_capacity',
+      machineId,
+      `no room for service '${serviceId}' (requires ${formatResources(requires)}) on machine '${machineId}': ${formatResources(short)} short, held by ${held || 'nobody'} and nothing idle frees enough`,
+      { requires, short, capacity: this.ledger.capacity(machineId), allocation },
+    );
+  }
+
+  /** Every configured machine, plus `local` and any machine still holding claims. */
+  describe(): MachineInfo[] {
+    const config = this.opts.getConfig();
+    const ids = [...new Set([LOCAL_MACHINE_ID, ...Object.keys(config.machines), ...this.ledger.machinesInUse()])];
+    return ids.map((id) => {
+      const m = config.machines[id];
+      const capacity = this.ledger.capacity(id);
+      const used = this.ledger.used(id);
+      const free: Record<string, number> = {};
+      for (const [k, v] of Object.entries(capacity)) free[k] = v - (used[k] ?? 0);
+      return {
+        id,
+        host: placedMachine(config, id).host,
+        tags: m?.tags ?? [],
+        capacity,
+        used,
+        free,
+        allocation: this.ledger.claims(id).map((c) => ({
+          serviceId: c.serviceId,
+          requires: c.requires,
+          state: this.runtimeOf(c.serviceId)?.state ?? null,
+          since: new Date(c.since).toISOString(),
+        })),
+        power: this.power.describe(id),
+      };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.power.close().catch((err: unknown) => {
+      this.opts.log.warn({ event_type: 'machine_power_close_failed', err: message(err) }, 'closing power manager');
+    });
+  }
+}
