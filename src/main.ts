@@ -101,7 +101,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   // The key table lives in the store's file (its migration is in store/migrations.ts).
   const authSetup = setupAuth({ config: () => config, bus, log, db: store.database });
   // Metrics: lifecycle counters from the bus, per-request ones from the proxy's observer.
-  const metrics = new GatewayMetrics({ services: () => services, authMetrics: () => authSetup.auth.metrics() });
+  const metrics = new GatewayMetrics({
+    services: () => services,
+    authMetrics: () => authSetup.auth.metrics(),
+    machineIds: () => config.machines,
+  });
   bus.on('event', (ev) => metrics.onEvent(ev));
   try {
     await services.restore();

@@ -85,6 +85,8 @@ export const LIFECYCLE_COUNTERS = {
   stopIdle: { family: 'hestia_service_stops_total', labels: { cause: 'idle' } },
   stopApi: { family: 'hestia_service_stops_total', labels: { cause: 'api' } },
   stopShutdown: { family: 'hestia_service_stops_total', labels: { cause: 'shutdown' } },
+  stopEvicted: { family: 'hestia_service_stops_total', labels: { cause: 'evicted' } },
+  machineFailovers: { family: 'hestia_machine_failovers_total', labels: {} },
   idleShutdowns: { family: 'hestia_idle_shutdowns_total', labels: {} },
   crashes: { family: 'hestia_service_crashes_total', labels: {} },
   adoptions: { family: 'hestia_service_adoptions_total', labels: {} },
@@ -202,6 +204,8 @@ export interface MetricsSources {
   services: () => ServiceLookup;
   /** Refusal counts from auth (auth.metrics()), when auth exists. */
   authMetrics?: () => { denied: Record<string, number>; blockedAddresses: number };
+  /** Configured machine ids: the only values the `machine` label may take. */
+  machineIds?: () => Record<string, unknown>;
 }
 
 /** A snapshot of one service's gauges, read at scrape time. */
@@ -286,6 +290,10 @@ export class GatewayMetrics implements ProxyObserver {
         labels: ['service'],
       },
       hestia_proxy_fallbacks_total: { help: 'Requests sent to fallback_url.', labels: ['service'] },
+      hestia_machine_failovers_total: {
+        help: 'Starts that moved on to the next machine of the placement list.',
+        labels: ['service'],
+      },
     };
     for (const [name, def] of Object.entries(families)) {
       const self = this;
@@ -345,6 +353,29 @@ export class GatewayMetrics implements ProxyObserver {
         if (m) for (const [reason, n] of Object.entries(m.denied)) this.inc({ reason }, n);
       },
     });
+    // Machine power actions, by machine (configured ids only) and result.
+    for (const [name, help, cells] of [
+      ['hestia_machine_wakes_total', 'Wake actions run before a start, by machine and result.', this.wakes],
+      [
+        'hestia_machine_sleeps_total',
+        'Sleep actions run after a machine went idle, by machine and result.',
+        this.sleeps,
+      ],
+    ] as const) {
+      new Counter({
+        name,
+        help,
+        labelNames: ['machine', 'result'],
+        registers,
+        collect() {
+          this.reset();
+          for (const [key, n] of cells) {
+            const [machine, result] = key.split('\0') as [string, string];
+            this.inc({ machine, result }, n);
+          }
+        },
+      });
+    }
     new Gauge({
       name: 'hestia_auth_blocked_addresses',
       help: 'Client addresses currently blocked after repeated authentication failures.',
@@ -405,8 +436,26 @@ export class GatewayMetrics implements ProxyObserver {
     this.global.responseSize.add(info.bytes_out, now);
   }
 
+  /** `machine\0result` → count, for wakes and sleeps (machine ids come from the config). */
+  private readonly wakes = new Map<string, number>();
+  private readonly sleeps = new Map<string, number>();
+
+  private countPower(cells: Map<string, number>, ev: HestiaEvent): void {
+    const machine = ev.machineId;
+    // Only configured machines become label values, and only the known results: bounded series.
+    if (typeof machine !== 'string' || !(machine in (this.sources.machineIds?.() ?? {}))) return;
+    const r = ev.details.result;
+    const result = r === 'ok' || r === 'failed' || r === 'timeout' ? r : 'other';
+    const key = `${machine}\0${result}`;
+    cells.set(key, (cells.get(key) ?? 0) + 1);
+  }
+
   /** Bus listener: lifecycle counters and the cold-start timing. Must not throw. */
   onEvent(ev: HestiaEvent): void {
+    if (ev.type === 'machine_wake' || ev.type === 'machine_sleep') {
+      this.countPower(ev.type === 'machine_wake' ? this.wakes : this.sleeps, ev);
+      return;
+    }
     if (ev.serviceId === null) return;
     const d = ev.details;
     const now = ev.ts;
@@ -427,7 +476,7 @@ export class GatewayMetrics implements ProxyObserver {
       case 'service_stop': {
         const s = this.series(ev.serviceId);
         if (d.from === 'starting') s.bump('startCancelled', now);
-        s.bump(d.cause === 'shutdown' ? 'stopShutdown' : 'stopApi', now);
+        s.bump(d.cause === 'shutdown' ? 'stopShutdown' : d.cause === 'evicted' ? 'stopEvicted' : 'stopApi', now);
         return;
       }
       case 'idle_shutdown': {
@@ -456,6 +505,9 @@ export class GatewayMetrics implements ProxyObserver {
         return;
       case 'proxy_fallback':
         this.series(ev.serviceId).bump('proxyFallbacks', now);
+        return;
+      case 'machine_failover':
+        this.series(ev.serviceId).bump('machineFailovers', now);
         return;
       default:
         return;

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { isMagicPacketFor } from '../../src/machines/wol.ts';
 import type { EventType, HestiaEvent } from '../../src/observability/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { parseExposition } from '../observability/prom-text.ts';
 import { EventRecorder, tempDir } from '../services/support.ts';
 import { freePortOn, tcpListener, type Upstream, udpListener, upstreamOn } from './helpers.ts';
 
@@ -138,6 +139,8 @@ describe('wake-on-LAN before a start', () => {
     const m = await machine(gw, 'gpu');
     assert.equal(m.power.state, 'awake');
     assert.ok(m.power.lastWakeAt);
+    const metrics = parseExposition(await (await fetch(`${gw.url}/metrics`)).text());
+    assert.equal(metrics.value('hestia_machine_wakes_total', { machine: 'gpu', result: 'ok' }), 1);
   });
 
   test('a woken machine that never answers: the start fails over, saying why', async () => {
@@ -154,6 +157,9 @@ describe('wake-on-LAN before a start', () => {
       /machine 'never' was woken \(wol\) but did not answer within 300 ms \(wait_timeout_ms; ssh port 127\.0\.0\.6:2222: ECONNREFUSED\)/,
     );
     assert.equal((await machine(gw, 'never')).power.state, 'unreachable');
+    const metrics = parseExposition(await (await fetch(`${gw.url}/metrics`)).text());
+    assert.equal(metrics.value('hestia_machine_wakes_total', { machine: 'never', result: 'timeout' }), 1);
+    assert.equal(metrics.value('hestia_machine_failovers_total', { service: 'spare' }), 1);
   });
 });
 
@@ -230,6 +236,8 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
     assert.equal(slept.details.result, 'ok');
     assert.equal(typeof slept.details.idleMs, 'number');
     assert.deepEqual(sleeper.hits, ['POST /sleep/box']);
+    const metrics = parseExposition(await (await fetch(`${gw.url}/metrics`)).text());
+    assert.equal(metrics.value('hestia_machine_sleeps_total', { machine: 'box', result: 'ok' }), 1);
     const stoppedS2 = events.events.findIndex((e) => e.type === 'service_stopped' && e.serviceId === 's2');
     assert.ok(stoppedS2 >= 0 && stoppedS2 < events.events.indexOf(slept), 'sleep only after the last service was cold');
     const m = await machine(gw, 'box');
