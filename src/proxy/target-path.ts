@@ -80,8 +80,17 @@ export function escapesBase(rest: string): boolean {
   if (path.indexOf('%') !== -1) {
     path = path.replace(ENCODED_SEPARATOR, (m) => (m.charAt(2) === 'e' || m.charAt(2) === 'E' ? '.' : '/'));
   }
+  return segmentsClimbAbove(path.replaceAll('\\', '/').split('/'));
+}
+
+/**
+ * True when walking these path segments from the base goes above it: each `..` climbs one
+ * level, `.` and empty segments stay, anything else descends. Shared by the proxy and the
+ * dispatcher, which decode differently before splitting but climb the same way.
+ */
+export function segmentsClimbAbove(segments: Iterable<string>): boolean {
   let depth = 0;
-  for (const seg of path.replaceAll('\\', '/').split('/')) {
+  for (const seg of segments) {
     if (seg === '' || seg === '.') continue;
     if (seg === '..') {
       depth--;

@@ -20,6 +20,7 @@
  */
 import { z } from 'zod';
 import { HestiaError } from '../errors.ts';
+import { segmentsClimbAbove } from '../proxy/target-path.ts';
 
 export const DISPATCH_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type DispatchMethod = (typeof DISPATCH_METHODS)[number];
@@ -171,15 +172,10 @@ function decodeFully(s: string): string {
 }
 
 function escapesBase(pathPart: string): boolean {
-  let depth = 0;
-  for (const raw of decodeFully(pathPart).split(/[/\\]/)) {
-    // `..;jsessionid=x` is `..` to servers that strip path parameters (Tomcat, Jetty).
-    const seg = raw.split(';', 1)[0];
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      depth--;
-      if (depth < 0) return true;
-    } else depth++;
-  }
-  return false;
+  // `..;jsessionid=x` is `..` to servers that strip path parameters (Tomcat, Jetty).
+  return segmentsClimbAbove(
+    decodeFully(pathPart)
+      .split(/[/\\]/)
+      .map((raw) => raw.split(';', 1)[0] ?? ''),
+  );
 }
