@@ -252,6 +252,9 @@ export function buildResponseHeaders(raw: Buffer[]): ResponseHead {
   const out: string[] = [];
   let connectionTokens: Set<string> | null = null;
   let eventStream = false;
+  // The upstream's own X-Accel-Buffering ([name, value, …]), held back until we know whether
+  // this is an event stream: then ours replaces it (set, not appended: not `no, no`).
+  let accel: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const value = raw[i + 1]!.toString('latin1');
@@ -262,8 +265,14 @@ export function buildResponseHeaders(raw: Buffer[]): ResponseHead {
     }
     if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
     if (lower === 'content-type' && value.toLowerCase().startsWith('text/event-stream')) eventStream = true;
+    else if (lower === 'x-accel-buffering') {
+      accel ??= [];
+      accel.push(name, value);
+      continue;
+    }
     out.push(name, value);
   }
+  if (accel !== null && !eventStream) for (let i = 0; i < accel.length; i++) out.push(accel[i]!);
   if (connectionTokens !== null) removeNamed(out, connectionTokens);
   if (eventStream) out.push('x-accel-buffering', 'no');
   return { headers: out, eventStream };
