@@ -346,7 +346,8 @@ async function main() {
       if (stack.base) await stack.base.stop();
       if (stack.nginxProxy) await stopProc(stack.nginxProxy.proc);
       if (need.has('profile')) {
-        if (hestiaLeg && !hestiaLeg.unavailable) {
+        // The profile starts its own gateway: it only needs the main one not to have failed.
+        if (!hestiaLeg?.unavailable) {
           log('profile (hestia, small, c=32)');
           res.profile = await runProfile(ctx, stack);
         } else res.notes.push('profile skipped: the Hestia leg did not proxy');
