@@ -77,8 +77,14 @@ export function isValidRequestId(value: string): boolean {
   return REQUEST_ID_RE.test(value);
 }
 
+/** `Connection: keep-alive` / `close` alone, any case: the common value, which names no header. */
+const PLAIN_CONNECTION_RE = /^[ \t]*(?:keep-alive|close)[ \t]*$/i;
+
 /** Tokens of a Connection header that name other headers (keep-alive/close/upgrade are options). */
 function addConnectionTokens(value: string, into: Set<string> | null): Set<string> | null {
+  // Nearly every upstream response says `Connection: keep-alive`: answer that without the
+  // split/trim/lower-case allocations (this function was Hestia's top self-time in a profile).
+  if (PLAIN_CONNECTION_RE.test(value)) return into;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
     if (t === '' || t === 'keep-alive' || t === 'close' || t === 'upgrade') continue;
