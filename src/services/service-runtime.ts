@@ -88,7 +88,7 @@ const DEFAULT_RETRY_AFTER_S = 5;
  * Most waiters granted in one turn of the event loop (see `pump`). Exported for the tests,
  * which check order and in-flight counts across batches, never timing.
  */
-export const GRANT_BATCH = 64;
+export const GRANT_BATCH = 16;
 
 interface Started {
   handle: LaunchHandle;
