@@ -68,6 +68,10 @@ Options:
   --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
   --gateway-node-args "..."  extra node flags for the gateway (e.g. "--max-semi-space-size=4")
   --gateway-label TXT  what that checkout is, for the report (e.g. "branch proxy @ 9536836")
+  --base-root DIR      also benchmark a second checkout (e.g. main) as leg "base", interleaved
+                       with the others in the same run (throughput, sse, syscalls; coldstart and
+                       idle alternate between the two gateways), for before/after figures
+  --base-label TXT     what the base checkout is, for the report (e.g. "main @ 1f0aa69")
 `;
 
 function parseOptions(argv) {
@@ -89,6 +93,8 @@ function parseOptions(argv) {
       'gateway-root': { type: 'string' },
       'gateway-label': { type: 'string' },
       'gateway-node-args': { type: 'string' },
+      'base-root': { type: 'string' },
+      'base-label': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -134,6 +140,8 @@ function parseOptions(argv) {
     keepTmp: values['keep-tmp'],
     gatewayRoot: values['gateway-root'],
     gatewayLabel: values['gateway-label'],
+    baseRoot: values['base-root'] ? resolve(values['base-root']) : undefined,
+    baseLabel: values['base-label'],
     gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
   };
   if (!values.scenarios) {
@@ -221,6 +229,29 @@ async function startStack(ctx) {
       gatewayPid: gw.proc.pid,
     });
     log(`  hestia on :${gw.port} (pid ${gw.proc.pid})`);
+    if (opts.baseRoot) {
+      // The same config on the base checkout: an A/B within one run (--base-root).
+      const bgw = await startHestia({
+        name: 'base',
+        tmpDir,
+        core: ctx.gatewayCore,
+        root: opts.baseRoot,
+        config: {
+          services: {
+            bench: { base_url: stack.upstreamUrl },
+            stream: { base_url: `http://${HOST}:${nodePort}` },
+          },
+        },
+      });
+      stack.base = bgw;
+      stack.legs.push({
+        id: 'base',
+        base: `${bgw.url}/services/bench`,
+        node: `${bgw.url}/services/stream`,
+        gatewayPid: bgw.proc.pid,
+      });
+      log(`  base hestia (${opts.baseRoot}) on :${bgw.port} (pid ${bgw.proc.pid})`);
+    }
   }
 
   // A leg that cannot serve the fixed bodies (e.g. the placeholder proxy answering 500) is
@@ -290,6 +321,7 @@ async function main() {
         res.throughput = await runThroughput(ctx, stack);
         res.machineBusyMedian = median(res.throughput.runs.map((r) => r.machineBusy));
         if (stack.hestia) res.hestiaHwmMiB = (memKiB(stack.hestia.proc.pid)?.hwmKiB ?? 0) / 1024;
+        if (stack.base) res.baseHwmMiB = (memKiB(stack.base.proc.pid)?.hwmKiB ?? 0) / 1024;
         if (stack.nginxProxy) res.nginxHwmMiB = (memKiB(stack.nginxProxy.workerPid)?.hwmKiB ?? 0) / 1024;
       }
       if (need.has('sse')) {
@@ -311,9 +343,11 @@ async function main() {
           res.notes.push(`the main gateway did not exit cleanly on SIGTERM (${JSON.stringify(exit)})`);
         }
       }
+      if (stack.base) await stack.base.stop();
       if (stack.nginxProxy) await stopProc(stack.nginxProxy.proc);
       if (need.has('profile')) {
-        if (hestiaLeg && !hestiaLeg.unavailable) {
+        // The profile starts its own gateway: it only needs the main one not to have failed.
+        if (!hestiaLeg?.unavailable) {
           log('profile (hestia, small, c=32)');
           res.profile = await runProfile(ctx, stack);
         } else res.notes.push('profile skipped: the Hestia leg did not proxy');
@@ -332,6 +366,7 @@ async function main() {
     if (need.has('idle')) {
       log('idle');
       res.idle = await runIdle(ctx);
+      if (opts.baseRoot) res.idleBase = await runIdle(ctx, opts.baseRoot);
     }
   } catch (err) {
     if (wasInterrupted()) await new Promise(() => {}); // the signal handler is cleaning up and exits

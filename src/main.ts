@@ -45,6 +45,9 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
+/** Pending-connection queue of the listening socket (see startGateway). */
+const LISTEN_BACKLOG = 2048;
+
 /** Config keys read once at start; a reload that changes them is reported, not applied. */
 function startOnlyChanges(prev: Config, next: Config): string[] {
   const changed: string[] = [];
@@ -146,7 +149,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host, port }, () => {
+      // A burst of new connections (1,000 clients hitting a cold service at once) overflowed
+      // Node's default backlog of 511: dropped SYNs are retried by the client after ~1 s. The
+      // kernel caps this at net.core.somaxconn.
+      server.listen({ host, port, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -29,9 +29,10 @@ export function getGatewayRoot() {
  * @param {string} o.tmpDir
  * @param {number} o.core       core to pin the gateway to
  * @param {string} [o.cpuProfDir] run with --cpu-prof, writing the profile there on exit
+ * @param {string} [o.root]     checkout to run (default: the --gateway-root one; --base-root for the base leg)
  * @returns {Promise<{proc, port, url, logFile, stop: () => Promise<object>}>}
  */
-export async function startHestia({ name, config, tmpDir, core, cpuProfDir }) {
+export async function startHestia({ name, config, tmpDir, core, cpuProfDir, root = gatewayRoot }) {
   const port = await freePort();
   const configFile = join(tmpDir, `hestia-${name}.yml`);
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -49,8 +50,8 @@ export async function startHestia({ name, config, tmpDir, core, cpuProfDir }) {
   };
   const nodeArgs = [...extraNodeArgs];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
-  nodeArgs.push(join(gatewayRoot, 'bin/hestia.mjs'), 'serve', '--config', configFile);
-  const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: gatewayRoot, logFile });
+  nodeArgs.push(join(root, 'bin/hestia.mjs'), 'serve', '--config', configFile);
+  const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: root, logFile });
   const url = `http://${HOST}:${port}`;
   try {
     await waitHttp(`${url}/healthz`, { timeoutMs: 60_000, isDead: () => proc.exitInfo !== null });

@@ -97,7 +97,8 @@ export function checkTargets(res) {
   }
   if (res.idle)
     add('idle CPU, 20 services', '< 1 % of a core', `${fmt(res.idle.cpuPctOfCore, 2)} %`, res.idle.cpuPctOfCore < 1);
-  const cold = res.coldstart?.reps ?? [];
+  // Targets judge the gateway under test; a --base-root leg is only for comparison.
+  const cold = (res.coldstart?.reps ?? []).filter((r) => r.gateway !== 'base');
   if (cold.length) {
     add(
       'cold start: launches',
@@ -153,8 +154,12 @@ export function renderMarkdown(res) {
         ? `commit ${m.gitCommit} (${m.gitBranch}${m.gitDirty ? ', uncommitted changes in src/' : ''})`
         : `${m.gatewayRoot} (not a git checkout)${res.opts.gatewayLabel ? `: ${res.opts.gatewayLabel}` : ''}`,
     ]),
-    '',
   );
+  if (res.opts.baseRoot)
+    L.push(
+      row(['base leg (--base-root)', `${res.opts.baseRoot}${res.opts.baseLabel ? `: ${res.opts.baseLabel}` : ''}`]),
+    );
+  L.push('');
 
   const tp = res.throughput?.summary;
   if (tp?.length) {
@@ -232,6 +237,32 @@ export function renderMarkdown(res) {
         );
       }
     }
+    if (tp.some((r) => r.leg === 'base') && tp.some((r) => r.leg === 'hestia')) {
+      // The A/B of --base-root: same run, same rounds, interleaved.
+      L.push('', `### This checkout vs base${res.opts.baseLabel ? ` (${res.opts.baseLabel})` : ''}`, '');
+      L.push(row(['body', 'c', 'CPU µs/req base → hestia', 'req/s hestia/base', 'peak RSS MiB base → hestia']));
+      L.push(row(['---', '---:', '---:', '---:', '---:']));
+      for (const cell of cells) {
+        const [b, cs] = cell.split('\t');
+        const c = Number(cs);
+        const h = get(b, c, 'hestia');
+        const o = get(b, c, 'base');
+        L.push(
+          row([
+            b,
+            c,
+            `${fmt(o?.gwCpuUsPerReq, 0)} → ${fmt(h?.gwCpuUsPerReq, 0)}`,
+            h?.rps != null && o?.rps ? `${(h.rps / o.rps).toFixed(2)}×` : '—',
+            `${fmt(o?.gwRssMaxMiB, 0)} → ${fmt(h?.gwRssMaxMiB, 0)}`,
+          ]),
+        );
+      }
+      if (res.baseHwmMiB != null)
+        L.push(
+          '',
+          `VmHWM over the throughput run: base ${fmt(res.baseHwmMiB, 0)} MiB, hestia ${fmt(res.hestiaHwmMiB, 0)} MiB.`,
+        );
+    }
     if (res.hestiaHwmMiB != null && tp.some((r) => r.leg === 'hestia'))
       L.push(
         '',
@@ -284,6 +315,7 @@ export function renderMarkdown(res) {
     L.push(
       row([
         'rep',
+        'gateway',
         'launches',
         '200s',
         'other answers',
@@ -302,6 +334,7 @@ export function renderMarkdown(res) {
     L.push(
       row([
         '---:',
+        '---',
         '---:',
         '---:',
         '---',
@@ -326,6 +359,7 @@ export function renderMarkdown(res) {
       L.push(
         row([
           i + 1,
+          r.gateway === 'base' ? `base${res.opts.baseLabel ? ` (${res.opts.baseLabel})` : ''}` : 'hestia',
           r.launches,
           r.ok200,
           other +
@@ -393,6 +427,11 @@ export function renderMarkdown(res) {
       `20 configured services, no traffic, ${res.idle.windowS} s: **${fmt(res.idle.cpuPctOfCore, 2)} %** of one core (resolution ±${fmt(res.idle.resolutionPct, 2)} %), RSS ${fmt(res.idle.rssMiB, 0)} MiB.`,
       '',
     );
+    if (res.idleBase)
+      L.push(
+        `Base checkout, same run: ${fmt(res.idleBase.cpuPctOfCore, 2)} % of one core, RSS ${fmt(res.idleBase.rssMiB, 0)} MiB.`,
+        '',
+      );
   }
   if (res.targets?.length) {
     L.push('## Targets (issue 9)', '');

@@ -44,11 +44,13 @@ function burst(url, n, timeoutMs) {
   return Promise.all(Array.from({ length: n }, one)).finally(() => agent.destroy());
 }
 
-export async function runColdStartOnce(ctx, rep) {
+/** `root`: another checkout (the --base-root leg); default the gateway under test. */
+export async function runColdStartOnce(ctx, rep, root) {
   const { opts, tmpDir } = ctx;
+  const tag = root ? `base-${rep}` : String(rep);
   const port = await freePort();
-  const pidFile = join(tmpDir, `cold-${rep}.pids`);
-  const eventsFile = join(tmpDir, `cold-${rep}.events`);
+  const pidFile = join(tmpDir, `cold-${tag}.pids`);
+  const eventsFile = join(tmpDir, `cold-${tag}.events`);
   // The child runs on the load/upstream core, like every upstream here (taskset execs, so the
   // PID the launcher sees is the child's own).
   const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, [
@@ -76,7 +78,13 @@ export async function runColdStartOnce(ctx, rep) {
       },
     },
   };
-  const gw = await startHestia({ name: `cold-${rep}`, config, tmpDir, core: ctx.gatewayCore });
+  const gw = await startHestia({
+    name: `cold-${tag}`,
+    config,
+    tmpDir,
+    core: ctx.gatewayCore,
+    ...(root ? { root } : {}),
+  });
   let results;
   let childEvents = [];
   let launches = [];
@@ -164,15 +172,26 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
 
 export async function runColdStart(ctx) {
   const reps = [];
+  // With --base-root, each repetition runs both gateways, the order alternating.
+  const gateways = ctx.opts.baseRoot ? ['hestia', 'base'] : ['hestia'];
   for (let rep = 0; rep < ctx.opts.coldRepeats; rep++) {
-    const r = await runColdStartOnce(ctx, rep);
-    ctx.log(
-      `  cold start ${rep + 1}/${ctx.opts.coldRepeats}: launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
-        `ready→first forward ${r.readyToFirstForwardMs?.toFixed(1)} ms, extra after ready p50 ` +
-        `${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms` +
-        (Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''),
-    );
-    reps.push(r);
+    for (const gateway of rep % 2 === 0 ? gateways : [...gateways].reverse())
+      reps.push(await runOne(ctx, rep, gateway));
   }
   return { reps };
+}
+
+async function runOne(ctx, rep, gateway) {
+  const r = {
+    gateway,
+    ...(await runColdStartOnce(ctx, rep, gateway === 'base' ? ctx.opts.baseRoot : undefined)),
+  };
+  ctx.log(
+    `  cold start ${rep + 1}/${ctx.opts.coldRepeats} ${gateway}: launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
+      `ready→first forward ${r.readyToFirstForwardMs?.toFixed(1)} ms, extra after ready p50 ` +
+      `${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms, ` +
+      `upstream connections ${r.upstreamConnections}, slow client connects ${r.clientConnectsDelayed}` +
+      (Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''),
+  );
+  return r;
 }

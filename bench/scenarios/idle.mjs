@@ -7,7 +7,8 @@ import { startHestia } from '../lib/hestia.mjs';
 import { freePort, HOST, sleep } from '../lib/net.mjs';
 import { CLK_TCK, cpuMicros, memKiB } from '../lib/procs.mjs';
 
-export async function runIdle(ctx) {
+/** `root`: another checkout (the --base-root leg); default the gateway under test. */
+export async function runIdle(ctx, root) {
   const { opts, tmpDir, log } = ctx;
   const services = {};
   for (let i = 0; i < 20; i++) {
@@ -23,7 +24,13 @@ export async function runIdle(ctx) {
             launcher: { type: 'process', command: [process.execPath, '-e', 'setTimeout(() => {}, 1000)'] },
           };
   }
-  const gw = await startHestia({ name: 'idle', config: { services }, tmpDir, core: ctx.gatewayCore });
+  const gw = await startHestia({
+    name: root ? 'idle-base' : 'idle',
+    config: { services },
+    tmpDir,
+    core: ctx.gatewayCore,
+    ...(root ? { root } : {}),
+  });
   try {
     await sleep(opts.idleSettleS * 1000); // start-up work (JIT, first timers) is not idle
     const c0 = cpuMicros(gw.proc.pid);
@@ -41,7 +48,7 @@ export async function runIdle(ctx) {
       rssMiB: mem ? mem.rssKiB / 1024 : null,
     };
     log(
-      `  idle: ${res.cpuPctOfCore.toFixed(2)} % of a core over ${opts.idleS}s (±${res.resolutionPct.toFixed(2)}), RSS ${res.rssMiB?.toFixed(0)} MiB`,
+      `  idle${root ? ' (base)' : ''}: ${res.cpuPctOfCore.toFixed(2)} % of a core over ${opts.idleS}s (±${res.resolutionPct.toFixed(2)}), RSS ${res.rssMiB?.toFixed(0)} MiB`,
     );
     return res;
   } finally {

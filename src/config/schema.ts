@@ -217,6 +217,13 @@ export const serviceSchema = z.object({
   upstream_headers_timeout_ms: ms().default(600_000),
   /** Longest gap between two upstream body chunks; 0 = no limit. */
   upstream_body_timeout_ms: ms().default(600_000),
+  /**
+   * Most connections the gateway opens to one upstream origin for this service; further
+   * requests wait inside the gateway (their header/body timeouts start only once they are
+   * sent). Keeps a burst (a cold start's whole queue) from overflowing the upstream's listen
+   * backlog. 0 = no limit.
+   */
+  upstream_max_connections: nonNegInt().default(128),
 });
 
 // ---------------------------------------------------------------------------------------------

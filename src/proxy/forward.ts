@@ -91,7 +91,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   protected useTarget(baseUrl: string): void {
     try {
-      this.target = this.core.pools.target(baseUrl);
+      this.target = this.core.pools.target(baseUrl, this.service!.config.upstream_max_connections);
     } catch (err) {
       this.target = null;
       this.reject(

@@ -77,8 +77,14 @@ export function isValidRequestId(value: string): boolean {
   return REQUEST_ID_RE.test(value);
 }
 
+/** `Connection: keep-alive` / `close` alone, any case: the common value, which names no header. */
+const PLAIN_CONNECTION_RE = /^[ \t]*(?:keep-alive|close)[ \t]*$/i;
+
 /** Tokens of a Connection header that name other headers (keep-alive/close/upgrade are options). */
 function addConnectionTokens(value: string, into: Set<string> | null): Set<string> | null {
+  // Nearly every upstream response says `Connection: keep-alive`: answer that without the
+  // split/trim/lower-case allocations (this function was Hestia's top self-time in a profile).
+  if (PLAIN_CONNECTION_RE.test(value)) return into;
   for (const raw of value.split(',')) {
     const t = raw.trim().toLowerCase();
     if (t === '' || t === 'keep-alive' || t === 'close' || t === 'upgrade') continue;
@@ -252,6 +258,9 @@ export function buildResponseHeaders(raw: Buffer[]): ResponseHead {
   const out: string[] = [];
   let connectionTokens: Set<string> | null = null;
   let eventStream = false;
+  // The upstream's own X-Accel-Buffering ([name, value, …]), held back until we know whether
+  // this is an event stream: then ours replaces it (set, not appended: not `no, no`).
+  let accel: string[] | null = null;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1');
     const value = raw[i + 1]!.toString('latin1');
@@ -262,8 +271,14 @@ export function buildResponseHeaders(raw: Buffer[]): ResponseHead {
     }
     if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
     if (lower === 'content-type' && value.toLowerCase().startsWith('text/event-stream')) eventStream = true;
+    else if (lower === 'x-accel-buffering') {
+      accel ??= [];
+      accel.push(name, value);
+      continue;
+    }
     out.push(name, value);
   }
+  if (accel !== null && !eventStream) for (let i = 0; i < accel.length; i++) out.push(accel[i]!);
   if (connectionTokens !== null) removeNamed(out, connectionTokens);
   if (eventStream) out.push('x-accel-buffering', 'no');
   return { headers: out, eventStream };

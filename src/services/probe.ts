@@ -1,13 +1,39 @@
 /**
  * One HTTP readiness probe and the readiness wait built on it (SPEC §5): poll `health_url`
- * every `health_interval_ms` until it answers 2xx; without a health_url, wait `warmup_ms`.
- * Both stop as soon as the given signal aborts (start timeout, child exit, shutdown).
+ * until it answers 2xx; without a health_url, wait `warmup_ms`. Both stop as soon as the given
+ * signal aborts (start timeout, child exit, shutdown).
+ *
+ * ## Poll interval (adaptive)
+ * A fixed `health_interval_ms` makes a request that waits for a cold start pay up to one whole
+ * interval after the service became ready. Polling starts at FIRST_POLL_MS right after the
+ * launch and grows by POLL_BACKOFF per failed probe up to `health_interval_ms`, so a service
+ * that is ready quickly is noticed within a few ms, and a long start (a model loading for
+ * minutes) costs only a handful of extra probes in its first second. Still one timer per wait,
+ * never a busy loop.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { request } from 'undici';
 
 /** Longest a single probe may take; the loop's own deadline is the start timeout. */
 export const PROBE_TIMEOUT_MS = 2_000;
+/** Delay before the second probe of a readiness wait (see the module comment). */
+export const FIRST_POLL_MS = 10;
+/** Growth of the delay after each failed probe, up to `health_interval_ms`. */
+export const POLL_BACKOFF = 1.5;
+
+/**
+ * The delays between the probes of one readiness wait: FIRST_POLL_MS, then ×POLL_BACKOFF per
+ * failed probe, capped at `intervalMs` (never above it, so a configured interval below
+ * FIRST_POLL_MS is honoured from the start).
+ */
+export function pollDelays(intervalMs: number): () => number {
+  let next = Math.min(FIRST_POLL_MS, intervalMs);
+  return () => {
+    const d = next;
+    next = Math.min(intervalMs, Math.ceil(next * POLL_BACKOFF));
+    return d;
+  };
+}
 
 export interface ProbeResult {
   ok: boolean;
@@ -45,6 +71,7 @@ export async function probeOnce(url: string, timeoutMs: number, signal?: AbortSi
 
 export interface ReadinessOptions {
   healthUrl: string | null;
+  /** Upper bound of the poll delay (`health_interval_ms`); the first polls come sooner. */
   intervalMs: number;
   warmupMs: number;
   signal: AbortSignal;
@@ -60,10 +87,11 @@ export async function waitUntilReady(opts: ReadinessOptions): Promise<void> {
     signal.throwIfAborted();
     return;
   }
+  const nextDelay = pollDelays(opts.intervalMs);
   for (;;) {
     const r = await probeOnce(healthUrl, PROBE_TIMEOUT_MS, signal);
     if (r.ok) return;
     opts.onProbe?.(r);
-    await sleep(opts.intervalMs, undefined, { signal });
+    await sleep(nextDelay(), undefined, { signal });
   }
 }

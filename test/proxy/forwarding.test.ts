@@ -9,6 +9,8 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 
 let up: Upstream;
 let sse: Upstream;
+/** Answers `/sse` as an event stream and `/plain` as text, both with their own X-Accel-Buffering. */
+let accel: Upstream;
 let gw: TestGateway;
 let trusting: TestGateway;
 /** SSE: the upstream writes event N+1 only after the test acknowledged event N. */
@@ -29,7 +31,17 @@ before(async () => {
       res.end();
     })();
   });
+  accel = await startUpstream((req, res) => {
+    if (req.url === '/sse') {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'x-accel-buffering': 'no' });
+      res.end('data: one\n\n');
+    } else {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-accel-buffering': 'yes' });
+      res.end('plain');
+    }
+  });
   const services = {
+    accel: { base_url: accel.url },
     echo: { base_url: up.url },
     prefixed: { base_url: `${up.url}/api` },
     'prefixed-slash': { base_url: `${up.url}/api/` },
@@ -44,6 +56,7 @@ after(async () => {
   await trusting.close();
   await up.close();
   await sse.close();
+  await accel.close();
 });
 
 function received(body: string): Received {
@@ -305,6 +318,18 @@ describe('bodies', () => {
     const got = received(r.body);
     assert.equal(got.bodyLength, 5);
     assert.deepEqual(headerValues(got.rawHeaders, 'expect'), []);
+  });
+
+  test('an event stream whose upstream sent X-Accel-Buffering: no gets that header once, not twice', async () => {
+    const r = await send(gw.url, '/services/accel/sse');
+    assert.equal(r.status, 200);
+    assert.deepEqual(headerValues(r.rawHeaders, 'x-accel-buffering'), ['no']);
+    assert.equal(r.body, 'data: one\n\n');
+  });
+
+  test("a response that is not an event stream keeps the upstream's X-Accel-Buffering as sent", async () => {
+    const r = await send(gw.url, '/services/accel/plain');
+    assert.deepEqual(headerValues(r.rawHeaders, 'x-accel-buffering'), ['yes']);
   });
 
   test('an SSE stream reaches the client event by event while the upstream is still writing', async () => {

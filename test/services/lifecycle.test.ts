@@ -7,6 +7,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HestiaError } from '../../src/errors.ts';
+import { GRANT_BATCH } from '../../src/services/service-runtime.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import {
@@ -378,6 +379,48 @@ test('without health_url, readiness is warmup_ms after the launch', async () => 
   assert.equal(lease.coldStart, true);
   assert.equal(s.state, 'hot');
   lease.release();
+});
+
+test('a cold start grants its queue in arrival order, in batches, each lease counted exactly once', async () => {
+  const n = GRANT_BATCH * 3 + 5;
+  const t = start({ svc: { base_url: 'http://127.0.0.1:9', warmup_ms: 30, queue_size: 1000 } });
+  const s = svc(t);
+  const order: number[] = [];
+  let late: Promise<Lease> | null = null;
+  let atFirstGrant: { inflight: number; queuePending: number; overtook: boolean } | null = null;
+  const waiters = Array.from({ length: n }, (_, i) =>
+    s.acquire().then((lease) => {
+      order.push(i);
+      if (i === 0) {
+        // Runs right after the first synchronous batch: exactly one batch is leased, the rest
+        // still queued, and nobody may overtake them (tryAcquire) before later batches.
+        const st = s.status();
+        const sneaky = s.tryAcquire();
+        atFirstGrant = { inflight: st.inflight, queuePending: st.queuePending, overtook: sneaky !== null };
+        sneaky?.release();
+        late = s.acquire().then((l) => {
+          order.push(n);
+          return l;
+        });
+      }
+      return lease;
+    }),
+  );
+  assert.equal(s.status().queuePending, n);
+  const leases = await Promise.all(waiters);
+  assert.deepEqual(atFirstGrant, { inflight: GRANT_BATCH, queuePending: n - GRANT_BATCH, overtook: false });
+  assert.ok(late, 'a request arrived between batches');
+  leases.push(await (late as Promise<Lease>));
+  assert.deepEqual(
+    order,
+    Array.from({ length: n + 1 }, (_, i) => i),
+  );
+  assert.equal(s.status().inflight, n + 1);
+  assert.equal(s.status().queuePending, 0);
+  assert.equal(t.events.of('service_start').length, 1);
+  for (const l of leases) l.release();
+  for (const l of leases) l.release(); // extra releases are ignored
+  assert.equal(s.status().inflight, 0);
 });
 
 test('max_concurrency: requests beyond it wait in the queue and get the released slot in order', async () => {

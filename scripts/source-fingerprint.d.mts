@@ -1,0 +1,2 @@
+/** See source-fingerprint.mjs. */
+export function sourceFingerprint(root: string): string;
