@@ -31,7 +31,7 @@ import {
 } from './capacity.ts';
 import { MachineUnavailableError } from './errors.ts';
 import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from './placement-rules.ts';
-import { type PowerInfo, PowerManager } from './power.ts';
+import { type PowerInfo, PowerManager, raceSignal } from './power.ts';
 
 /** What the capacity logic needs of another service's runtime (ServiceRuntime implements it). */
 export interface EvictableService {
@@ -76,24 +76,6 @@ export interface MachinePlacementOptions {
 
 function message(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
 }
 
 export class MachinePlacement implements Placement {

@@ -100,7 +100,7 @@ function machineVars(machineId: string, m: MachineConfig): TemplateVars {
 }
 
 /** Resolve with `p`, or reject with the signal's reason when it aborts first. */
-function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+export function raceSignal<T>(p: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return p;
   if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise<T>((resolve, reject) => {
