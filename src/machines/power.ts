@@ -19,9 +19,9 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
 import type { Config, MachineConfig, PowerActionConfig } from '../config/schema.ts';
 import { excerpt } from '../launchers/excerpt.ts';
+import { sendHttpCall } from '../launchers/http/request.ts';
 import { runOnMachine } from '../launchers/ssh/index.ts';
 import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
@@ -182,42 +182,14 @@ function runLocalCommand(command: string | string[], timeoutMs: number, signal?:
 
 /** POST (or `method`) to `url`; 2xx = done. Header values never reach a message. */
 async function runHttpAction(a: PowerActionConfig, vars: TemplateVars, signal?: AbortSignal): Promise<string> {
-  const url = expandTemplate(a.url ?? '', vars);
-  const method = (a.method ?? 'POST').toUpperCase();
-  const headers: Record<string, string> = {};
-  for (const [k, v] of Object.entries(a.headers ?? {})) headers[k.toLowerCase()] = expandTemplate(v, vars);
-  let body: string | null = null;
-  if (a.body !== undefined && a.body !== null) {
-    body = typeof a.body === 'string' ? expandTemplate(a.body, vars) : JSON.stringify(a.body);
-    if (typeof a.body !== 'string') headers['content-type'] ??= 'application/json';
-  }
-  const timeout = AbortSignal.timeout(a.timeout_ms);
-  const shown = (() => {
-    try {
-      const u = new URL(url);
-      return `${method} ${u.protocol}//${u.host}${u.pathname}`;
-    } catch {
-      return method;
-    }
-  })();
-  let status: number;
-  let text: string;
-  try {
-    const r = await request(url, {
-      method: method as 'POST',
-      headers,
-      body,
-      signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-      headersTimeout: a.timeout_ms,
-      bodyTimeout: a.timeout_ms,
-    });
-    status = r.statusCode;
-    text = await r.body.text();
-  } catch (err) {
-    throw new Error(`${shown} failed: ${timeout.aborted ? `no answer within ${a.timeout_ms} ms` : message(err)}`);
-  }
-  if (status < 200 || status > 299) throw new Error(`${shown} answered ${status}: ${excerpt(text, 200)}`);
-  return `${shown} answered ${status}`;
+  // The same templated call as the http launcher's start/stop.
+  const r = await sendHttpCall(
+    { url: a.url ?? '', method: a.method ?? 'POST', headers: a.headers ?? {}, body: a.body, timeoutMs: a.timeout_ms },
+    vars,
+    signal,
+  );
+  if (r.status < 200 || r.status > 299) throw new Error(`${r.where} answered ${r.status}: ${excerpt(r.text, 200)}`);
+  return `${r.where} answered ${r.status}`;
 }
 
 export class PowerManager {

@@ -11,83 +11,45 @@
  *   of the answer. The whole exchange is bounded by `timeout_ms`.
  * - Header values are never logged or put in messages: they often carry tokens.
  */
-import { request } from 'undici';
 import type { HttpLauncherConfig } from '../../config/schema.ts';
 import { excerpt } from '../excerpt.ts';
-import {
-  expandTemplate,
-  type LaunchContext,
-  LaunchError,
-  type Launcher,
-  type LauncherFactory,
-  type LaunchHandle,
-  type TemplateVars,
-} from '../types.ts';
-
-/** Expand templates in every string inside a JSON-like value. */
-function expandDeep(value: unknown, vars: TemplateVars): unknown {
-  if (typeof value === 'string') return expandTemplate(value, vars);
-  if (Array.isArray(value)) return value.map((v) => expandDeep(v, vars));
-  if (value && typeof value === 'object')
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandDeep(v, vars)]));
-  return value;
-}
-
-/** The URL without query string or userinfo, safe for messages (queries may carry tokens). */
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    return `${u.protocol}//${u.host}${u.pathname}${u.search ? '?…' : ''}`;
-  } catch {
-    return '<invalid url>';
-  }
-}
+import { type LaunchContext, LaunchError, type Launcher, type LauncherFactory, type LaunchHandle } from '../types.ts';
+import { HttpCallError, type HttpCallResult, safeUrl, sendHttpCall } from './request.ts';
 
 export const createHttpLauncher: LauncherFactory<HttpLauncherConfig> = (config, _deps): Launcher => {
   const call = async (what: 'start' | 'stop', urlTemplate: string, ctx: LaunchContext, signal?: AbortSignal) => {
-    const url = expandTemplate(urlTemplate, ctx.vars);
-    const headers: Record<string, string> = {};
-    for (const [k, v] of Object.entries(config.headers)) headers[k.toLowerCase()] = expandTemplate(v, ctx.vars);
-    let body: string | null = null;
-    if (config.body !== undefined && config.body !== null) {
-      if (typeof config.body === 'string') body = expandTemplate(config.body, ctx.vars);
-      else {
-        body = JSON.stringify(expandDeep(config.body, ctx.vars));
-        headers['content-type'] ??= 'application/json';
-      }
-    }
-    const method = config.method.toUpperCase();
-    const where = `${method} ${safeUrl(url)}`;
-    const timeout = AbortSignal.timeout(config.timeout_ms);
-    ctx.log.debug({ event_type: 'launcher_http', action: what, method, url: safeUrl(url) }, `http ${what} request`);
-    let status: number;
-    let text: string;
+    ctx.log.debug(
+      { event_type: 'launcher_http', action: what, method: config.method.toUpperCase() },
+      `http ${what} request`,
+    );
+    let r: HttpCallResult;
     try {
-      const r = await request(url, {
-        method: method as 'POST',
-        headers,
-        body,
-        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
-        headersTimeout: config.timeout_ms,
-        bodyTimeout: config.timeout_ms,
-      });
-      status = r.statusCode;
-      text = await r.body.text();
+      r = await sendHttpCall(
+        {
+          url: urlTemplate,
+          method: config.method,
+          headers: config.headers,
+          body: config.body,
+          timeoutMs: config.timeout_ms,
+        },
+        ctx.vars,
+        signal,
+      );
     } catch (err) {
-      if (signal?.aborted)
-        throw new LaunchError(`http ${what} (${where}) aborted`, { url: safeUrl(url), reason: 'aborted' });
-      const e = err as NodeJS.ErrnoException;
-      const why = timeout.aborted ? `no answer within ${config.timeout_ms} ms` : `${e.code ?? ''} ${e.message}`.trim();
-      throw new LaunchError(`http ${what} (${where}) failed: ${why}`, {
-        url: safeUrl(url),
-        code: e.code,
-        timedOut: timeout.aborted,
+      if (!(err instanceof HttpCallError)) throw err;
+      if (err.aborted)
+        throw new LaunchError(`http ${what} (${err.where}) aborted`, { url: safeUrl(err.url), reason: 'aborted' });
+      throw new LaunchError(`http ${what} (${err.where}) failed: ${err.why}`, {
+        url: safeUrl(err.url),
+        code: err.code,
+        timedOut: err.timedOut,
       });
     }
+    const { status, text } = r;
     if (status < 200 || status > 299) {
       const bodyExcerpt = excerpt(text, 300);
-      throw new LaunchError(`http ${what} (${where}) answered ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`, {
-        url: safeUrl(url),
+      throw new LaunchError(`http ${what} (${r.where}) answered ${status}${bodyExcerpt ? `: ${bodyExcerpt}` : ''}`, {
+        url: safeUrl(r.url),
         status,
         body: bodyExcerpt,
       });
