@@ -12,7 +12,7 @@
  * dropped when its turn comes (the exchange aborts it in `onConnect`, before anything is sent).
  * Services sharing an origin but not a limit get separate pools, so each gets what it asked for.
  */
-import { Pool } from 'undici';
+import { Pool } from '../http-client.ts';
 import { basePathOf } from './target-path.ts';
 
 export interface UpstreamTarget {

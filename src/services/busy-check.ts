@@ -9,7 +9,7 @@
  * keeping it up forever on a broken check would defeat the idle stop.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { request } from 'undici';
+import { request } from '../http-client.ts';
 import type { BusyCheckConfig } from '../config/schema.ts';
 
 export interface BusyResult {

@@ -16,7 +16,7 @@
  * one timer per wait, never a busy loop; each probe is one small GET.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from 'undici';
+import { request } from '../http-client.ts';
 
 /** Longest a single probe may take; the loop's own deadline is the start timeout. */
 export const PROBE_TIMEOUT_MS = 2_000;

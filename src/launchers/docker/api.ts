@@ -9,7 +9,7 @@
  * as the container runs, so each wait gets its own short-lived Client and never blocks the
  * shared connection.
  */
-import { Client } from 'undici';
+import { Client } from '../../http-client.ts';
 import { excerpt } from '../excerpt.ts';
 import { LaunchError } from '../types.ts';
 

@@ -3,7 +3,7 @@
  * http wake/sleep actions both send it. Header values and query strings never reach a message
  * (they may carry tokens); callers word their own errors from the fields of HttpCallError.
  */
-import { request } from 'undici';
+import { request } from '../../http-client.ts';
 import { expandTemplate, type TemplateVars } from '../types.ts';
 
 export interface HttpCallSpec {

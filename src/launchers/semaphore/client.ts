@@ -13,7 +13,7 @@
  * *string* in Semaphore's API (extra variables for the playbook), not an object.
  * Every call is bounded by `semaphore_timeout` seconds. Secrets never reach a message.
  */
-import { request } from 'undici';
+import { request } from '../../http-client.ts';
 import { excerpt } from '../excerpt.ts';
 import { LaunchError } from '../types.ts';
 
