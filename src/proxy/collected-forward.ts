@@ -86,7 +86,7 @@ class CollectedForward extends Forwarding {
     if (this.ended) return false;
     this.upstreamAnswered(resume);
     const stream = new Readable({
-      read: () => this.resumeUpstream?.(),
+      read: () => this.resumeBody(),
       destroy: (err, cb) => {
         this.cancel();
         cb(err);
@@ -109,11 +109,14 @@ class CollectedForward extends Forwarding {
 
   onData(chunk: Buffer): boolean {
     this.bytesOut += chunk.length;
-    return this.stream!.push(chunk);
+    this.bodyProgress();
+    if (this.stream!.push(chunk)) return true;
+    this.bodyPaused();
+    return false;
   }
 
   onComplete(): void {
-    this.abortUpstream = null;
+    this.upstreamComplete();
     if (this.ended) return;
     this.ended = true;
     this.stream!.push(null);

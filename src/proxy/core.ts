@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { HestiaError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayContext } from '../server/context.ts';
+import { Deadlines } from './deadlines.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 
 /** What the proxy reports once per request when it ends (metrics hang on this). */
@@ -66,6 +67,8 @@ export interface ProxyHooks {
 
 export class ProxyCore {
   readonly pools = new UpstreamPools();
+  /** Upstream header/body timeouts of every request in flight (one sweeping timer). */
+  readonly deadlines = new Deadlines();
   /** Open WebSocket tunnels (client socket, upstream socket), destroyed by close(). */
   readonly tunnels = new Set<Duplex>();
   private readonly requestLog: Logger;
@@ -91,6 +94,7 @@ export class ProxyCore {
   }
 
   async close(): Promise<void> {
+    this.deadlines.stop();
     for (const s of this.tunnels) s.destroy();
     this.tunnels.clear();
     await this.pools.close();

@@ -44,7 +44,7 @@ function onResClose(this: ExchangeResponse): void {
   this[kExchange]?.finish();
 }
 function onResDrain(this: ExchangeResponse): void {
-  this[kExchange]?.resumeUpstream?.();
+  this[kExchange]?.resumeBody();
 }
 
 /** The incoming X-Request-ID if valid (used only on error paths before headers were built). */
@@ -201,7 +201,9 @@ export class Exchange extends Forwarding {
     // read (every 64 KiB response from nginx): written, it costs a write(fd, NULL, 0) syscall.
     if (chunk.length === 0) return true;
     this.bytesOut += chunk.length;
+    this.bodyProgress();
     if (this.res.write(chunk)) return true;
+    this.bodyPaused();
     if (!this.drainHooked) {
       this.drainHooked = true;
       this.res.on('drain', onResDrain);
@@ -210,7 +212,7 @@ export class Exchange extends Forwarding {
   }
 
   onComplete(): void {
-    this.abortUpstream = null;
+    this.upstreamComplete();
     if (!this.ended) this.res.end();
   }
 

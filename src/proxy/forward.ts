@@ -26,6 +26,7 @@ import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { ProxyCore } from './core.ts';
+import { type Timed, upstreamTimeoutError } from './deadlines.ts';
 import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
 import { type BodyOwner, RequestBodySource } from './request-body.ts';
 import { joinUpstreamPath } from './target-path.ts';
@@ -36,7 +37,12 @@ function retryNow(f: Forwarding): void {
   f.dispatchAttempt();
 }
 
-export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner {
+/** Which upstream timeout a request's deadline is (deadlines.ts). */
+const NO_TIMEOUT = 0;
+const HEADERS_TIMEOUT = 1;
+const BODY_TIMEOUT = 2;
+
+export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed {
   requestId = '';
   service: ServiceHandle | null = null;
   method = '';
@@ -55,6 +61,9 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   resumeUpstream: (() => void) | null = null;
   /** The strategy's reason for the current upstream (logged as `route_reason`, never a header). */
   routeReason: string | null = null;
+  /** The running upstream timeout's deadline (Timed; kept by core.deadlines), 0 = none. */
+  deadline = 0;
+  private timeoutKind = NO_TIMEOUT;
 
   protected lease: Lease | null = null;
   protected ended = false;
@@ -106,6 +115,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   /** Call from onHeaders (final status): keeps `resume` for backpressure, marks the instance healthy. */
   protected upstreamAnswered(resume: () => void): void {
     this.resumeUpstream = resume;
+    this.startTimeout(BODY_TIMEOUT);
     if (this.routed !== null && !this.onFallback) this.routed.answered();
   }
 
@@ -116,7 +126,6 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   dispatchAttempt(): void {
     if (this.ended) return;
     const target = this.target!;
-    const cfg = this.service!.config;
     const body = this.body;
     this.attempts++;
     target.pool.dispatch(
@@ -125,8 +134,9 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
         method: this.method as Dispatcher.HttpMethod,
         headers: this.headers,
         body: body === null || Buffer.isBuffer(body) ? body : new RequestBodySource(body, this),
-        headersTimeout: cfg.upstream_headers_timeout_ms,
-        bodyTimeout: cfg.upstream_body_timeout_ms,
+        // The timeouts are ours (deadlines.ts): undici's would allocate a timer per request.
+        headersTimeout: 0,
+        bodyTimeout: 0,
       },
       this,
     );
@@ -134,11 +144,73 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   onConnect(abort: (err?: Error) => void): void {
     if (this.ended) abort();
-    else this.abortUpstream = abort;
+    else {
+      this.abortUpstream = abort;
+      // undici writes the request now: the headers timeout starts (not while it waited in the pool).
+      this.startTimeout(HEADERS_TIMEOUT);
+    }
+  }
+
+  // ---- upstream timeouts (deadlines.ts) --------------------------------------------------
+
+  private startTimeout(kind: number): void {
+    const cfg = this.service!.config;
+    const ms = kind === HEADERS_TIMEOUT ? cfg.upstream_headers_timeout_ms : cfg.upstream_body_timeout_ms;
+    if (ms <= 0) {
+      this.stopTimeout();
+      return;
+    }
+    this.timeoutKind = kind;
+    this.core.deadlines.track(this, ms);
+  }
+
+  private stopTimeout(): void {
+    if (this.timeoutKind === NO_TIMEOUT) return;
+    this.timeoutKind = NO_TIMEOUT;
+    this.core.deadlines.untrack(this);
+  }
+
+  /** Call from onData: body data arrived, the body timeout starts over. */
+  protected bodyProgress(): void {
+    if (this.timeoutKind === BODY_TIMEOUT)
+      this.deadline = performance.now() + this.service!.config.upstream_body_timeout_ms;
+  }
+
+  /** Call when onData returns false: our client is slow, not the upstream; no body timeout runs. */
+  protected bodyPaused(): void {
+    this.stopTimeout();
+  }
+
+  /** Resume an upstream body paused by backpressure (and its body timeout). */
+  resumeBody(): void {
+    const resume = this.resumeUpstream;
+    if (resume === null || this.ended) return;
+    if (this.abortUpstream !== null) this.startTimeout(BODY_TIMEOUT);
+    resume();
+  }
+
+  onDeadline(): void {
+    const kind = this.timeoutKind;
+    this.timeoutKind = NO_TIMEOUT;
+    const abort = this.abortUpstream;
+    if (abort === null) return;
+    const cfg = this.service!.config;
+    abort(
+      kind === HEADERS_TIMEOUT
+        ? upstreamTimeoutError('headers', cfg.upstream_headers_timeout_ms)
+        : upstreamTimeoutError('body', cfg.upstream_body_timeout_ms),
+    );
+  }
+
+  /** Call from onComplete: the upstream's answer is whole. */
+  protected upstreamComplete(): void {
+    this.abortUpstream = null;
+    this.stopTimeout();
   }
 
   onError(err: Error): void {
     this.abortUpstream = null;
+    this.stopTimeout();
     if (this.ended) return; // we aborted because the client left
     const kind = classifyFailure(err);
     if (this.responseStarted()) {
@@ -228,6 +300,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   /** Stop whatever is still pending upstream (a retry timer, the request in flight). */
   protected stopUpstream(): void {
+    this.stopTimeout();
     if (this.retryTimer !== null) {
       clearTimeout(this.retryTimer);
       this.retryTimer = null;

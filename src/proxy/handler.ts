@@ -36,6 +36,11 @@ export interface ProxyHandler {
    * line and observer call (metrics) as every proxied request.
    */
   report(info: ProxyRequestInfo): void;
+  /**
+   * Requests whose upstream header/body timeout is running (deadlines.ts): 0 once traffic has
+   * ended, whatever way each request ended. For tests and diagnostics.
+   */
+  timedRequests(): number;
   /** Destroy open WebSocket tunnels and close the upstream pools (shutdown). Idempotent. */
   close(): Promise<void>;
 }
@@ -99,6 +104,7 @@ export function createProxyHandler(
     handleUpgrade: (req, socket, head) => handleUpgrade(core, req, socket, head),
     forward: (opts) => forwardCollected(core, opts),
     report: (info) => core.report(info),
+    timedRequests: () => core.deadlines.size,
     close() {
       closing ??= core.close();
       return closing;
