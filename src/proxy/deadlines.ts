@@ -11,7 +11,9 @@
  * V8's old space as garbage. At 15k requests/s that was ~1.3 MB/s of old-space garbage: more
  * major GCs, more time with the marking write barrier on, and a higher RSS. Measured in one
  * interleaved run (small body, gateway pinned to one core): with undici's timers off, CPU per
- * request fell 4 % at c=32 and 11 % at c=256.
+ * request fell 4 % at c=32 and 11 % at c=256; with these deadlines instead, the gateway's peak RSS
+ * at c=32/256 went from ~170 to ~140 MiB (12 interleaved rounds; CPU per request within noise of
+ * no timeouts at all).
  *
  * ## How
  * A request is tracked from the moment undici writes it (`onConnect`, so time spent waiting in
@@ -24,10 +26,13 @@
 
 /** A request with a running deadline (Forwarding). */
 export interface Timed {
-  /** performance.now() value after which the request has timed out; 0 = none running. */
+  /** performance.now() value after which the request has timed out; 0 = not tracked. */
   deadline: number;
   /** The deadline passed: abort the request. Called once; the request is no longer tracked. */
   onDeadline(): void;
+  /** Links of the tracked list (owned by Deadlines). */
+  prevTimed: Timed | null;
+  nextTimed: Timed | null;
 }
 
 const MIN_TICK_MS = 10;
@@ -37,15 +42,28 @@ function sweepNow(d: Deadlines): void {
   d.sweep();
 }
 
+/**
+ * The tracked requests are an intrusive doubly-linked list (the links live on the request), as
+ * in nginx's and libuv's timers: tracking, moving and untracking allocate nothing. (A Set was
+ * measured first: its hash table, rebuilt as entries come and go at 10k+ requests/s, raised the
+ * gateway's peak RSS under load by 20–40 MiB in an A/B run.)
+ */
 export class Deadlines {
-  private readonly active = new Set<Timed>();
+  private head: Timed | null = null;
+  private count = 0;
   private timer: NodeJS.Timeout | null = null;
   private tickMs = MAX_TICK_MS;
 
   /** Start (or move) `t`'s deadline to `timeoutMs` from now. */
   track(t: Timed, timeoutMs: number): void {
+    if (t.deadline === 0) {
+      t.prevTimed = null;
+      t.nextTimed = this.head;
+      if (this.head !== null) this.head.prevTimed = t;
+      this.head = t;
+      this.count++;
+    }
     t.deadline = performance.now() + timeoutMs;
-    this.active.add(t);
     const tick = Math.min(MAX_TICK_MS, Math.max(MIN_TICK_MS, Math.floor(timeoutMs / 4)));
     if (this.timer === null || tick < this.tickMs) {
       this.tickMs = tick;
@@ -57,13 +75,20 @@ export class Deadlines {
 
   /** Stop `t`'s deadline (answered, failed, paused, or ended). */
   untrack(t: Timed): void {
+    if (t.deadline === 0) return;
     t.deadline = 0;
-    this.active.delete(t);
+    const { prevTimed: prev, nextTimed: next } = t;
+    if (prev !== null) prev.nextTimed = next;
+    else this.head = next;
+    if (next !== null) next.prevTimed = prev;
+    t.prevTimed = null;
+    t.nextTimed = null;
+    this.count--;
   }
 
   /** How many requests have a running deadline. */
   get size(): number {
-    return this.active.size;
+    return this.count;
   }
 
   /** Whether the sweeping timer exists (only while a request is tracked). */
@@ -73,13 +98,16 @@ export class Deadlines {
 
   sweep(): void {
     const now = performance.now();
-    for (const t of this.active) {
-      if (t.deadline !== 0 && t.deadline <= now) {
+    let t = this.head;
+    while (t !== null) {
+      const next = t.nextTimed;
+      if (t.deadline <= now) {
         this.untrack(t);
         t.onDeadline();
       }
+      t = next;
     }
-    if (this.active.size === 0) this.stop();
+    if (this.count === 0) this.stop();
   }
 
   stop(): void {

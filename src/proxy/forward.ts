@@ -63,6 +63,8 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   routeReason: string | null = null;
   /** The running upstream timeout's deadline (Timed; kept by core.deadlines), 0 = none. */
   deadline = 0;
+  prevTimed: Timed | null = null;
+  nextTimed: Timed | null = null;
   private timeoutKind = NO_TIMEOUT;
 
   protected lease: Lease | null = null;

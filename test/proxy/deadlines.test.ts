@@ -18,9 +18,9 @@ describe('Deadlines', () => {
   test('fires a passed deadline once, keeps the others, and stops ticking when nothing is tracked', async () => {
     const d = new Deadlines();
     let fired = 0;
-    const fast: Timed = { deadline: 0, onDeadline: () => fired++ };
+    const fast: Timed = { deadline: 0, onDeadline: () => fired++, prevTimed: null, nextTimed: null };
     let slowFired = 0;
-    const slow: Timed = { deadline: 0, onDeadline: () => slowFired++ };
+    const slow: Timed = { deadline: 0, onDeadline: () => slowFired++, prevTimed: null, nextTimed: null };
     d.track(fast, 30);
     d.track(slow, 60_000);
     assert.equal(d.size, 2);
@@ -38,10 +38,31 @@ describe('Deadlines', () => {
     assert.equal(d.running, false, 'no timer once nothing is tracked');
   });
 
+  test('untracking from the middle, the head and the tail keeps the others tracked', async () => {
+    const d = new Deadlines();
+    const fired: string[] = [];
+    const mk = (name: string): Timed => ({
+      deadline: 0,
+      onDeadline: () => fired.push(name),
+      prevTimed: null,
+      nextTimed: null,
+    });
+    const [a, b, c, e] = [mk('a'), mk('b'), mk('c'), mk('e')];
+    for (const t of [a, b, c, e]) d.track(t, 20);
+    d.untrack(b); // middle
+    d.untrack(e); // head (the last tracked)
+    d.untrack(b); // twice: no effect
+    assert.equal(d.size, 2);
+    while (fired.length < 2) await delay(5);
+    assert.deepEqual(fired.sort(), ['a', 'c']);
+    assert.equal(d.size, 0);
+    assert.equal(d.running, false);
+  });
+
   test('moving a deadline (track again) keeps one entry and postpones it', async () => {
     const d = new Deadlines();
     let fired = 0;
-    const t: Timed = { deadline: 0, onDeadline: () => fired++ };
+    const t: Timed = { deadline: 0, onDeadline: () => fired++, prevTimed: null, nextTimed: null };
     d.track(t, 40);
     for (let i = 0; i < 5; i++) {
       await delay(20);
