@@ -9,8 +9,8 @@
  * keeping it up forever on a broken check would defeat the idle stop.
  */
 import { isDeepStrictEqual } from 'node:util';
-import { request } from '../http-client.ts';
 import type { BusyCheckConfig } from '../config/schema.ts';
+import { request } from '../http-client.ts';
 
 export interface BusyResult {
   busy: boolean;
