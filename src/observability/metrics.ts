@@ -19,9 +19,10 @@
  *   most MAX_CODES distinct per service, then `other`); `result`/`cause`/`state`/`reason` come
  *   from fixed lists. Raw paths, query strings and unknown ids never become label values.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { ProxyObserver, ProxyRequestInfo } from '../proxy/core.ts';
 import type { ServiceLookup, ServiceState, ServiceStatus } from '../services/types.ts';
+import { BucketHistogram } from './bucket-histogram.ts';
 import type { HestiaEvent } from './events.ts';
 import { SampleStats } from './timing.ts';
 
@@ -123,7 +124,7 @@ export class ServiceSeries {
 
   constructor(
     readonly id: string,
-    hist: { duration: Histogram<'service'>; queueWait: Histogram<'service'>; coldStart: Histogram<'service'> },
+    hist: { duration: BucketHistogram; queueWait: BucketHistogram; coldStart: BucketHistogram },
   ) {
     this.lifecycle = Object.fromEntries(LIFECYCLE_KEYS.map((k) => [k, { count: 0, at: 0 }])) as Record<
       LifecycleCounter,
@@ -227,35 +228,34 @@ export class GatewayMetrics implements ProxyObserver {
     responseSize: new SampleStats(),
   };
   private readonly hist: {
-    duration: Histogram<'service'>;
-    queueWait: Histogram<'service'>;
-    coldStart: Histogram<'service'>;
+    duration: BucketHistogram;
+    queueWait: BucketHistogram;
+    coldStart: BucketHistogram;
   };
 
   constructor(private readonly sources: MetricsSources) {
     const registers = [this.registry];
+    // One observation per proxied request: a BucketHistogram, not prom-client's Histogram
+    // (bucket-histogram.ts says why); exposed through the same registry.
     this.hist = {
-      duration: new Histogram({
-        name: 'hestia_proxy_duration_seconds',
-        help: 'Time from a proxied request arriving to its response ending (WebSocket tunnels excluded), seconds.',
-        labelNames: ['service'],
-        buckets: DURATION_BUCKETS,
-        registers,
-      }),
-      queueWait: new Histogram({
-        name: 'hestia_queue_wait_seconds',
-        help: 'Time a proxied request waited in the queue for its service to start, seconds.',
-        labelNames: ['service'],
-        buckets: WAIT_BUCKETS,
-        registers,
-      }),
-      coldStart: new Histogram({
-        name: 'hestia_cold_start_duration_seconds',
-        help: 'Time from a start beginning to the service being ready, seconds.',
-        labelNames: ['service'],
-        buckets: COLD_START_BUCKETS,
-        registers,
-      }),
+      duration: new BucketHistogram(
+        'hestia_proxy_duration_seconds',
+        'Time from a proxied request arriving to its response ending (WebSocket tunnels excluded), seconds.',
+        DURATION_BUCKETS,
+        this.registry,
+      ),
+      queueWait: new BucketHistogram(
+        'hestia_queue_wait_seconds',
+        'Time a proxied request waited in the queue for its service to start, seconds.',
+        WAIT_BUCKETS,
+        this.registry,
+      ),
+      coldStart: new BucketHistogram(
+        'hestia_cold_start_duration_seconds',
+        'Time from a start beginning to the service being ready, seconds.',
+        COLD_START_BUCKETS,
+        this.registry,
+      ),
     };
 
     // Counter families, filled from the series at scrape time.

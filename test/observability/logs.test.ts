@@ -116,8 +116,10 @@ async function serve(env: Record<string, string>, waitFor: (l: Line) => boolean)
   const served: Served = {
     child,
     out: () => out + err,
+    // Complete lines only: a read can end in the middle of one.
     lines: () =>
       out
+        .slice(0, out.lastIndexOf('\n') + 1)
         .split('\n')
         .filter(Boolean)
         .map((l) => JSON.parse(l) as Line),
