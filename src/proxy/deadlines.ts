@@ -100,8 +100,10 @@ export class Deadlines {
     const now = performance.now();
     let t = this.head;
     while (t !== null) {
+      // An onDeadline() may end other requests (untracking them: deadline 0, links cleared); such
+      // an entry is skipped, and the walk resumes at the next sweep if its links were cut.
       const next = t.nextTimed;
-      if (t.deadline <= now) {
+      if (t.deadline !== 0 && t.deadline <= now) {
         this.untrack(t);
         t.onDeadline();
       }

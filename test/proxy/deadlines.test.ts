@@ -59,6 +59,28 @@ describe('Deadlines', () => {
     assert.equal(d.running, false);
   });
 
+  test('an onDeadline that ends another tracked request does not fire that one', async () => {
+    const d = new Deadlines();
+    const fired: string[] = [];
+    const second: Timed = { deadline: 0, onDeadline: () => fired.push('second'), prevTimed: null, nextTimed: null };
+    const first: Timed = {
+      deadline: 0,
+      onDeadline: () => {
+        fired.push('first');
+        d.untrack(second); // e.g. the abort ended the other request too
+      },
+      prevTimed: null,
+      nextTimed: null,
+    };
+    d.track(second, 20);
+    d.track(first, 20); // the head: swept first
+    while (fired.length === 0) await delay(5);
+    await delay(60);
+    assert.deepEqual(fired, ['first']);
+    assert.equal(d.size, 0);
+    assert.equal(d.running, false);
+  });
+
   test('moving a deadline (track again) keeps one entry and postpones it', async () => {
     const d = new Deadlines();
     let fired = 0;
