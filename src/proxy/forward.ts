@@ -58,7 +58,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   bytesIn = 0;
   bytesOut = 0;
   retryTimer: NodeJS.Timeout | null = null;
-  resumeUpstream: (() => void) | null = null;
+  private resumeUpstream: (() => void) | null = null;
   /** The strategy's reason for the current upstream (logged as `route_reason`, never a header). */
   routeReason: string | null = null;
   /** The running upstream timeout's deadline (Timed; kept by core.deadlines), 0 = none. */
