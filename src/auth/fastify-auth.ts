@@ -21,9 +21,9 @@ import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { readPresentedKey } from './api-keys.ts';
 import type { AuthOutcome } from './authenticate.ts';
-import { isHttpsRequest, isSafeMethod, isSameOrigin } from './http.ts';
 import { loginPage } from './login-page.ts';
 import { verifyPassword } from './password.ts';
+import { isHttpsRequest, isSafeMethod, isSameOrigin } from './request-guards.ts';
 import { readCookieValues, SESSION_COOKIE, sessionCookie } from './session.ts';
 
 declare module 'fastify' {

@@ -20,7 +20,7 @@
  *   from fixed lists. Raw paths, query strings and unknown ids never become label values.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ProxyObserver, ProxyRequestInfo } from '../proxy/core.ts';
+import type { ProxyObserver, ProxyRequestInfo } from '../proxy/proxy-context.ts';
 import type { ServiceLookup, ServiceState, ServiceStatus } from '../services/types.ts';
 import { BucketHistogram } from './bucket-histogram.ts';
 import type { HestiaEvent } from './events.ts';

@@ -13,7 +13,7 @@
 import type { IncomingMessage } from 'node:http';
 import { HestiaError, unknownServiceError } from '../errors.ts';
 import type { ServiceHandle } from '../services/types.ts';
-import type { ProxyCore } from './core.ts';
+import type { ProxyContext } from './proxy-context.ts';
 import { escapesBase, splitServicePath } from './target-path.ts';
 
 const REFUSED_METHODS: ReadonlySet<string> = new Set(['TRACE', 'CONNECT']);
@@ -24,7 +24,7 @@ export type CheckResult =
   | { readonly error: null; readonly service: ServiceHandle; readonly rest: string; readonly authed: boolean };
 
 /** Refusals shared by HTTP requests and upgrades; on success, the service and the raw rest. */
-export function checkRequest(core: ProxyCore, req: IncomingMessage): CheckResult {
+export function checkRequest(core: ProxyContext, req: IncomingMessage): CheckResult {
   const ctx = core.ctx;
   if (ctx.shuttingDown) {
     return {

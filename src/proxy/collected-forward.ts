@@ -9,10 +9,10 @@ import { Readable } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore } from './core.ts';
 import { type FailureKind, failureCode } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders } from './headers.ts';
+import type { ProxyContext } from './proxy-context.ts';
 
 export interface ForwardOptions {
   service: ServiceHandle;
@@ -50,7 +50,7 @@ class CollectedForward extends Forwarding {
   private pending: { resolve: (r: ForwardedResponse) => void; reject: (e: unknown) => void } | null;
   private stream: Readable | null = null;
 
-  constructor(core: ProxyCore, resolve: (r: ForwardedResponse) => void, reject: (e: unknown) => void) {
+  constructor(core: ProxyContext, resolve: (r: ForwardedResponse) => void, reject: (e: unknown) => void) {
     super(core);
     this.pending = { resolve, reject };
   }
@@ -143,7 +143,7 @@ class CollectedForward extends Forwarding {
 }
 
 /** Forward one request; resolves at the upstream's response head, rejects with a HestiaError before it. */
-export function forwardCollected(core: ProxyCore, o: ForwardOptions): Promise<ForwardedResponse> {
+export function forwardCollected(core: ProxyContext, o: ForwardOptions): Promise<ForwardedResponse> {
   return new Promise<ForwardedResponse>((resolve, reject) => {
     const f = new CollectedForward(core, resolve, reject);
     f.service = o.service;

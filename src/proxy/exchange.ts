@@ -29,10 +29,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HestiaError, sendError } from '../errors.ts';
 import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore, ProxyRequestInfo } from './core.ts';
 import type { FailureKind } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders, isValidRequestId } from './headers.ts';
+import type { ProxyContext, ProxyRequestInfo } from './proxy-context.ts';
 import { PROXY_ROUTE } from './target-path.ts';
 import { sendWaitingPage } from './waiting-page.ts';
 
@@ -62,7 +62,7 @@ export class Exchange extends Forwarding {
   private waitAbort: AbortController | null = null;
 
   constructor(
-    core: ProxyCore,
+    core: ProxyContext,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
   ) {

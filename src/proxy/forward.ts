@@ -25,11 +25,11 @@ import type { Dispatcher } from 'undici';
 import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore } from './core.ts';
 import { type Timed, upstreamTimeoutError } from './deadlines.ts';
 import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
-import { type BodyOwner, RequestBodySource } from './request-body.ts';
+import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath } from './target-path.ts';
+import { type BodyOwner, UpstreamBodySource } from './upstream-body-source.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
 
 function retryNow(f: Forwarding): void {
@@ -50,7 +50,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   headers: string[] = [];
   /**
    * The request body: null for none; a Buffer (fully read, replayable); or a stream pulled
-   * through a RequestBodySource (the client's request, or routing's replaying stream).
+   * through a UpstreamBodySource (the client's request, or routing's replaying stream).
    */
   body: Buffer | Readable | null = null;
   /** The raw part of the target below the service (`''`, `/…` or `?…`). */
@@ -80,7 +80,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   /** The strategy found no instance left after a failure. */
   private noInstance: HestiaError | null = null;
 
-  constructor(protected readonly core: ProxyCore) {}
+  constructor(protected readonly core: ProxyContext) {}
 
   /** Answer with a Hestia error: nothing of the upstream's response was delivered. */
   abstract reject(err: HestiaError): void;
@@ -135,7 +135,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
         path: joinUpstreamPath(target.basePath, this.rest),
         method: this.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: body === null || Buffer.isBuffer(body) ? body : new RequestBodySource(body, this),
+        body: body === null || Buffer.isBuffer(body) ? body : new UpstreamBodySource(body, this),
         // The timeouts are ours (deadlines.ts): undici's would allocate a timer per request.
         headersTimeout: 0,
         bodyTimeout: 0,

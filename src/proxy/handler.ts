@@ -9,19 +9,19 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { gateProxyRequest } from '../auth/http.ts';
+import { gateProxyRequest } from '../auth/request-guards.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../server/context.ts';
 import { checkRequest } from './check-request.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
-import { ProxyCore, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './core.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
+import { ProxyContext, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './proxy-context.ts';
 import { wantsWaitingPage } from './waiting-page.ts';
 import { handleUpgrade } from './websocket.ts';
 
 export type { ForwardedResponse, ForwardOptions } from './collected-forward.ts';
-export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './core.ts';
+export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './proxy-context.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -45,7 +45,7 @@ export interface ProxyHandler {
   close(): Promise<void>;
 }
 
-function handleRequest(core: ProxyCore, req: IncomingMessage, res: ServerResponse): void {
+function handleRequest(core: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
   const ex = new Exchange(core, req, res);
   try {
     route(core, ex, req);
@@ -56,7 +56,7 @@ function handleRequest(core: ProxyCore, req: IncomingMessage, res: ServerRespons
   }
 }
 
-function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
+function route(core: ProxyContext, ex: Exchange, req: IncomingMessage): void {
   const checked = checkRequest(core, req);
   ex.service = checked.service;
   if (checked.error !== null) {
@@ -85,7 +85,7 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
 
 /**
  * The gateway's auth gate on the proxy (SPEC §8): one boolean on the hot path when auth is off;
- * when on, auth/http.ts decides and strips the gateway's own credentials before forwarding.
+ * when on, auth/request-guards.ts decides and strips the gateway's own credentials before forwarding.
  */
 export function authHooks(ctx: GatewayContext): ProxyHooks {
   return { authorize: (req, serviceId) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, serviceId) : undefined) };
@@ -97,7 +97,7 @@ export function createProxyHandler(
   observer?: ProxyObserver,
   hooks: ProxyHooks = authHooks(ctx),
 ): ProxyHandler {
-  const core = new ProxyCore(ctx, observer ?? null, hooks);
+  const core = new ProxyContext(ctx, observer ?? null, hooks);
   let closing: Promise<void> | undefined;
   return {
     handleRequest: (req, res) => handleRequest(core, req, res),

@@ -21,9 +21,9 @@ import type { Duplex } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import { checkRequest } from './check-request.ts';
-import type { ProxyCore } from './core.ts';
 import { classifyFailure, failureCode, failureToError, isRetriable } from './failures.ts';
 import { buildUpstreamHeaders, isValidRequestId } from './headers.ts';
+import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
 
@@ -57,7 +57,7 @@ class Tunnel {
   ended = false;
 
   constructor(
-    readonly core: ProxyCore,
+    readonly core: ProxyContext,
     readonly req: IncomingMessage,
     readonly client: Duplex,
     readonly head: Buffer,
@@ -320,7 +320,7 @@ class Tunnel {
   }
 }
 
-export function handleUpgrade(core: ProxyCore, req: IncomingMessage, client: Duplex, head: Buffer): void {
+export function handleUpgrade(core: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
   const t = new Tunnel(core, req, client, head);
   core.tunnels.add(client);
   // From here on the socket is ours: Node removed its own error handler on upgrade.
@@ -334,7 +334,7 @@ export function handleUpgrade(core: ProxyCore, req: IncomingMessage, client: Dup
   }
 }
 
-function routeUpgrade(core: ProxyCore, t: Tunnel, req: IncomingMessage): void {
+function routeUpgrade(core: ProxyContext, t: Tunnel, req: IncomingMessage): void {
   if (!isProxyTarget(req.url)) {
     t.refuse(new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`));
     return;

@@ -1,5 +1,5 @@
 /**
- * The proxy behind the gateway's real auth (main's wiring, auth/http.ts gateProxyRequest):
+ * The proxy behind the gateway's real auth (main's wiring, auth/request-guards.ts gateProxyRequest):
  * `/services/*` requests and upgrades need a key, and the key never reaches the upstream.
  */
 import assert from 'node:assert/strict';

@@ -54,7 +54,7 @@ export interface ProxyObserver {
  * the service is resolved and before anything is acquired or forwarded. It answers:
  * - a HestiaError (e.g. HESTIA_UNAUTHORIZED): refused with it, nothing is forwarded;
  * - null: allowed, and the hook may have removed or rewritten the gateway's own credentials in
- *   `req.headers` (auth/http.ts `gateProxyRequest` deletes X-API-Key, a gateway Bearer
+ *   `req.headers` (auth/request-guards.ts `gateProxyRequest` deletes X-API-Key, a gateway Bearer
  *   Authorization, and the session cookie). The proxy then forwards Authorization, Cookie and
  *   X-API-Key from `req.headers` (as the hook left them), everything else from the raw list;
  * - undefined: not checked (auth off): every header is forwarded from the raw list, and Node
@@ -65,7 +65,7 @@ export interface ProxyHooks {
   authorize?(req: IncomingMessage, serviceId: string): HestiaError | null | undefined;
 }
 
-export class ProxyCore {
+export class ProxyContext {
   readonly pools = new UpstreamPools();
   /** Upstream header/body timeouts of every request in flight (one sweeping timer). */
   readonly deadlines = new Deadlines();
