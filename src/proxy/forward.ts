@@ -25,8 +25,9 @@ import type { Dispatcher } from 'undici';
 import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
+import { type AttemptState, type Failover, nextAttempt } from './attempt-policy.ts';
 import { type Timed, upstreamTimeoutError } from './deadlines.ts';
-import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
+import { classifyFailure, type FailureKind, failureCode, failureToError } from './failures.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath } from './target-path.ts';
 import { type BodyOwner, UpstreamBodySource } from './upstream-body-source.ts';
@@ -42,7 +43,7 @@ const NO_TIMEOUT = 0;
 const HEADERS_TIMEOUT = 1;
 const BODY_TIMEOUT = 2;
 
-export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed {
+export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed, AttemptState, Failover {
   requestId = '';
   service: ServiceHandle | null = null;
   method = '';
@@ -69,8 +70,10 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   protected lease: Lease | null = null;
   protected ended = false;
-  protected attempts = 0;
-  protected onFallback = false;
+  /** Attempts made so far (attempt-policy.ts `AttemptState`). */
+  attempts = 0;
+  /** The current attempt goes to the fallback (attempt-policy.ts `AttemptState`). */
+  onFallback = false;
   protected target: UpstreamTarget | null = null;
   protected abortUpstream: ((err?: Error) => void) | null = null;
   protected errorCode: string | null = null;
@@ -121,7 +124,8 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     if (this.routed !== null && !this.onFallback) this.routed.answered();
   }
 
-  private bodyStarted(): boolean {
+  /** attempt-policy.ts `AttemptState`: part of a streamed body was sent (it cannot be replayed). */
+  get bodyStarted(): boolean {
     return this.bytesIn > 0 && !Buffer.isBuffer(this.body);
   }
 
@@ -225,41 +229,36 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     // Reset before a response counts as a failed instance too (docs/strategies.md), even when
     // this request cannot be retried because its body already streamed.
     if (routed !== null && (kind === 'connect' || kind === 'reset')) routed.connectFailed(err);
-    if (isRetriable(kind, this.bodyStarted())) {
-      const svc = this.service!;
-      if (!this.onFallback) {
-        const from = this.target!.origin;
-        const free = routed !== null && this.reroute(routed);
-        if (this.target === null) return; // the new URL was unusable: already answered
-        if (free || (this.noInstance === null && this.attempts < Math.max(1, svc.config.retry_count))) {
-          this.publish('proxy_retry', {
-            attempt: this.attempts + 1,
-            cause: failureCode(err),
-            ...(routed !== null ? { from, failover: free } : {}),
-          });
-          this.retryTimer = setTimeout(retryNow, free ? 0 : svc.config.retry_delay_ms, this);
-          return;
-        }
-        const fallbackUrl = this.lease!.fallbackUrl;
-        if (fallbackUrl !== null) {
-          this.onFallback = true;
-          this.useTarget(fallbackUrl);
-          if (this.target === null) return;
-          this.publish('proxy_fallback', { from, cause: failureCode(err) });
-          // Next turn of the event loop: not from inside undici's error callback.
-          this.retryTimer = setTimeout(retryNow, 0, this);
-          return;
-        }
-      }
+    const from = this.target!.origin;
+    const next = nextAttempt(kind, this, this.service!.config, this.lease!.fallbackUrl, routed !== null ? this : null);
+    if (this.target === null) return; // the strategy's new URL was unusable: already answered
+    if (next.action === 'retry') {
+      this.publish('proxy_retry', {
+        attempt: this.attempts + 1,
+        cause: failureCode(err),
+        ...(routed !== null ? { from, failover: next.failover } : {}),
+      });
+      this.retryTimer = setTimeout(retryNow, next.delayMs, this);
+      return;
+    }
+    if (next.action === 'fallback') {
+      this.onFallback = true;
+      this.useTarget(next.url);
+      if (this.target === null) return;
+      this.publish('proxy_fallback', { from, cause: failureCode(err) });
+      // Next turn of the event loop: not from inside undici's error callback.
+      this.retryTimer = setTimeout(retryNow, 0, this);
+      return;
     }
     this.fail(kind, err);
   }
 
   /**
-   * Ask the strategy again after a failed attempt and aim the next one at its choice. True when
-   * that is an instance this request has not tried (a free failover, see the module comment).
+   * attempt-policy.ts `Failover`: ask the strategy again after a failed attempt and aim the next
+   * one at its choice. True when that is an instance this request has not tried (a free failover).
    */
-  private reroute(routed: RoutedRequest): boolean {
+  reroute(): boolean {
+    const routed = this.routed!;
     const failed = routed.url;
     let url: string;
     try {
@@ -271,11 +270,17 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     }
     this.routeReason = routed.decision.reason;
     if (url !== failed) this.useTarget(url);
+    if (this.target === null) return false; // unusable URL: already answered
     this.tried ??= new Set([failed]);
     const tried = this.tried;
     if (tried.has(url) || tried.size > this.service!.config.instances.length) return false;
     tried.add(url);
     return true;
+  }
+
+  /** attempt-policy.ts `Failover`: the strategy found no instance left. */
+  get exhausted(): boolean {
+    return this.noInstance !== null;
   }
 
   private fail(kind: FailureKind, err: unknown): void {

@@ -20,8 +20,9 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
+import { type AttemptState, nextAttempt } from './attempt-policy.ts';
 import { checkRequest } from './check-request.ts';
-import { classifyFailure, failureCode, failureToError, isRetriable } from './failures.ts';
+import { classifyFailure, failureCode, failureToError } from './failures.ts';
 import { buildUpstreamHeaders, isValidRequestId } from './headers.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
@@ -34,7 +35,7 @@ function isProxyTarget(url: string | undefined): boolean {
   return url !== undefined && (url === '/services' || url.startsWith(SERVICES_PREFIX));
 }
 
-class Tunnel {
+class Tunnel implements AttemptState {
   readonly startedAt = performance.now();
   requestId = '';
   service: ServiceHandle | null = null;
@@ -50,6 +51,8 @@ class Tunnel {
   timer: NodeJS.Timeout | null = null;
   attempts = 0;
   onFallback = false;
+  /** attempt-policy.ts `AttemptState`: an upgrade request has no body. */
+  readonly bodyStarted = false;
   bytesIn = 0;
   bytesOut = 0;
   status = 0;
@@ -158,24 +161,23 @@ class Tunnel {
     this.upstreamReq = null;
     this.clearTimer();
     const kind = classifyFailure(err);
-    if (isRetriable(kind, false)) {
-      const cfg = this.service!.config;
-      if (!this.onFallback && this.attempts < Math.max(1, cfg.retry_count)) {
-        this.publish('proxy_retry', { attempt: this.attempts + 1, cause: failureCode(err) });
-        this.timer = setTimeout(() => this.connect(), cfg.retry_delay_ms);
+    // Upgrades are not routed (docs/strategies.md): no failover, only retries and the fallback.
+    const fallbackUrl = this.lease?.fallbackUrl ?? this.activity?.fallbackUrl ?? null;
+    const next = nextAttempt(kind, this, this.service!.config, fallbackUrl, null);
+    if (next.action === 'retry') {
+      this.publish('proxy_retry', { attempt: this.attempts + 1, cause: failureCode(err) });
+      this.timer = setTimeout(() => this.connect(), next.delayMs);
+      return;
+    }
+    if (next.action === 'fallback') {
+      this.onFallback = true;
+      const from = this.target!.origin;
+      const target = this.fallbackTarget(next.url);
+      if (target !== null) {
+        this.target = target;
+        this.publish('proxy_fallback', { from, cause: failureCode(err) });
+        this.timer = setTimeout(() => this.connect(), 0);
         return;
-      }
-      const fallback = this.lease?.fallbackUrl ?? this.activity?.fallbackUrl ?? null;
-      if (!this.onFallback && fallback !== null) {
-        this.onFallback = true;
-        const from = this.target!.origin;
-        const next = this.fallbackTarget(fallback);
-        if (next !== null) {
-          this.target = next;
-          this.publish('proxy_fallback', { from, cause: failureCode(err) });
-          this.timer = setTimeout(() => this.connect(), 0);
-          return;
-        }
       }
     }
     const e = failureToError(kind, err, this.failureContext());
