@@ -43,33 +43,44 @@ const NO_TIMEOUT = 0;
 const HEADERS_TIMEOUT = 1;
 const BODY_TIMEOUT = 2;
 
+const NO_HEADERS: string[] = [];
+
+/** The upstream request's id and header list (headers.ts `UpstreamRequestHead` is one). */
+export interface ForwardHead {
+  readonly requestId: string;
+  readonly headers: string[];
+}
+
 export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed, AttemptState, Failover {
-  requestId = '';
-  service: ServiceHandle | null = null;
-  method = '';
+  /** The request id: upstream, in the log line, echoed to the client ('' until one is needed). */
+  requestId: string;
+  /** null only for a request refused before a service was found (Exchange.refused). */
+  readonly service: ServiceHandle | null;
+  readonly method: string;
   /** Upstream request headers (flat list), built once and reused by every attempt. */
-  headers: string[] = [];
+  readonly headers: string[];
   /**
    * The request body: null for none; a Buffer (fully read, replayable); or a stream pulled
-   * through a UpstreamBodySource (the client's request, or routing's replaying stream).
+   * through an UpstreamBodySource (the client's request, or routing's replaying stream).
    */
-  body: Buffer | Readable | null = null;
+  body: Buffer | Readable | null;
   /** The raw part of the target below the service (`''`, `/…` or `?…`). */
-  rest = '';
+  readonly rest: string;
   bytesIn = 0;
   bytesOut = 0;
   retryTimer: NodeJS.Timeout | null = null;
   private resumeUpstream: (() => void) | null = null;
   /** The strategy's reason for the current upstream (logged as `route_reason`, never a header). */
   routeReason: string | null = null;
-  /** The running upstream timeout's deadline (Timed; kept by core.deadlines), 0 = none. */
+  /** The running upstream timeout's deadline (Timed; kept by pctx.deadlines), 0 = none. */
   deadline = 0;
   prevTimed: Timed | null = null;
   nextTimed: Timed | null = null;
   private timeoutKind = NO_TIMEOUT;
 
   protected lease: Lease | null = null;
-  protected ended = false;
+  /** The request is over (answered, failed, or its client left); read by admission (LeaseWaiter). */
+  ended = false;
   /** Attempts made so far (attempt-policy.ts `AttemptState`). */
   attempts = 0;
   /** The current attempt goes to the fallback (attempt-policy.ts `AttemptState`). */
@@ -83,7 +94,25 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   /** The strategy found no instance left after a failure. */
   private noInstance: HestiaError | null = null;
 
-  constructor(protected readonly core: ProxyContext) {}
+  /**
+   * Everything a forwarding needs, given once (`head`: the upstream request id and headers, from
+   * headers.ts, or null for a request refused before they were built).
+   */
+  constructor(
+    protected readonly pctx: ProxyContext,
+    service: ServiceHandle | null,
+    method: string,
+    rest: string,
+    head: ForwardHead | null,
+    body: Buffer | Readable | null,
+  ) {
+    this.service = service;
+    this.method = method;
+    this.rest = rest;
+    this.requestId = head === null ? '' : head.requestId;
+    this.headers = head === null ? NO_HEADERS : head.headers;
+    this.body = body;
+  }
 
   /** Answer with a Hestia error: nothing of the upstream's response was delivered. */
   abstract reject(err: HestiaError): void;
@@ -105,7 +134,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   protected useTarget(baseUrl: string): void {
     try {
-      this.target = this.core.pools.target(baseUrl, this.service!.config.upstream_max_connections);
+      this.target = this.pctx.pools.target(baseUrl, this.service!.config.upstream_max_connections);
     } catch (err) {
       this.target = null;
       this.reject(
@@ -167,13 +196,13 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
       return;
     }
     this.timeoutKind = kind;
-    this.core.deadlines.track(this, ms);
+    this.pctx.deadlines.track(this, ms);
   }
 
   private stopTimeout(): void {
     if (this.timeoutKind === NO_TIMEOUT) return;
     this.timeoutKind = NO_TIMEOUT;
-    this.core.deadlines.untrack(this);
+    this.pctx.deadlines.untrack(this);
   }
 
   /** Call from onData: body data arrived, the body timeout starts over. */
@@ -297,7 +326,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   }
 
   protected publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
-    this.core.ctx.bus.publish(type, this.service!.id, {
+    this.pctx.ctx.bus.publish(type, this.service!.id, {
       requestId: this.requestId,
       upstream: this.target?.origin ?? null,
       attempts: this.attempts,

@@ -1,13 +1,16 @@
 /**
- * What every exchange and tunnel of one proxy handler shares: the gateway context, the
- * upstream pools, the observer/hook seams and the per-request log line.
+ * What every exchange, tunnel and dispatched request of one proxy handler shares: the gateway
+ * context, the admission door (auth hook), the upstream pools, the upstream deadlines, the open
+ * tunnels, and the report (the per-request log line and observer call).
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HestiaError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayContext } from '../server/context.ts';
+import type { Door } from './admission.ts';
 import { Deadlines } from './deadlines.ts';
+import { servicesPathDoor } from './path-door.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 
 /** What the proxy reports once per request when it ends (metrics hang on this). */
@@ -51,7 +54,9 @@ export interface ProxyObserver {
  * Seams for colleagues' features.
  *
  * AUTH HOOK: `authorize` is called for every `/services/…` request and WebSocket upgrade after
- * the service is resolved and before anything is acquired or forwarded. It answers:
+ * the service is looked up and before anything is acquired or forwarded (admission.ts step 3),
+ * also when the path names no configured service (`serviceId` undefined): that refusal (404,
+ * listing the services) comes only after auth allowed the request. It answers:
  * - a HestiaError (e.g. HESTIA_UNAUTHORIZED): refused with it, nothing is forwarded;
  * - null: allowed, and the hook may have removed or rewritten the gateway's own credentials in
  *   `req.headers` (auth/request-guards.ts `gateProxyRequest` deletes X-API-Key, a gateway Bearer
@@ -59,10 +64,10 @@ export interface ProxyObserver {
  *   X-API-Key from `req.headers` (as the hook left them), everything else from the raw list;
  * - undefined: not checked (auth off): every header is forwarded from the raw list, and Node
  *   never has to build `req.headers` on the hot path.
- * Wiring on main: `authorize: (req, id) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, id) : undefined)`.
+ * Wiring on main (handler.ts `authHooks`): `(req, id) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, id) : undefined)`.
  */
 export interface ProxyHooks {
-  authorize?(req: IncomingMessage, serviceId: string): HestiaError | null | undefined;
+  authorize?(req: IncomingMessage, serviceId: string | undefined): HestiaError | null | undefined;
 }
 
 export class ProxyContext {
@@ -71,6 +76,8 @@ export class ProxyContext {
   readonly deadlines = new Deadlines();
   /** Open WebSocket tunnels (client socket, upstream socket), destroyed by close(). */
   readonly tunnels = new Set<Duplex>();
+  /** The admission door of `/services/{id}/…` requests and upgrades (path-door.ts), with `hooks`' auth. */
+  readonly door: Door<IncomingMessage>;
   private readonly requestLog: Logger;
 
   constructor(
@@ -78,6 +85,7 @@ export class ProxyContext {
     readonly observer: ProxyObserver | null,
     readonly hooks: ProxyHooks,
   ) {
+    this.door = servicesPathDoor(hooks);
     this.requestLog = ctx.log.child({ event_type: 'request' });
   }
 

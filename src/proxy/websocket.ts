@@ -20,10 +20,10 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
+import { acquireLease, admit, type LeaseWaiter, leaveQueue } from './admission.ts';
 import { type AttemptState, nextAttempt } from './attempt-policy.ts';
-import { checkRequest } from './check-request.ts';
 import { classifyFailure, failureCode, failureToError } from './failures.ts';
-import { buildUpstreamHeaders, isValidRequestId } from './headers.ts';
+import { buildUpstreamHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
 import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
@@ -31,16 +31,15 @@ import type { UpstreamTarget } from './upstream-pools.ts';
 /** Response headers not relayed on a refused upgrade (we close the connection ourselves). */
 const REFUSAL_DROP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
 
+const EMPTY = Buffer.alloc(0);
+
 function isProxyTarget(url: string | undefined): boolean {
   return url !== undefined && (url === '/services' || url.startsWith(SERVICES_PREFIX));
 }
 
-class Tunnel implements AttemptState {
-  readonly startedAt = performance.now();
-  requestId = '';
-  service: ServiceHandle | null = null;
-  rest = '';
-  headers: string[] = [];
+class Tunnel implements AttemptState, LeaseWaiter {
+  requestId: string;
+  readonly headers: string[];
   lease: Lease | null = null;
   /** Kept after an early release, for touch(). */
   activity: Lease | null = null;
@@ -59,15 +58,42 @@ class Tunnel implements AttemptState {
   errorCode: string | null = null;
   ended = false;
 
+  /**
+   * An admitted upgrade (admission.ts) with its upstream head built (headers.ts); `upstreamHead`
+   * null for one refused before that (`Tunnel.refused`). From here on the client socket is the
+   * tunnel's: Node removed its own error handler on upgrade.
+   */
   constructor(
-    readonly core: ProxyContext,
+    readonly pctx: ProxyContext,
     readonly req: IncomingMessage,
     readonly client: Duplex,
     readonly head: Buffer,
-  ) {}
+    readonly service: ServiceHandle | null,
+    readonly rest: string,
+    upstreamHead: UpstreamRequestHead | null,
+    readonly startedAt: number,
+  ) {
+    this.requestId = upstreamHead?.requestId ?? '';
+    this.headers = upstreamHead?.headers ?? [];
+    pctx.tunnels.add(client);
+    client.on('error', () => this.finish());
+    client.on('close', () => this.finish());
+  }
+
+  /** An upgrade refused before anything was acquired: answered with `err`, reported as any other. */
+  static refused(
+    pctx: ProxyContext,
+    req: IncomingMessage,
+    client: Duplex,
+    service: ServiceHandle | null,
+    err: HestiaError,
+    startedAt: number,
+  ): void {
+    new Tunnel(pctx, req, client, EMPTY, service, '', null, startedAt).reject(err);
+  }
 
   /** Answer the upgrade request with a Hestia error, raw, and close. */
-  refuse(err: HestiaError): void {
+  reject(err: HestiaError): void {
     if (this.ended) return;
     if (this.requestId === '') {
       const id = this.req.headers['x-request-id'];
@@ -95,16 +121,13 @@ class Tunnel implements AttemptState {
     client.once('finish', () => client.destroy());
   }
 
+  /** The lease is ours (admission.ts `acquireLease`): open the upgrade upstream. */
   attachLease(lease: Lease): void {
-    if (this.ended) {
-      lease.release();
-      return;
-    }
     this.lease = lease;
     try {
-      this.target = this.core.pools.target(lease.baseUrl);
+      this.target = this.pctx.pools.target(lease.baseUrl);
     } catch {
-      this.refuse(
+      this.reject(
         new HestiaError('HESTIA_UPSTREAM_ERROR', `service '${this.service!.id}' has an unusable upstream URL`),
       );
       return;
@@ -153,7 +176,7 @@ class Tunnel implements AttemptState {
     upReq.destroy();
     const err = { code: 'UND_ERR_HEADERS_TIMEOUT' };
     this.publish('proxy_error', { code: 'HESTIA_UPSTREAM_TIMEOUT', cause: err.code, phase: 'headers' });
-    this.refuse(failureToError('headers-timeout', err, this.failureContext()));
+    this.reject(failureToError('headers-timeout', err, this.failureContext()));
   }
 
   private onUpstreamError(upReq: ClientRequest, err: Error): void {
@@ -182,13 +205,13 @@ class Tunnel implements AttemptState {
     }
     const e = failureToError(kind, err, this.failureContext());
     this.publish('proxy_error', { code: e.code, cause: failureCode(err), phase: 'headers' });
-    this.refuse(e);
+    this.reject(e);
   }
 
   /** The fallback's target, or null when its URL is unusable (the primary's failure stands). */
   private fallbackTarget(url: string): UpstreamTarget | null {
     try {
-      return this.core.pools.target(url);
+      return this.pctx.pools.target(url);
     } catch {
       return null;
     }
@@ -275,7 +298,7 @@ class Tunnel implements AttemptState {
   }
 
   publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
-    this.core.ctx.bus.publish(type, this.service!.id, {
+    this.pctx.ctx.bus.publish(type, this.service!.id, {
       requestId: this.requestId,
       upstream: this.target?.origin ?? null,
       attempts: this.attempts,
@@ -289,12 +312,12 @@ class Tunnel implements AttemptState {
     if (this.ended) return;
     this.ended = true;
     this.clearTimer();
-    this.waitAbort?.abort();
+    leaveQueue(this);
     this.upstreamReq?.destroy();
     this.upstreamReq = null;
     this.upstream?.destroy();
     this.client.destroy();
-    this.core.tunnels.delete(this.client);
+    this.pctx.tunnels.delete(this.client);
     const lease = this.lease ?? this.activity;
     if (this.lease !== null) {
       this.lease.release();
@@ -305,7 +328,7 @@ class Tunnel implements AttemptState {
       this.status = 499;
       this.errorCode ??= 'CLIENT_CLOSED';
     }
-    this.core.report({
+    this.pctx.report({
       request_id: this.requestId,
       service_id: this.service?.id ?? null,
       method: this.req.method ?? 'GET',
@@ -322,65 +345,36 @@ class Tunnel implements AttemptState {
   }
 }
 
-export function handleUpgrade(core: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
-  const t = new Tunnel(core, req, client, head);
-  core.tunnels.add(client);
-  // From here on the socket is ours: Node removed its own error handler on upgrade.
-  client.on('error', () => t.finish());
-  client.on('close', () => t.finish());
+export function handleUpgrade(pctx: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
+  const startedAt = performance.now();
+  let t: Tunnel | null = null;
   try {
-    routeUpgrade(core, t, req);
+    if (!isProxyTarget(req.url)) {
+      const err = new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`);
+      Tunnel.refused(pctx, req, client, null, err, startedAt);
+      return;
+    }
+    const admitted = admit(pctx.ctx, pctx.door, req);
+    if (admitted.error !== null) {
+      Tunnel.refused(pctx, req, client, admitted.service, admitted.error, startedAt);
+      return;
+    }
+    const upgrade = req.headers.upgrade;
+    if (req.method !== 'GET' || upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      const err = new HestiaError(
+        'HESTIA_BAD_REQUEST',
+        'only WebSocket upgrades (GET, Upgrade: websocket) are proxied',
+      );
+      Tunnel.refused(pctx, req, client, admitted.service, err, startedAt);
+      return;
+    }
+    const built = buildUpstreamHeaders(req, pctx.ctx.config.server.trust_proxy, upgrade, admitted.authed);
+    t = new Tunnel(pctx, req, client, head, admitted.service, admitted.rest, built, startedAt);
+    acquireLease(pctx.ctx.log, admitted.service, t);
   } catch (err) {
-    core.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');
-    t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway'));
+    pctx.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');
+    const internal = new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway');
+    if (t !== null) t.reject(internal);
+    else Tunnel.refused(pctx, req, client, null, internal, startedAt);
   }
-}
-
-function routeUpgrade(core: ProxyContext, t: Tunnel, req: IncomingMessage): void {
-  if (!isProxyTarget(req.url)) {
-    t.refuse(new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`));
-    return;
-  }
-  const checked = checkRequest(core, req);
-  t.service = checked.service;
-  if (checked.error !== null) {
-    t.refuse(checked.error);
-    return;
-  }
-  const upgrade = req.headers.upgrade;
-  if (req.method !== 'GET' || upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
-    t.refuse(new HestiaError('HESTIA_BAD_REQUEST', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied'));
-    return;
-  }
-  const service = checked.service;
-  const built = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, upgrade, checked.authed);
-  t.requestId = built.requestId;
-  t.headers = built.headers;
-  t.rest = checked.rest;
-
-  const lease = service.tryAcquire();
-  if (lease !== null) {
-    t.attachLease(lease);
-    return;
-  }
-  const ac = new AbortController();
-  t.waitAbort = ac;
-  service
-    .acquire({ signal: ac.signal })
-    .then(
-      (l) => {
-        t.waitAbort = null;
-        t.attachLease(l);
-      },
-      (err: unknown) => {
-        t.waitAbort = null;
-        if (t.ended) return;
-        if (err instanceof HestiaError) t.refuse(err);
-        else throw err;
-      },
-    )
-    .catch((err: unknown) => {
-      core.ctx.log.error({ err, service_id: service.id }, 'acquire failed');
-      t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
-    });
 }
