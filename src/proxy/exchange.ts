@@ -33,7 +33,7 @@ import { type LeaseWaiter, leaveQueue } from './admission.ts';
 import type { FailureKind } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
-import type { ProxyContext, ProxyRequestInfo } from './proxy-context.ts';
+import type { EndedRequest, ProxyContext } from './proxy-context.ts';
 import { PROXY_ROUTE } from './target-path.ts';
 import { sendWaitingPage, wantsWaitingPage } from './waiting-page.ts';
 
@@ -57,7 +57,7 @@ function incomingRequestId(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export class Exchange extends Forwarding implements LeaseWaiter {
+export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   waitAbort: AbortController | null = null;
   private drainHooked = false;
 
@@ -240,21 +240,6 @@ export class Exchange extends Forwarding implements LeaseWaiter {
       this.errorCode ??= 'CLIENT_CLOSED';
     } else if (!res.writableFinished) this.errorCode ??= 'CLIENT_CLOSED';
 
-    const info: ProxyRequestInfo = {
-      request_id: this.requestId,
-      service_id: this.service?.id ?? null,
-      method: this.method,
-      route: PROXY_ROUTE,
-      status,
-      duration_ms: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-      upstream: this.target?.origin ?? null,
-      error: this.errorCode,
-      websocket: false,
-    };
-    if (this.routeReason !== null) info.route_reason = this.routeReason;
-    this.pctx.report(info);
+    this.pctx.reportEnd(this, PROXY_ROUTE, status, lease, false);
   }
 }

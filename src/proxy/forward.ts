@@ -87,7 +87,8 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   onFallback = false;
   protected target: UpstreamTarget | null = null;
   protected abortUpstream: ((err?: Error) => void) | null = null;
-  protected errorCode: string | null = null;
+  /** A HESTIA_* code, or CLIENT_CLOSED, when the request did not complete normally. */
+  errorCode: string | null = null;
   protected routed: RoutedRequest | null = null;
   /** URLs a routed request was sent to (created on its first failure only). */
   private tried: Set<string> | null = null;
@@ -123,6 +124,11 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   abstract onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean;
   abstract onData(chunk: Buffer): boolean;
   abstract onComplete(): void;
+
+  /** Origin of the upstream tried last (proxy-context.ts `EndedRequest`). */
+  get upstream(): string | null {
+    return this.target?.origin ?? null;
+  }
 
   /** Forward to the strategy's choice, or the lease's base URL when the service has none. */
   protected startForwarding(lease: Lease, routed: RoutedRequest | null): void {

@@ -18,11 +18,11 @@ import { acquireLease, admit } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
-import { ProxyContext, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './proxy-context.ts';
+import { ProxyContext, type ProxyHooks, type ProxyObserver } from './proxy-context.ts';
 import { handleUpgrade } from './websocket.ts';
 
 export type { ForwardedResponse, ForwardOptions } from './collected-forward.ts';
-export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './proxy-context.ts';
+export type { EndedRequest, ProxyHooks, ProxyObserver, ProxyRequestInfo } from './proxy-context.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -34,9 +34,9 @@ export interface ProxyHandler {
   forward(opts: ForwardOptions): Promise<ForwardedResponse>;
   /**
    * Report a request that was proxied outside handleRequest (the dispatcher): the same one log
-   * line and observer call (metrics) as every proxied request.
+   * line and observer call (metrics) as every proxied request (ProxyContext.reportEnd).
    */
-  report(info: ProxyRequestInfo): void;
+  reportEnd: ProxyContext['reportEnd'];
   /**
    * Requests whose upstream header/body timeout is running (deadlines.ts): 0 once traffic has
    * ended, whatever way each request ended. For tests and diagnostics.
@@ -87,7 +87,8 @@ export function createProxyHandler(
     handleRequest: (req, res) => handleRequest(pctx, req, res),
     handleUpgrade: (req, socket, head) => handleUpgrade(pctx, req, socket, head),
     forward: (opts) => forwardCollected(pctx, opts),
-    report: (info) => pctx.report(info),
+    reportEnd: (r, route, status, lease, websocket, upstreamStatus) =>
+      pctx.reportEnd(r, route, status, lease, websocket, upstreamStatus),
     timedRequests: () => pctx.deadlines.size,
     close() {
       closing ??= pctx.close();

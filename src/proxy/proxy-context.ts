@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream';
 import type { HestiaError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { GatewayContext } from '../server/context.ts';
+import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { Door } from './admission.ts';
 import { Deadlines } from './deadlines.ts';
 import { servicesPathDoor } from './path-door.ts';
@@ -43,6 +44,22 @@ export interface ProxyRequestInfo {
   route_reason?: string;
   /** The dispatcher only: the upstream's status, carried inside its 200 answer. */
   upstream_status?: number | null;
+}
+
+/** What a request knows when it ends: the exchange, the tunnel, a dispatched request (step 8, report). */
+export interface EndedRequest {
+  readonly requestId: string;
+  /** null when no configured service was found. */
+  readonly service: ServiceHandle | null;
+  readonly method: string;
+  /** performance.now() when it arrived. */
+  readonly startedAt: number;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  /** Origin of the upstream that answered (or failed last), or null if none was tried. */
+  readonly upstream: string | null;
+  readonly errorCode: string | null;
+  readonly routeReason: string | null;
 }
 
 export interface ProxyObserver {
@@ -87,6 +104,37 @@ export class ProxyContext {
   ) {
     this.door = servicesPathDoor(hooks);
     this.requestLog = ctx.log.child({ event_type: 'request' });
+  }
+
+  /**
+   * Report an ended request (every door): `status` as sent to the client, `lease` the one it held
+   * (cold-start time), `upstreamStatus` the dispatcher's upstream status inside its 200.
+   */
+  reportEnd(
+    r: EndedRequest,
+    route: string,
+    status: number,
+    lease: Lease | null,
+    websocket: boolean,
+    upstreamStatus?: number | null,
+  ): void {
+    const info: ProxyRequestInfo = {
+      request_id: r.requestId,
+      service_id: r.service?.id ?? null,
+      method: r.method,
+      route,
+      status,
+      duration_ms: Math.round((performance.now() - r.startedAt) * 1000) / 1000,
+      bytes_in: r.bytesIn,
+      bytes_out: r.bytesOut,
+      cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
+      upstream: r.upstream,
+      error: r.errorCode,
+      websocket,
+    };
+    if (r.routeReason !== null) info.route_reason = r.routeReason;
+    if (upstreamStatus !== undefined) info.upstream_status = upstreamStatus;
+    this.report(info);
   }
 
   /** The one line per request, and the observer call. */

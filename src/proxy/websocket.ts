@@ -24,7 +24,7 @@ import { acquireLease, admit, type LeaseWaiter, leaveQueue } from './admission.t
 import { type AttemptState, nextAttempt } from './attempt-policy.ts';
 import { classifyFailure, failureCode, failureToError } from './failures.ts';
 import { buildUpstreamHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
-import type { ProxyContext } from './proxy-context.ts';
+import type { EndedRequest, ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
 
@@ -37,7 +37,7 @@ function isProxyTarget(url: string | undefined): boolean {
   return url !== undefined && (url === '/services' || url.startsWith(SERVICES_PREFIX));
 }
 
-class Tunnel implements AttemptState, LeaseWaiter {
+class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
   requestId: string;
   readonly headers: string[];
   lease: Lease | null = null;
@@ -45,7 +45,7 @@ class Tunnel implements AttemptState, LeaseWaiter {
   activity: Lease | null = null;
   target: UpstreamTarget | null = null;
   upstreamReq: ClientRequest | null = null;
-  upstream: Duplex | null = null;
+  upstreamSocket: Duplex | null = null;
   waitAbort: AbortController | null = null;
   timer: NodeJS.Timeout | null = null;
   attempts = 0;
@@ -57,6 +57,8 @@ class Tunnel implements AttemptState, LeaseWaiter {
   status = 0;
   errorCode: string | null = null;
   ended = false;
+  /** Upgrades are not routed (EndedRequest). */
+  readonly routeReason = null;
 
   /**
    * An admitted upgrade (admission.ts) with its upstream head built (headers.ts); `upstreamHead`
@@ -90,6 +92,15 @@ class Tunnel implements AttemptState, LeaseWaiter {
     startedAt: number,
   ): void {
     new Tunnel(pctx, req, client, EMPTY, service, '', null, startedAt).reject(err);
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** Origin of the upstream tried last (EndedRequest). */
+  get upstream(): string | null {
+    return this.target?.origin ?? null;
   }
 
   /** Answer the upgrade request with a Hestia error, raw, and close. */
@@ -256,7 +267,7 @@ class Tunnel implements AttemptState, LeaseWaiter {
     }
     this.upstreamReq = null;
     this.clearTimer();
-    this.upstream = socket;
+    this.upstreamSocket = socket;
     this.status = 101;
     let text = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
     const raw = res.rawHeaders;
@@ -315,7 +326,7 @@ class Tunnel implements AttemptState, LeaseWaiter {
     leaveQueue(this);
     this.upstreamReq?.destroy();
     this.upstreamReq = null;
-    this.upstream?.destroy();
+    this.upstreamSocket?.destroy();
     this.client.destroy();
     this.pctx.tunnels.delete(this.client);
     const lease = this.lease ?? this.activity;
@@ -328,20 +339,7 @@ class Tunnel implements AttemptState, LeaseWaiter {
       this.status = 499;
       this.errorCode ??= 'CLIENT_CLOSED';
     }
-    this.pctx.report({
-      request_id: this.requestId,
-      service_id: this.service?.id ?? null,
-      method: this.req.method ?? 'GET',
-      route: PROXY_ROUTE,
-      status: this.status,
-      duration_ms: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-      upstream: this.target?.origin ?? null,
-      error: this.errorCode,
-      websocket: true,
-    });
+    this.pctx.reportEnd(this, PROXY_ROUTE, this.status, lease, true);
   }
 }
 
