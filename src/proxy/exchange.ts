@@ -1,16 +1,18 @@
 /**
- * One proxied HTTP request, from arrival to the end of its response: its state, its lease, the
- * routing seam, and the response half of the undici dispatch handler, which streams the
- * response to the client. Attempts, retries, failover and fallback live in forward.ts (shared
- * with the dispatcher).
+ * One proxied HTTP request, from admission to the end of its response: constructed by
+ * handler.ts once admission.ts admitted it (or refused it: `Exchange.refused`), it holds its
+ * state and its lease (admission.ts `acquireLease` hands it over), the routing seam, and the
+ * response half of the undici dispatch handler, which streams the response to the client.
+ * Attempts go through forward.ts (shared with the dispatcher) and attempt-policy.ts.
  *
  * ## Ending, and the lease (the one rule that must never break)
  * Every exchange ends exactly once, in `finish()`, which runs from the response's 'close'
  * event. Node emits 'close' on a ServerResponse in every case: after a normal finish, after
  * we destroyed it (upstream failed mid-stream), or when the client disconnected. So nothing
  * else ever releases the lease: code paths only end or destroy `res`, and `finish()` releases,
- * aborts whatever is still running upstream, clears timers and writes the one log line. A lease
- * that arrives after the exchange ended (the client left while queued) is released on arrival.
+ * aborts whatever is still running upstream, leaves the service's queue, clears timers and
+ * reports (the one log line). A lease that arrives after the exchange ended (the client left
+ * while queued) is released on arrival by admission.ts.
  *
  * ## Why a dispatch handler and not `request()` + `.pipe()`
  * undici's `request()` wraps the same handler interface with a Promise/callback, a

@@ -5,20 +5,25 @@
  * hands the response back as a stream to be collected), so `/services/…` and `POST /v1/requests`
  * have one HTTP client path: same pools, header rules, timeouts, retry and fallback rules.
  *
- * A subclass owns the response side: `onHeaders`/`onData`/`onComplete` (calling
- * `upstreamAnswered` first), `reject` (a Hestia error before any response), `responseStarted`
- * and `abortResponse` (an upstream failure after the response began), and the lease's release.
+ * A subclass is constructed with everything the request needs (service, method, target below
+ * the service, upstream head, body) and owns the response side: `onHeaders`/`onData`/
+ * `onComplete` (calling `upstreamAnswered` first), `reject` (a Hestia error before any
+ * response), `responseStarted` and `abortResponse` (an upstream failure after the response
+ * began), and the lease's release. (Forwarding stays a base class rather than a component
+ * holding a "response sink": as one object it is the undici handler, the deadline entry and the
+ * body owner at once, so the proxy's hot path allocates one object per request, not two.)
  *
  * ## Attempts (SPEC §4, docs/strategies.md)
- * A connection failure (refused, DNS, connect timeout; a reset before the response when no body
- * byte was sent yet) is retried up to `retry_count` attempts with `retry_delay_ms`, then
- * `fallback_url` once, then answered with a 502. With a routing strategy, the failed instance
- * is first reported (it cools down) and the strategy asked again: an instance this request has
- * not tried yet is tried at once and does not count against `retry_count` (nginx's
- * `proxy_next_upstream`), bounded by the number of configured instances; when the strategy has
- * nothing left (HESTIA_NO_HEALTHY_INSTANCE) the fallback, if any, is tried, else that error is
- * the answer. Bodies: a Buffer (fully read) is replayed on every attempt; a stream only while
- * none of it has been pulled (`bytesIn === 0`), as before.
+ * After a failed attempt, attempt-policy.ts decides (the same decision as WebSocket tunnels):
+ * retry a connection failure up to `retry_count` attempts `retry_delay_ms` apart, then
+ * `fallback_url` once, then answer with a 502/504 (failures.ts). With a routing strategy the
+ * failed instance is first reported (it cools down) and the strategy asked again (`reroute`,
+ * this class's side of the policy's `Failover`): an instance this request has not tried yet is
+ * tried at once and does not count against `retry_count` (nginx's `proxy_next_upstream`),
+ * bounded by the number of configured instances; when the strategy has nothing left
+ * (HESTIA_NO_HEALTHY_INSTANCE) the fallback, if any, is tried, else that error is the answer.
+ * Bodies: a Buffer (fully read) is replayed on every attempt; a stream only while none of it
+ * has been pulled (`bytesIn === 0`), as before.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';

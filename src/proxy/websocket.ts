@@ -1,6 +1,8 @@
 /**
- * WebSocket upgrades (SPEC §4, DESIGN §4): validate like any proxied request, acquire the
- * service (waiting for a start if needed), open the upgrade upstream, write the upstream's 101
+ * WebSocket upgrades (SPEC §4, DESIGN §4): admitted like any proxied request (admission.ts, the
+ * `/services/{id}` door: shutting down → lookup → auth → unknown id), then the lease
+ * (`acquireLease`: waiting for a start if needed, leaving the queue if the client leaves); not
+ * routed (docs/strategies.md); open the upgrade upstream, write the upstream's 101
  * back raw, then splice the two sockets byte for byte. Either side closing or failing destroys
  * both. Hestia does not parse frames: it is a tunnel, so any subprotocol and extension works.
  *
@@ -9,9 +11,10 @@
  * the handshake and every chunk in either direction calls `lease.touch()`, so messages count
  * as activity but an idle open socket does not.
  *
- * Connection failures are retried like HTTP requests (`retry_count`, `retry_delay_ms`, then
- * `fallback_url` once). An upstream that answers the upgrade with anything but 101 has its
- * response relayed, and the connection is closed.
+ * Connection failures are retried like HTTP requests, by the same attempt-policy.ts
+ * (`retry_count`, `retry_delay_ms`, then `fallback_url` once). An upstream that answers the
+ * upgrade with anything but 101 has its response relayed, and the connection is closed. The
+ * tunnel is reported when it closes (ProxyContext.reportEnd, status 101).
  */
 import { randomUUID } from 'node:crypto';
 import { type ClientRequest, request as httpRequest, type IncomingMessage, STATUS_CODES } from 'node:http';
