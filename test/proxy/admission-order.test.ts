@@ -20,6 +20,8 @@ import { type ControlledService, type ProxyGateway, startProxyGateway } from '..
 import { echoHandler, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
 
 const KEY = 'hk_admission_order_key_0123456789';
+/** A key limited to the service `hot`. */
+const SCOPED = 'hk_admission_order_scoped_0123456789';
 
 type Gateway = ProxyGateway & { handles: Map<string, ServiceHandle> };
 
@@ -183,7 +185,17 @@ describe('auth on', () => {
   before(async () => {
     gw = await startProxyGateway(
       { hot: { base_url: up.url } },
-      { config: { auth: { enabled: true, api_keys: [{ name: 'test', sha256: hashApiKey(KEY) }] } } },
+      {
+        config: {
+          auth: {
+            enabled: true,
+            api_keys: [
+              { name: 'test', sha256: hashApiKey(KEY) },
+              { name: 'scoped', sha256: hashApiKey(SCOPED), services: ['hot'] },
+            ],
+          },
+        },
+      },
     );
     (gw.handles.get('hot') as ControlledService).state = 'hot';
   });
@@ -217,6 +229,17 @@ describe('auth on', () => {
       assert.equal(a.code, 'HESTIA_UNKNOWN_SERVICE', name);
     }
     for (const [name, a] of Object.entries(await eachDoor('hot', { 'x-api-key': KEY }))) {
+      assert.equal(a.status, 200, name);
+    }
+  });
+
+  test('a key limited to other services: 403 for an unknown id from every door, and no service list', async () => {
+    for (const [name, a] of Object.entries(await eachDoor('nope', { 'x-api-key': SCOPED }))) {
+      assert.equal(a.status, 403, name);
+      assert.equal(a.code, 'HESTIA_FORBIDDEN', name);
+      assert.equal(a.listsServices, false, name);
+    }
+    for (const [name, a] of Object.entries(await eachDoor('hot', { 'x-api-key': SCOPED }))) {
       assert.equal(a.status, 200, name);
     }
   });
