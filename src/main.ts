@@ -6,6 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
+import type { GatewayContext } from './gateway-context.ts';
 import { EventHub } from './observability/event-stream.ts';
 import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -13,7 +14,6 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
-import type { GatewayContext } from './server/context.ts';
 import { ServiceRegistry } from './services/registry.ts';
 import { Store } from './store/store.ts';
 

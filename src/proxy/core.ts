@@ -5,8 +5,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HestiaError } from '../errors.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { GatewayContext } from '../server/context.ts';
 import { Deadlines } from './deadlines.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 

@@ -11,7 +11,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { gateProxyRequest } from '../auth/http.ts';
 import { HestiaError } from '../errors.ts';
-import type { GatewayContext } from '../server/context.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import { checkRequest } from './check-request.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { ProxyCore, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './core.ts';

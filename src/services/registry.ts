@@ -5,7 +5,7 @@
  */
 import type { Config, ServiceConfig } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
-import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/registry.ts';
+import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/launcher-factories.ts';
 import type { Launcher } from '../launchers/types.ts';
 import { type MachineInfo, MachinePlacement } from '../machines/machine-placement.ts';
 import type { EventBus } from '../observability/events.ts';

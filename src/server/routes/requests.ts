@@ -11,12 +11,12 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 import type { ProxyHandler } from '../../proxy/handler.ts';
 import { buildDispatchHeaders } from '../../proxy/headers.ts';
 import { routeRequest } from '../../routing/route-request.ts';
 import type { Lease } from '../../services/types.ts';
 import { collectCapped } from '../collect-body.ts';
-import type { GatewayContext } from '../context.ts';
 import { encodeResponseBody, flattenHeaders } from '../dispatch-body.ts';
 import { parseDispatchRequest } from '../dispatch-validation.ts';
 
