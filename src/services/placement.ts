@@ -6,9 +6,10 @@
  * capacity and power management is src/machines/machine-placement.ts; `localPlacement`
  * (everything on the gateway's own machine, nothing to prepare) remains for unit tests.
  */
+
+import { LOCAL_MACHINE_ID, placedMachine } from '../config/machine-order.ts';
 import type { Config } from '../config/schema.ts';
 import type { PlacedMachine, TemplateVars } from '../launchers/types.ts';
-import { LOCAL_MACHINE_ID, placedMachine } from '../machines/placement-rules.ts';
 
 export { LOCAL_MACHINE_ID };
 
