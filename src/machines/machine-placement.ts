@@ -31,7 +31,7 @@ import {
   type Resources,
   type VictimCandidate,
 } from './capacity.ts';
-import { MachineUnavailableError } from './errors.ts';
+import { MachineUnavailableError } from '../services/placement.ts';
 import { type PowerInfo, PowerManager, raceSignal } from './power.ts';
 
 /** What the capacity logic needs of another service's runtime (ServiceRuntime implements it). */

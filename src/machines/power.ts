@@ -28,7 +28,7 @@ import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { probeOnce } from '../services/probe.ts';
-import { MachineUnavailableError } from './errors.ts';
+import { MachineUnavailableError } from '../services/placement.ts';
 import { sendWol, WOL_DEFAULT_ADDRESS, WOL_DEFAULT_PORT } from './wol.ts';
 
 /** Bound on one probe of a `wait_url`. */

@@ -25,7 +25,6 @@ import {
   type PlacedMachine,
   type TemplateVars,
 } from '../launchers/types.ts';
-import { MachineUnavailableError } from '../machines/errors.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
@@ -37,7 +36,7 @@ import {
   startFailedError,
   startRetryAfterMs,
 } from './errors.ts';
-import { type Placement, type PlacementClaim, templateVars } from './placement.ts';
+import { MachineUnavailableError, type Placement, type PlacementClaim, templateVars } from './placement.ts';
 import { type ProbeResult, probeOnce, waitUntilReady } from './probe.ts';
 import { WaitQueue } from './queue.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
