@@ -1,6 +1,9 @@
 /**
- * One service's lifecycle: its state, wait queue, idle timer, in-flight count and launcher
- * handle, all owned by this object. Read services/DESIGN.md before changing it.
+ * One service's lifecycle: its state, wait queue, idle clock, in-flight count and launcher
+ * handle, all owned by this object. Read services/DESIGN.md before changing it. The start's
+ * attempts (launch-attempts.ts), the idle clock (idle-clock.ts), `queue_rejected` throttling
+ * (rejection-throttle.ts) and the lastUsedAt write-behind (write-behind.ts) are helpers that
+ * report back here; none of them changes state.
  *
  * Rules this class keeps:
  * - Only `transition()` assigns `state`; it validates against the pure table
