@@ -21,7 +21,7 @@ import type { PlacedMachine } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BusyResult } from '../services/busy-check.ts';
-import type { Placement, PlacementClaim } from '../services/placement.ts';
+import { MachineUnavailableError, type Placement, type PlacementClaim } from '../services/placement.ts';
 import {
   CapacityLedger,
   type Claim,
@@ -31,7 +31,6 @@ import {
   type Resources,
   type VictimCandidate,
 } from './capacity.ts';
-import { MachineUnavailableError } from '../services/placement.ts';
 import { type PowerInfo, PowerManager, raceSignal } from './power.ts';
 
 /** What the capacity logic needs of another service's runtime (ServiceRuntime implements it). */

@@ -27,8 +27,8 @@ import { runOnMachine } from '../launchers/ssh/index.ts';
 import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { probeOnce } from '../services/probe.ts';
 import { MachineUnavailableError } from '../services/placement.ts';
+import { probeOnce } from '../services/probe.ts';
 import { sendWol, WOL_DEFAULT_ADDRESS, WOL_DEFAULT_PORT } from './wol.ts';
 
 /** Bound on one probe of a `wait_url`. */
