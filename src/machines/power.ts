@@ -25,10 +25,10 @@ import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sendHttpCall } from '../remote/http-call.ts';
+import { probeOnce } from '../remote/http-probe.ts';
 import { excerpt } from '../remote/output-excerpt.ts';
 import { runOnMachine } from '../remote/ssh/exec.ts';
 import { MachineUnavailableError } from '../services/placement.ts';
-import { probeOnce } from '../services/probe.ts';
 import { sendWol, WOL_DEFAULT_ADDRESS, WOL_DEFAULT_PORT } from './wol.ts';
 
 /** Bound on one probe of a `wait_url`. */

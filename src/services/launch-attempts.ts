@@ -23,9 +23,10 @@ import {
 } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { ProbeResult } from '../remote/http-probe.ts';
 import { type StartFailure, StartTimeoutError } from './errors.ts';
 import { MachineUnavailableError, type Placement, type PlacementClaim } from './placement.ts';
-import { type ProbeResult, waitUntilReady } from './probe.ts';
+import { waitUntilReady } from './probe.ts';
 
 /** What a successful attempt launched, and where. */
 export interface Started {

@@ -29,6 +29,7 @@ import {
 } from '../launchers/types.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { probeOnce } from '../remote/http-probe.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
@@ -40,7 +41,6 @@ import {
 import { IdleClock } from './idle-clock.ts';
 import { type LaunchHost, runLaunchAttempts, type Started, stopQuietly } from './launch-attempts.ts';
 import { type Placement, type PlacementClaim, templateVars } from './placement.ts';
-import { probeOnce } from './probe.ts';
 import { WaitQueue } from './queue.ts';
 import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
