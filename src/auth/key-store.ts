@@ -11,28 +11,6 @@
  */
 import type { Database } from 'better-sqlite3';
 
-/**
- * The `api_keys` migration. Idempotent (`IF NOT EXISTS`) so it can run as one step of the store's
- * ordered migration list (PRAGMA user_version) and also on a database the CLI opened before the
- * store existed.
- */
-export function migrateApiKeys(db: Database): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS api_keys (
-      name          TEXT    NOT NULL UNIQUE,
-      prefix        TEXT    NOT NULL,
-      sha256        TEXT    NOT NULL UNIQUE,
-      services      TEXT,               -- JSON array of service ids; NULL = every service
-      created_at    INTEGER NOT NULL,   -- ms since the epoch
-      last_used_at  INTEGER,
-      revoked_at    INTEGER
-    );
-  `);
-}
-
-/** The `api_keys` step of the store's ordered migration list (src/store/migrations.ts). */
-export const API_KEYS_MIGRATION = { name: 'api keys (hestia keys create|list|revoke)', up: migrateApiKeys } as const;
-
 export interface StoredKey {
   name: string;
   prefix: string;
@@ -70,7 +48,7 @@ export class KeyStore {
   readonly #byDigest;
   readonly #lastUsedWritten = new Map<string, number>();
 
-  /** `db` must already have the `api_keys` table (run `migrateApiKeys` or the store's migrations). */
+  /** `db` must already have the `api_keys` table (run store/migrations.ts `migrateApiKeys` or the store's migrations). */
   constructor(db: Database, opts: { now?: () => number } = {}) {
     this.#db = db;
     this.#now = opts.now ?? Date.now;

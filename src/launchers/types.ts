@@ -2,7 +2,7 @@
  * The launcher interface: how the lifecycle core starts and stops a service's backing
  * process, job, container or remote action. The core declares what it needs here; each
  * launcher is one folder (`process/`, `ssh/`, …) that implements it. The core never switches
- * on the launcher type: it looks the factory up in the registry (registry.ts).
+ * on the launcher type: it looks the factory up in launcher-factories.ts.
  *
  * Contract, per call:
  * - `start(ctx)` resolves once the launch *action* is done (process spawned, job submitted and
@@ -22,20 +22,11 @@
  */
 import type { LauncherConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { PlacedMachine, TemplateVars } from '../remote/templates.ts';
 
-/** Placeholders every launcher's commands and URLs may use (SPEC §5). */
-export interface TemplateVars {
-  host: string;
-  machine: string;
-  port: string;
-  service: string;
-}
-
-/** The machine a start was placed on (SPEC §6); `local` when no machines are configured. */
-export interface PlacedMachine {
-  id: string;
-  host: string;
-}
+// Shared with machines/ (wake and sleep actions), so defined in remote/ and re-exported here.
+export { LaunchError } from '../remote/errors.ts';
+export { expandTemplate, type PlacedMachine, type TemplateVars } from '../remote/templates.ts';
 
 export interface LaunchContext {
   serviceId: string;
@@ -82,16 +73,6 @@ export interface Launcher {
   close?(): Promise<void>;
 }
 
-/** A start/stop that failed; the message is what a person needs to fix it. */
-export class LaunchError extends Error {
-  readonly details: Record<string, unknown>;
-  constructor(message: string, details: Record<string, unknown> = {}) {
-    super(message);
-    this.name = 'LaunchError';
-    this.details = details;
-  }
-}
-
 /** What a launcher factory gets besides its own config block. */
 export interface LauncherDeps {
   serviceId: string;
@@ -101,8 +82,3 @@ export interface LauncherDeps {
 }
 
 export type LauncherFactory<C extends LauncherConfig = LauncherConfig> = (config: C, deps: LauncherDeps) => Launcher;
-
-/** Substitute `{host}`, `{machine}`, `{port}`, `{service}` in a template string. */
-export function expandTemplate(template: string, vars: TemplateVars): string {
-  return template.replace(/\{(host|machine|port|service)\}/g, (_m, k: keyof TemplateVars) => vars[k]);
-}

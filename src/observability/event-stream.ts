@@ -23,8 +23,7 @@
  * - `close()` (gateway shutdown) ends every stream, so the server can close.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { StoredEvent } from '../store/store.ts';
-import type { HestiaEvent } from './events.ts';
+import type { HestiaEvent, StoredEvent } from './events.ts';
 
 export const HEARTBEAT_MS = 15_000;
 export const MAX_BUFFERED = 256 * 1024;

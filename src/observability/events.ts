@@ -37,6 +37,16 @@ export interface HestiaEvent {
   details: Record<string, unknown>;
 }
 
+/** An event as read back from the store: its row id, and `type` as recorded (any string). */
+export interface StoredEvent {
+  id: number;
+  ts: number;
+  serviceId: string | null;
+  machineId: string | null;
+  type: string;
+  details: Record<string, unknown>;
+}
+
 export interface EventMap {
   event: [HestiaEvent];
 }

@@ -20,8 +20,8 @@
  *   from fixed lists. Raw paths, query strings and unknown ids never become label values.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
+import { SERVICE_STATES, type ServiceState } from '../lifecycle-states.ts';
 import type { ProxyObserver, ProxyRequestInfo } from '../proxy/proxy-context.ts';
-import type { ServiceLookup, ServiceState, ServiceStatus } from '../services/types.ts';
 import { BucketHistogram } from './bucket-histogram.ts';
 import type { HestiaEvent } from './events.ts';
 import { SampleStats } from './timing.ts';
@@ -30,7 +30,7 @@ import { SampleStats } from './timing.ts';
 export const UNKNOWN_SERVICE = '_unknown';
 export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const;
 export const STATUS_CLASSES = ['other', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
-export const STATES: readonly ServiceState[] = ['cold', 'starting', 'hot', 'stopping'];
+export const STATES: readonly ServiceState[] = SERVICE_STATES;
 /** Distinct routes per service before further ones are counted as `other`. */
 export const MAX_ROUTES = 8;
 /** Distinct error codes per service before further ones are counted as `other`. */
@@ -200,9 +200,18 @@ export class ServiceSeries {
   }
 }
 
+/**
+ * What metrics read of the services at scrape time: the lifecycle's ServiceLookup has this
+ * shape, and metrics need no more of it.
+ */
+export interface ServiceGaugeSource {
+  ids(): readonly string[];
+  get(id: string): { status(): { state: ServiceState; inflight: number; queuePending: number } } | undefined;
+}
+
 export interface MetricsSources {
   /** The current services (read at scrape time; a reload may change them). */
-  services: () => ServiceLookup;
+  services: () => ServiceGaugeSource;
   /** Refusal counts from auth (auth.metrics()), when auth exists. */
   authMetrics?: () => { denied: Record<string, number>; blockedAddresses: number };
   /** Configured machine ids: the only values the `machine` label may take. */
@@ -534,7 +543,7 @@ export class GatewayMetrics implements ProxyObserver {
     for (const id of lookup.ids()) {
       const svc = lookup.get(id);
       if (!svc) continue;
-      const st: ServiceStatus = svc.status();
+      const st = svc.status();
       out.set(id, { state: st.state, inflight: st.inflight, queued: st.queuePending });
     }
     return out;

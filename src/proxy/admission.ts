@@ -36,8 +36,8 @@
  * a lease. The AbortController exists only for a request that waits in a queue.
  */
 import { HestiaError } from '../errors.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { GatewayContext } from '../server/context.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { ServicePath } from './target-path.ts';
 

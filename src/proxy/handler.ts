@@ -13,7 +13,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { gateProxyRequest } from '../auth/request-guards.ts';
 import { HestiaError } from '../errors.ts';
-import type { GatewayContext } from '../server/context.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import { acquireLease, admit } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { Exchange } from './exchange.ts';

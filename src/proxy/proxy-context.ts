@@ -6,8 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HestiaError } from '../errors.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import type { Logger } from '../observability/logger.ts';
-import type { GatewayContext } from '../server/context.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { Door } from './admission.ts';
 import { Deadlines } from './deadlines.ts';

@@ -15,7 +15,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Logger } from '../observability/logger.ts';
-import { describe, type StrategyRegistry } from './registry.ts';
+import { describe, type StrategyRegistry } from './strategy-registry.ts';
 import type { StrategyPluginApi } from './types.ts';
 
 export const DEFAULT_PLUGIN_TIMEOUT_MS = 5_000;

@@ -17,7 +17,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { readBodyForRouting, requestHasBody } from './request-body.ts';
+import { readBodyForRouting, requestHasBody } from './json-body-peek.ts';
 import type { RouteDecision, RoutingTable } from './router.ts';
 import type { BodyView, RequestView } from './types.ts';
 

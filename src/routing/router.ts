@@ -18,7 +18,7 @@ import { HestiaError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
 import { type Clock, DEFAULT_COOLDOWN_MS, InstanceHealth } from './instance-health.ts';
 import { loadStrategyPlugins, type PluginLoadResult } from './plugin-loader.ts';
-import { describe, type LoadedStrategy, StrategyRegistry } from './registry.ts';
+import { describe, type LoadedStrategy, StrategyRegistry } from './strategy-registry.ts';
 import type { AnyStrategy, RequestView, ServiceSnapshot, StrategyConfig } from './types.ts';
 
 export const DEFAULT_BODY_CAP_BYTES = 1024 * 1024;

@@ -6,13 +6,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { registerAuth } from '../auth/fastify-auth.ts';
 import { HestiaError } from '../errors.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 import { EventHub } from '../observability/event-stream.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import { registerDashboard } from '../ui/routes.ts';
-import type { GatewayContext } from './context.ts';
+import { registerAuth } from './control-plane-auth.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMachineRoutes } from './routes/machines.ts';

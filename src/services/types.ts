@@ -4,8 +4,9 @@
  * services/DESIGN.md before changing it.
  */
 import type { ServiceConfig } from '../config/schema.ts';
+import type { ServiceState } from '../lifecycle-states.ts';
 
-export type ServiceState = 'cold' | 'starting' | 'hot' | 'stopping';
+export type { ServiceState } from '../lifecycle-states.ts';
 
 /**
  * Permission to send one request to a ready service. Holding a lease counts as "in flight":

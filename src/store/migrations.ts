@@ -2,16 +2,37 @@
  * The database schema, as one ordered list of migrations. `PRAGMA user_version` records how
  * many have run; opening the store runs the missing ones, each in its own transaction.
  * Append new migrations at the end (never edit or reorder a released one): version N is the
- * N-th entry.
+ * N-th entry. The tables' readers live with their concern (auth/key-store.ts reads `api_keys`).
  */
 import type { Database } from 'better-sqlite3';
-import { API_KEYS_MIGRATION } from '../auth/key-store.ts';
 
 export interface Migration {
   /** Short description, shown in errors. */
   name: string;
   up(db: Database): void;
 }
+
+/**
+ * The `api_keys` migration. Idempotent (`IF NOT EXISTS`) so it can run as one step of the store's
+ * ordered migration list (PRAGMA user_version) and also on a database the CLI opened before the
+ * store existed.
+ */
+export function migrateApiKeys(db: Database): void {
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS api_keys (
+      name          TEXT    NOT NULL UNIQUE,
+      prefix        TEXT    NOT NULL,
+      sha256        TEXT    NOT NULL UNIQUE,
+      services      TEXT,               -- JSON array of service ids; NULL = every service
+      created_at    INTEGER NOT NULL,   -- ms since the epoch
+      last_used_at  INTEGER,
+      revoked_at    INTEGER
+    );
+  `);
+}
+
+/** The `api_keys` step of the ordered migration list below. */
+const API_KEYS_MIGRATION = { name: 'api keys (hestia keys create|list|revoke)', up: migrateApiKeys } as const;
 
 export const MIGRATIONS: readonly Migration[] = [
   {

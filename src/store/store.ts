@@ -14,8 +14,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
-import type { HestiaEvent } from '../observability/events.ts';
-import type { ServiceState } from '../services/types.ts';
+import type { ServiceState } from '../lifecycle-states.ts';
+import type { HestiaEvent, StoredEvent } from '../observability/events.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
 
 /** Inserts between two retention passes. */
@@ -52,15 +52,6 @@ export interface ServiceStateRow {
   startedAt: number | null;
   lastUsedAt: number | null;
   updatedAt: number;
-}
-
-export interface StoredEvent {
-  id: number;
-  ts: number;
-  serviceId: string | null;
-  machineId: string | null;
-  type: string;
-  details: Record<string, unknown>;
 }
 
 export interface EventQuery {

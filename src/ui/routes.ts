@@ -3,7 +3,7 @@
  * `/ui/app.css`, `/ui/favicon.svg`.
  * The page reads `/v1/services`, `/v1/events/stream` and POSTs start/stop, all same-origin.
  *
- * Auth is not decided here: the hook in auth/fastify-auth.ts guards the whole `/ui` prefix (a
+ * Auth is not decided here: the hook in server/control-plane-auth.ts guards the whole `/ui` prefix (a
  * browser without a session is sent to /ui/login) and the `/v1` routes the page calls.
  *
  * Every response carries a strict Content-Security-Policy: scripts and styles only from this
@@ -12,8 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import type { GatewayContext } from '../gateway-context.ts';
 import { apiEvent } from '../observability/event-stream.ts';
-import type { GatewayContext } from '../server/context.ts';
 import { dashboardPage } from './page.ts';
 
 export const DASHBOARD_CSP =

@@ -6,9 +6,10 @@ import { after, beforeEach, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { Authenticator, type AuthOutcome, scopeAllows } from '../../src/auth/authenticate.ts';
-import { KeyStore, migrateApiKeys } from '../../src/auth/key-store.ts';
+import { KeyStore } from '../../src/auth/key-store.ts';
 import type { Config } from '../../src/config/schema.ts';
 import { EventBus, type HestiaEvent } from '../../src/observability/events.ts';
+import { migrateApiKeys } from '../../src/store/migrations.ts';
 import { configFrom } from '../helpers/gateway.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hestia-authn-'));

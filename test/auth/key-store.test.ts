@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
-import { KeyNameTakenError, KeyStore, LAST_USED_RESOLUTION_MS, migrateApiKeys } from '../../src/auth/key-store.ts';
+import { KeyNameTakenError, KeyStore, LAST_USED_RESOLUTION_MS } from '../../src/auth/key-store.ts';
+import { migrateApiKeys } from '../../src/store/migrations.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hestia-keystore-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -1,7 +1,7 @@
 /** The registry maps each remote launcher type to its factory (not the "not available" stub). */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createLauncher } from '../../src/launchers/registry.ts';
+import { createLauncher } from '../../src/launchers/launcher-factories.ts';
 import { launchCtx, testConfig } from './helpers.ts';
 
 test('ssh, docker, slurm, semaphore and http configs get their own launchers', async () => {

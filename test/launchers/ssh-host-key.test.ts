@@ -15,7 +15,7 @@ import {
   keyTypeOf,
   knownHostsName,
   parseKnownHosts,
-} from '../../src/launchers/ssh/host-key.ts';
+} from '../../src/remote/ssh/host-key.ts';
 
 const KEY_B64 = 'AAAAC3NzaC1lZDI1NTE5AAAAIJcbepXYkxu/IYXb5iFa4beWtVp2nnQ1w9BJl+xcvhVt';
 const KEY = Buffer.from(KEY_B64, 'base64');

@@ -7,9 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { sshLauncherSchema } from '../../src/config/schema.ts';
-import { fingerprintSha256 } from '../../src/launchers/ssh/host-key.ts';
-import { createSshLauncher, runOnMachine, runSshCommand, sshTargetFor } from '../../src/launchers/ssh/index.ts';
+import { createSshLauncher } from '../../src/launchers/ssh/index.ts';
 import { LaunchError } from '../../src/launchers/types.ts';
+import { sshTargetFor } from '../../src/remote/ssh/connection.ts';
+import { runOnMachine, runSshCommand } from '../../src/remote/ssh/exec.ts';
+import { fingerprintSha256 } from '../../src/remote/ssh/host-key.ts';
 import {
   askServer,
   CI_DIR,

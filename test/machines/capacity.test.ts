@@ -279,7 +279,7 @@ describe('a reservation lives exactly as long as the service is not cold', () =>
   });
 
   const allocation = () =>
-    (mr.registry.machines().find((m) => m.id === 'local')?.allocation ?? []).map((a) => [a.serviceId, a.state]);
+    (mr.machines().find((m) => m.id === 'local')?.allocation ?? []).map((a) => [a.serviceId, a.state]);
 
   test('reserved as soon as the start chose the machine; released when a stop cancels the start', async () => {
     const slow = mr.registry.get('slow');

@@ -7,10 +7,11 @@ import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import type { Config } from '../../src/config/schema.ts';
+import type { MachineInfo } from '../../src/machines/machine-placement.ts';
 import { EventBus } from '../../src/observability/events.ts';
-import { ServiceRegistry } from '../../src/services/registry.ts';
+import type { ServiceRegistry } from '../../src/services/service-registry.ts';
 import { configFrom } from '../helpers/gateway.ts';
-import { captureLogger, EventRecorder } from '../services/support.ts';
+import { captureLogger, EventRecorder, registryWithMachines } from '../services/support.ts';
 
 export interface Upstream {
   host: string;
@@ -101,6 +102,8 @@ export async function udpListener(): Promise<{
 
 export interface MachineRegistry {
   registry: ServiceRegistry;
+  /** Machines with capacity, allocation and power state (what `GET /v1/machines` lists). */
+  machines(): MachineInfo[];
   bus: EventBus;
   events: EventRecorder;
   config: Config;
@@ -113,6 +116,6 @@ export function machineRegistry(obj: Record<string, unknown>): MachineRegistry {
   const bus = new EventBus();
   const events = new EventRecorder(bus);
   const { log } = captureLogger();
-  const registry = new ServiceRegistry({ config, bus, log });
-  return { registry, bus, events, config, close: () => registry.close() };
+  const { registry, placement } = registryWithMachines({ config, bus, log });
+  return { registry, machines: () => placement.describe(), bus, events, config, close: () => registry.close() };
 }

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../src/observability/logger.ts';
 import { loadStrategyPlugins } from '../../src/routing/plugin-loader.ts';
-import { StrategyRegistry } from '../../src/routing/registry.ts';
+import { StrategyRegistry } from '../../src/routing/strategy-registry.ts';
 import type { AnyStrategy } from '../../src/routing/types.ts';
 import { cfg, inst, snap, view } from './helpers.ts';
 

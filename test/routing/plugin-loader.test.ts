@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { createLogger } from '../../src/observability/logger.ts';
 import { loadStrategyPlugins, type PluginLoadResult } from '../../src/routing/plugin-loader.ts';
-import { StrategyRegistry } from '../../src/routing/registry.ts';
+import { StrategyRegistry } from '../../src/routing/strategy-registry.ts';
 import { snap, view } from './helpers.ts';
 
 const PLUGINS: Record<string, string> = {

@@ -11,9 +11,10 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/schema.ts';
+import { MachinePlacement } from '../../src/machines/machine-placement.ts';
 import { EventBus, type EventType, type HestiaEvent } from '../../src/observability/events.ts';
 import { createLogger, type Logger } from '../../src/observability/logger.ts';
-import { ServiceRegistry } from '../../src/services/registry.ts';
+import { type RegistryOptions, ServiceRegistry } from '../../src/services/service-registry.ts';
 import type { Store } from '../../src/store/store.ts';
 import { configFrom } from '../helpers/gateway.ts';
 
@@ -150,8 +151,26 @@ export function startRegistry(services: Record<string, unknown>, store: Store | 
   const bus = new EventBus();
   const events = new EventRecorder(bus);
   const { log, lines } = captureLogger();
-  const registry = new ServiceRegistry({ config, bus, log, store });
+  const { registry } = registryWithMachines({ config, bus, log, store });
   return { registry, bus, events, config, logs: lines, close: () => registry.close() };
+}
+
+/**
+ * A registry wired like src/main.ts: the machines placement (rules, capacity, wake/sleep) on the
+ * registry's config, asking the registry's runtimes for eviction.
+ */
+export function registryWithMachines(opts: Omit<RegistryOptions, 'placement'>): {
+  registry: ServiceRegistry;
+  placement: MachinePlacement;
+} {
+  const placement: MachinePlacement = new MachinePlacement({
+    getConfig: () => registry.config,
+    bus: opts.bus,
+    log: opts.log,
+    services: () => registry.all(),
+  });
+  const registry: ServiceRegistry = new ServiceRegistry({ ...opts, placement });
+  return { registry, placement };
 }
 
 /** A plain upstream run by the test itself (for the `none` launcher). */

@@ -10,7 +10,7 @@
  * shared connection.
  */
 import { Client } from '../../http-client.ts';
-import { excerpt } from '../excerpt.ts';
+import { excerpt } from '../../remote/output-excerpt.ts';
 import { LaunchError } from '../types.ts';
 
 export const API_PREFIX = '/v1.41';

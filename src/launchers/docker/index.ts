@@ -11,7 +11,7 @@
  * - exited: a `wait` long-poll (watch.ts); isRunning/adopt: inspect `State.Running`.
  */
 import type { DockerLauncherConfig } from '../../config/schema.ts';
-import { excerpt } from '../excerpt.ts';
+import { excerpt } from '../../remote/output-excerpt.ts';
 import { type LaunchContext, LaunchError, type Launcher, type LauncherFactory, type LaunchHandle } from '../types.ts';
 import { type ContainerInspect, DockerApi, describeEndpoint } from './api.ts';
 import { createSpec } from './create-spec.ts';

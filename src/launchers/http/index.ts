@@ -12,9 +12,9 @@
  * - Header values are never logged or put in messages: they often carry tokens.
  */
 import type { HttpLauncherConfig } from '../../config/schema.ts';
-import { excerpt } from '../excerpt.ts';
+import { HttpCallError, type HttpCallResult, safeUrl, sendHttpCall } from '../../remote/http-call.ts';
+import { excerpt } from '../../remote/output-excerpt.ts';
 import { type LaunchContext, LaunchError, type Launcher, type LauncherFactory, type LaunchHandle } from '../types.ts';
-import { HttpCallError, type HttpCallResult, safeUrl, sendHttpCall } from './request.ts';
 
 export const createHttpLauncher: LauncherFactory<HttpLauncherConfig> = (config, _deps): Launcher => {
   const call = async (what: 'start' | 'stop', urlTemplate: string, ctx: LaunchContext, signal?: AbortSignal) => {

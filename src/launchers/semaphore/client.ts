@@ -14,7 +14,7 @@
  * Every call is bounded by `semaphore_timeout` seconds. Secrets never reach a message.
  */
 import { request } from '../../http-client.ts';
-import { excerpt } from '../excerpt.ts';
+import { excerpt } from '../../remote/output-excerpt.ts';
 import { LaunchError } from '../types.ts';
 
 export interface SemaphoreAuth {

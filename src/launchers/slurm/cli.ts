@@ -5,8 +5,9 @@
  * (not installed, ssh failure, timeout) is a LaunchError.
  */
 import { spawn } from 'node:child_process';
-import { BoundedBuffer } from '../excerpt.ts';
-import { runSshCommand, type SshTarget } from '../ssh/index.ts';
+import { BoundedBuffer } from '../../remote/output-excerpt.ts';
+import type { SshTarget } from '../../remote/ssh/connection.ts';
+import { runSshCommand } from '../../remote/ssh/exec.ts';
 import { LaunchError } from '../types.ts';
 
 export interface CliResult {

@@ -17,7 +17,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SlurmLauncherConfig } from '../../config/schema.ts';
 import type { Logger } from '../../observability/logger.ts';
-import { sshTargetFor } from '../ssh/index.ts';
+import { sshTargetFor } from '../../remote/ssh/connection.ts';
 import {
   type ExitInfo,
   expandTemplate,

@@ -3,7 +3,7 @@
  * Pure parsing helpers are exported for unit tests.
  */
 import type { SlurmLauncherConfig } from '../../config/schema.ts';
-import { excerpt } from '../excerpt.ts';
+import { excerpt } from '../../remote/output-excerpt.ts';
 import { LaunchError } from '../types.ts';
 import type { SlurmCli } from './cli.ts';
 

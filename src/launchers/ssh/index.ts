@@ -12,7 +12,9 @@
  *   otherwise there is no `exited`.
  * - Without `stop_command`, stop does nothing remotely (logged): the service is only marked cold.
  */
-import type { Config, SshLauncherConfig } from '../../config/schema.ts';
+import type { SshLauncherConfig } from '../../config/schema.ts';
+import { type SshTarget, sshTargetFor } from '../../remote/ssh/connection.ts';
+import { runSshChecked, runSshCommand } from '../../remote/ssh/exec.ts';
 import {
   expandTemplate,
   type LaunchContext,
@@ -20,31 +22,7 @@ import {
   type LauncherFactory,
   type LaunchHandle,
 } from '../types.ts';
-import { type SshTarget, sshTargetFor } from './connection.ts';
-import { runSshChecked, runSshCommand, type SshRunResult } from './exec.ts';
 import { type RemoteWatch, watchRemote } from './watch.ts';
-
-export { describeTarget, expandHome, openSsh, type SshTarget, sshTargetFor } from './connection.ts';
-export { runSshChecked, runSshCommand, type SshRunOptions, type SshRunResult } from './exec.ts';
-export { fingerprintSha256, hostKeyPolicy, parseKnownHosts } from './host-key.ts';
-
-/**
- * Run `command` on configured machine `machineId` over SSH (its `machines.<id>.ssh` settings,
- * pinned host key, key auth), bounded by `timeoutMs`. For `wake`/`sleep` ssh actions and
- * other one-off remote commands. Resolves with the exit status and bounded output; with
- * `check: true` a non-zero exit is a LaunchError carrying the exit code and stderr.
- */
-export async function runOnMachine(
-  config: Config,
-  machineId: string,
-  command: string,
-  opts: { timeoutMs: number; signal?: AbortSignal; check?: boolean; what?: string },
-): Promise<SshRunResult> {
-  const t = sshTargetFor(config, machineId);
-  return opts.check
-    ? runSshChecked(t, command, { timeoutMs: opts.timeoutMs, signal: opts.signal, what: opts.what ?? 'ssh command' })
-    : runSshCommand(t, command, { timeoutMs: opts.timeoutMs, signal: opts.signal });
-}
 
 export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, deps): Launcher => {
   const target = (ctx: LaunchContext): SshTarget =>

@@ -7,9 +7,9 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Logger } from '../../observability/logger.ts';
+import type { SshTarget } from '../../remote/ssh/connection.ts';
+import { runSshCommand } from '../../remote/ssh/exec.ts';
 import type { ExitInfo } from '../types.ts';
-import type { SshTarget } from './connection.ts';
-import { runSshCommand } from './exec.ts';
 
 export interface RemoteWatch {
   exited: Promise<ExitInfo>;

@@ -10,8 +10,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 import { apiEvent, type EventHub, REPLAY_MAX } from '../../observability/event-stream.ts';
-import type { GatewayContext } from '../context.ts';
 
 export const EVENTS_DEFAULT_LIMIT = 100;
 export const EVENTS_MAX_LIMIT = 1000;

@@ -5,7 +5,7 @@
  * reserved included), and its power state (src/machines/power.ts).
  */
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../context.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 
 export async function registerMachineRoutes(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   app.get('/v1/machines', async () => ({ machines: ctx.machines?.list() ?? [] }));

@@ -9,9 +9,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { unknownServiceError } from '../../errors.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 import { metricsJson, serviceMetricsJson } from '../../observability/json-metrics.ts';
 import type { GatewayMetrics } from '../../observability/metrics.ts';
-import type { GatewayContext } from '../context.ts';
 
 export async function registerMetricsRoutes(
   app: FastifyInstance,

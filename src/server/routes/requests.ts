@@ -14,13 +14,13 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 import { acquireLeaseAsync, admit, type Door } from '../../proxy/admission.ts';
 import type { EndedRequest, ProxyHandler } from '../../proxy/handler.ts';
 import { buildDispatchHeaders } from '../../proxy/headers.ts';
 import { routeRequest } from '../../routing/route-request.ts';
 import type { Lease } from '../../services/types.ts';
 import { collectCapped } from '../collect-body.ts';
-import type { GatewayContext } from '../context.ts';
 import { encodeResponseBody, flattenHeaders } from '../dispatch-body.ts';
 import { type DispatchRequest, parseDispatchRequest } from '../dispatch-validation.ts';
 

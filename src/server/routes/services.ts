@@ -12,9 +12,9 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 import { shuttingDownError } from '../../services/errors.ts';
 import type { ServiceHandle } from '../../services/types.ts';
-import type { GatewayContext } from '../context.ts';
 
 interface IdParams {
   id: string;

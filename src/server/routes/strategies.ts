@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { GatewayContext } from '../context.ts';
+import type { GatewayContext } from '../../gateway-context.ts';
 
 /**
  * `GET /v1/strategies` (SPEC §2): the loaded strategies (`{name, version, features}`, plus

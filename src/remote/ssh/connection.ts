@@ -10,7 +10,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { Client, ConnectConfig } from 'ssh2';
 import type { Config } from '../../config/schema.ts';
-import { LaunchError, type PlacedMachine } from '../types.ts';
+import { LaunchError } from '../errors.ts';
+import type { PlacedMachine } from '../templates.ts';
 import { hostKeyPolicy } from './host-key.ts';
 
 /** Everything needed to reach one machine over SSH. */

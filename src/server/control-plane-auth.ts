@@ -17,14 +17,14 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { readPresentedKey } from '../auth/api-keys.ts';
+import type { AuthOutcome } from '../auth/authenticate.ts';
+import { loginPage } from '../auth/login-page.ts';
+import { verifyPassword } from '../auth/password.ts';
+import { isHttpsRequest, isSafeMethod, isSameOrigin } from '../auth/request-guards.ts';
+import { readCookieValues, SESSION_COOKIE, sessionCookie } from '../auth/session.ts';
 import { HestiaError } from '../errors.ts';
-import type { GatewayContext } from '../server/context.ts';
-import { readPresentedKey } from './api-keys.ts';
-import type { AuthOutcome } from './authenticate.ts';
-import { loginPage } from './login-page.ts';
-import { verifyPassword } from './password.ts';
-import { isHttpsRequest, isSafeMethod, isSameOrigin } from './request-guards.ts';
-import { readCookieValues, SESSION_COOKIE, sessionCookie } from './session.ts';
+import type { GatewayContext } from '../gateway-context.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

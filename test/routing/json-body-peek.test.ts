@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { text } from 'node:stream/consumers';
 import { test } from 'node:test';
-import { parseJsonBody, readBodyForRouting, requestHasBody } from '../../src/routing/request-body.ts';
+import { parseJsonBody, readBodyForRouting, requestHasBody } from '../../src/routing/json-body-peek.ts';
 
 const chunks = (...parts: string[]) => Readable.from(parts.map((p) => Buffer.from(p)));
 

@@ -14,9 +14,10 @@
  * `;`/`||` before the background job instead, and then `$!` is the server's real PID.
  */
 import type { Client, ClientChannel } from 'ssh2';
-import { BoundedBuffer, excerpt } from '../excerpt.ts';
-import { LaunchError } from '../types.ts';
-import { describeTarget, openSsh, type SshTarget } from './connection.ts';
+import type { Config } from '../../config/schema.ts';
+import { LaunchError } from '../errors.ts';
+import { BoundedBuffer, excerpt } from '../output-excerpt.ts';
+import { describeTarget, openSsh, type SshTarget, sshTargetFor } from './connection.ts';
 
 export interface SshRunOptions {
   /** Bound on the whole run (connect + command). On expiry the channel and connection close. */
@@ -136,4 +137,22 @@ export async function runSshChecked(
       stderr,
     },
   );
+}
+
+/**
+ * Run `command` on configured machine `machineId` over SSH (its `machines.<id>.ssh` settings,
+ * pinned host key, key auth), bounded by `timeoutMs`. For `wake`/`sleep` ssh actions and
+ * other one-off remote commands. Resolves with the exit status and bounded output; with
+ * `check: true` a non-zero exit is a LaunchError carrying the exit code and stderr.
+ */
+export async function runOnMachine(
+  config: Config,
+  machineId: string,
+  command: string,
+  opts: { timeoutMs: number; signal?: AbortSignal; check?: boolean; what?: string },
+): Promise<SshRunResult> {
+  const t = sshTargetFor(config, machineId);
+  return opts.check
+    ? runSshChecked(t, command, { timeoutMs: opts.timeoutMs, signal: opts.signal, what: opts.what ?? 'ssh command' })
+    : runSshCommand(t, command, { timeoutMs: opts.timeoutMs, signal: opts.signal });
 }

@@ -2,14 +2,14 @@
  * Everything a route or the proxy may use, built once by the composition root (main.ts).
  * Routes receive this object; they never construct their own collaborators.
  */
-import type { Authenticator } from '../auth/authenticate.ts';
-import type { Config } from '../config/schema.ts';
-import type { MachineInfo } from '../machines/machine-placement.ts';
-import type { EventBus } from '../observability/events.ts';
-import type { Logger } from '../observability/logger.ts';
-import type { RoutingTable } from '../routing/router.ts';
-import type { ServiceLookup } from '../services/types.ts';
-import type { Store } from '../store/store.ts';
+import type { Authenticator } from './auth/authenticate.ts';
+import type { Config } from './config/schema.ts';
+import type { MachineInfo } from './machines/machine-placement.ts';
+import type { EventBus } from './observability/events.ts';
+import type { Logger } from './observability/logger.ts';
+import type { RoutingTable } from './routing/router.ts';
+import type { ServiceLookup } from './services/types.ts';
+import type { Store } from './store/store.ts';
 
 export interface GatewayContext {
   /** The current config; replaced on reload (read it through the getter, never cache it). */

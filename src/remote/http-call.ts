@@ -3,8 +3,8 @@
  * http wake/sleep actions both send it. Header values and query strings never reach a message
  * (they may carry tokens); callers word their own errors from the fields of HttpCallError.
  */
-import { request } from '../../http-client.ts';
-import { expandTemplate, type TemplateVars } from '../types.ts';
+import { request } from '../http-client.ts';
+import { expandTemplate, type TemplateVars } from './templates.ts';
 
 export interface HttpCallSpec {
   /** URL template ({host}, {port}, {machine}, {service}). */
