@@ -14,15 +14,19 @@ import type { Duplex } from 'node:stream';
 import { gateProxyRequest } from '../auth/request-guards.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
+import type { ProxyObserver } from '../observability/request-record.ts';
 import { acquireLease, admit } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
-import { ProxyContext, type ProxyHooks, type ProxyObserver } from './proxy-context.ts';
+import type { ProxyHooks } from './path-door.ts';
+import { ProxyContext } from './proxy-context.ts';
 import { handleUpgrade } from './websocket.ts';
 
+export type { ProxyObserver, ProxyRequestInfo } from '../observability/request-record.ts';
 export type { ForwardedResponse, ForwardOptions } from './collected-forward.ts';
-export type { EndedRequest, ProxyHooks, ProxyObserver, ProxyRequestInfo } from './proxy-context.ts';
+export type { ProxyHooks } from './path-door.ts';
+export type { EndedRequest } from './proxy-context.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;

@@ -16,7 +16,6 @@ import type { IncomingMessage } from 'node:http';
 import { HestiaError, unknownServiceError } from '../errors.ts';
 import type { ServiceHandle } from '../services/types.ts';
 import type { Door } from './admission.ts';
-import type { ProxyHooks } from './proxy-context.ts';
 import { escapesBase, type ServicePath, splitServicePath } from './target-path.ts';
 
 const REFUSED_METHODS: ReadonlySet<string> = new Set(['TRACE', 'CONNECT']);
@@ -35,6 +34,26 @@ export function refuseEscapingPath(service: ServiceHandle, rest: string): Hestia
   return new HestiaError('HESTIA_BAD_REQUEST', 'the path climbs above the service root with ..', {
     serviceId: service.id,
   });
+}
+
+/**
+ * Seams for colleagues' features.
+ *
+ * AUTH HOOK: `authorize` is called for every `/services/…` request and WebSocket upgrade after
+ * the service is looked up and before anything is acquired or forwarded (admission.ts step 3),
+ * also when the path names no configured service (`serviceId` undefined): that refusal (404,
+ * listing the services) comes only after auth allowed the request. It answers:
+ * - a HestiaError (e.g. HESTIA_UNAUTHORIZED): refused with it, nothing is forwarded;
+ * - null: allowed, and the hook may have removed or rewritten the gateway's own credentials in
+ *   `req.headers` (auth/request-guards.ts `gateProxyRequest` deletes X-API-Key, a gateway Bearer
+ *   Authorization, and the session cookie). The proxy then forwards Authorization, Cookie and
+ *   X-API-Key from `req.headers` (as the hook left them), everything else from the raw list;
+ * - undefined: not checked (auth off): every header is forwarded from the raw list, and Node
+ *   never has to build `req.headers` on the hot path.
+ * Wiring on main (handler.ts `authHooks`): `(req, id) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, id) : undefined)`.
+ */
+export interface ProxyHooks {
+  authorize?(req: IncomingMessage, serviceId: string | undefined): HestiaError | null | undefined;
 }
 
 /** The door of `/services/…` requests and upgrades, with the handler's auth hook. */

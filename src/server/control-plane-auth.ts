@@ -58,6 +58,9 @@ export async function registerAuth(app: FastifyInstance, ctx: GatewayContext): P
   app.addHook('onRequest', async (req, reply) => {
     if (!ctx.auth.enabled) return;
     const path = req.url.split('?')[0] ?? '/';
+    // The dispatcher's admission answers 503 while shutting down before its auth step, as every
+    // door does (proxy/admission.ts); nothing is forwarded either way.
+    if (ctx.shuttingDown && path === '/v1/requests') return;
     const access = classify(path, ctx);
     if (access === 'open') return;
 

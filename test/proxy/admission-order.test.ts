@@ -207,6 +207,18 @@ describe('auth on', () => {
     return out;
   }
 
+  test('shutting down comes before auth: 503 from every door, even without a key', async () => {
+    gw.setShuttingDown(true);
+    try {
+      for (const [name, a] of Object.entries(await eachDoor('nope', {}))) {
+        assert.equal(a.status, 503, name);
+        assert.equal(a.code, 'HESTIA_SHUTTING_DOWN', name);
+      }
+    } finally {
+      gw.setShuttingDown(false);
+    }
+  });
+
   test('auth comes before the unknown-id answer: 401 from every door, and no service list', async () => {
     for (const [name, a] of Object.entries(await eachDoor('nope', {}))) {
       assert.equal(a.status, 401, name);
