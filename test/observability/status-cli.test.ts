@@ -1,5 +1,5 @@
 /**
- * `hestia status` (the real bin, as a child process) against a real gateway: the table, the
+ * `hestia status` (in-process, through src/cli/main.ts) against a real gateway: the table, the
  * defaults from HESTIA_HOST/HESTIA_PORT, API keys when auth is on, and a clear error when no
  * gateway is running.
  */
@@ -15,7 +15,7 @@ import { EventRecorder, fixtureService, freePort, tempDir } from '../services/su
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
-/** The child must not inherit a developer's HESTIA_* settings. */
+/** The command must not see a developer's HESTIA_* settings. */
 const clean = { HESTIA_HOST: undefined, HESTIA_PORT: undefined, HESTIA_API_KEY: undefined };
 
 test('hestia status prints one row per service: state, machine, in flight, queued, last used, idle countdown', async (t) => {
