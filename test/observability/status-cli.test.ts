@@ -9,8 +9,10 @@ import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { defaultUrl, formatTable } from '../../src/cli/status.ts';
 import type { ServiceStatus } from '../../src/services/types.ts';
 import { runCli } from '../helpers/cli.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, tempDir } from '../services/support.ts';
+import { fixtureService, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
