@@ -31,7 +31,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const concurrency = Number(process.env.HESTIA_TEST_CONCURRENCY) || Math.max(4, availableParallelism() * 3);
+const concurrency = Number(process.env.HESTIA_TEST_CONCURRENCY) || Math.max(4, availableParallelism() * 2);
 // On a terminal node prints its spec reporter straight to it; otherwise (CI, pipes) its TAP
 // passes through here line by line, unchanged, so skipped suites can be noticed.
 const tty = process.stdout.isTTY === true;
