@@ -5,7 +5,8 @@
 // - Order: the *.slow.test.ts files first, so the longest files start early and do not finish
 //   alone at the end of the run (node starts files in the order given).
 // - Concurrency: the tests are mostly waiting on sockets and child processes, not on the CPU, so
-//   more files run at once than there are cores (HESTIA_TEST_CONCURRENCY overrides).
+//   on an idle machine more files run at once than there are cores; on a busy one, fewer
+//   (see below; HESTIA_TEST_CONCURRENCY overrides).
 // - Skips: node's closing lines (`# tests`, `# pass`, `# fail`, `# skipped`, …) are node's own and
 //   printed unchanged. Node 20 does not count a suite skipped with `describe(…, {skip})` in
 //   `# skipped`; missing back ends go through test/helpers/backends.ts `requireOrSkip`, which
@@ -13,7 +14,7 @@
 //   Should any other whole suite be skipped, the runner names it after node's summary.
 import { spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 
 const args = process.argv.slice(2);
@@ -31,7 +32,15 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const concurrency = Number(process.env.HESTIA_TEST_CONCURRENCY) || Math.max(4, availableParallelism() * 2);
+// Files at once: twice the cores when the machine is otherwise idle (CI), down to the number of
+// cores as its load average says other work is running: timing-sensitive tests (rate-limit
+// windows, deadlines, a child's start) failed at 4-8 files on 2 cores with a load of ~10-14
+// from elsewhere, and passed at 2.
+const cores = availableParallelism();
+const idleCores = Math.max(0, cores - loadavg()[0]);
+const concurrency =
+  Number(process.env.HESTIA_TEST_CONCURRENCY) || Math.min(cores * 2, Math.max(2, Math.round(cores + idleCores)));
+process.stderr.write(`run-tests: ${files.length} files, ${concurrency} at once\n`);
 // On a terminal node prints its spec reporter straight to it; otherwise (CI, pipes) its TAP
 // passes through here line by line, unchanged, so skipped suites can be noticed.
 const tty = process.stdout.isTTY === true;

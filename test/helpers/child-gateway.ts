@@ -37,7 +37,8 @@ export async function spawnGateway(
       resolve(code);
     }),
   );
-  const listening = await lines.waitForLine((l) => l.event_type === 'listening');
+  // A bound for a loaded machine (a launch took over 15 s there), not an expectation.
+  const listening = await lines.waitForLine((l) => l.event_type === 'listening', 60_000);
   return {
     lines: lines.lines,
     waitForLine: lines.waitForLine,
