@@ -14,8 +14,8 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
+import { parseExposition } from '../helpers/prom-text.ts';
 import { namedHandler, startUpstream, type Upstream } from '../helpers/upstream.ts';
-import { parseExposition } from '../observability/prom-text.ts';
 import { tcpListener, udpListener } from './helpers.ts';
 
 const MAC = '02:00:00:aa:bb:01';

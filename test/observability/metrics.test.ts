@@ -12,9 +12,9 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { fixtureService, readPids, tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
+import { type Exposition, parseExposition } from '../helpers/prom-text.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { type Exposition, parseExposition } from './prom-text.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
