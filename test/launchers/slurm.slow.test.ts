@@ -141,7 +141,7 @@ describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () 
         jobId = stdout.trim().split('\n')[0] ?? '';
         return jobId !== '';
       },
-      { message: 'job pending' },
+      { message: 'job pending', intervalMs: 100 },
     );
     jobIds.add(jobId);
     ac.abort();
