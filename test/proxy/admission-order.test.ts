@@ -15,9 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { hashApiKey } from '../../src/auth/api-keys.ts';
 import type { ServiceHandle } from '../../src/services/types.ts';
-import { send } from '../fixtures/client.ts';
-import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { echoHandler, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { send } from '../helpers/client.ts';
+import { type ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { echoHandler, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const KEY = 'hk_admission_order_key_0123456789';
 /** A key limited to the service `hot`. */
