@@ -31,8 +31,11 @@ export interface ResolveOptions {
   baseServices?: Record<string, unknown>;
 }
 
-/** The service every config has unless the file defines it (SPEC §3). */
-export const DEFAULT_OLLAMA = { base_url: 'http://localhost:11434' };
+/**
+ * The original's built-in service, present only when the file defines no services (or there is
+ * no file). With a `health_url`, so a start reports ready only when an Ollama really answers.
+ */
+export const DEFAULT_OLLAMA = { base_url: 'http://localhost:11434', health_url: 'http://localhost:11434/api/tags' };
 
 export function formatIssue(i: ConfigIssue): string {
   const where = i.path ? `${i.file}: ${i.path}` : i.file;
@@ -85,9 +88,11 @@ export function resolveConfig(
   }
   const services = raw.services as Raw;
   for (const [id, svc] of Object.entries(services)) if (svc === null) services[id] = {};
+  // A file that defines services gets exactly those (a user who wants `ollama` declares it).
+  const fileDefinesServices = Object.keys(services).length > 0;
   for (const [id, svc] of Object.entries(opts.baseServices ?? {}))
     if (!(id in services)) services[id] = structuredClone(svc);
-  if (!('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
+  if (!fileDefinesServices && !('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
 
   // 3. Environment.
   const envResult = applyEnvOverrides(raw, env);
