@@ -30,6 +30,38 @@ describe('hestia check-config', () => {
     assert.match(r.stderr, /config OK/);
   });
 
+  test('masks URL userinfo, token query values, secret-named env values and http launcher headers/body', async () => {
+    const file = write(
+      'secrets.yml',
+      [
+        'services:',
+        '  llm:',
+        '    base_url: http://llm-user:url-pw@127.0.0.1:1/?api_token=query-tok',
+        '    launcher:',
+        '      type: process',
+        '      command: [server]',
+        '      env: { HF_TOKEN: hf-tok, CUDA_VISIBLE_DEVICES: "0" }',
+        '  hook:',
+        '    base_url: http://127.0.0.1:2',
+        '    launcher:',
+        '      type: http',
+        '      start_url: http://ctl/start?token=start-tok',
+        '      headers: { X-Api-Token: hdr-tok }',
+        '      body: { password: body-pw, action: start }',
+      ].join('\n'),
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 0, r.stderr);
+    for (const s of ['url-pw', 'query-tok', 'hf-tok', 'start-tok', 'hdr-tok', 'body-pw'])
+      assert.ok(!r.stdout.includes(s), `${s} printed:\n${r.stdout}`);
+    const printed = parse(r.stdout) as {
+      services: Record<string, { base_url: string; launcher: { env?: object; body?: object } }>;
+    };
+    assert.equal(printed.services.llm!.base_url, 'http://llm-user:***@127.0.0.1:1/?api_token=***');
+    assert.deepEqual(printed.services.llm!.launcher.env, { HF_TOKEN: '***', CUDA_VISIBLE_DEVICES: '0' });
+    assert.deepEqual(printed.services.hook!.launcher.body, { password: '***', action: 'start' });
+  });
+
   test('exits 1 with the file, key path and problem on an invalid config', async () => {
     const file = write('bad.yml', 'services:\n  comfyui:\n    base_url: http://localhost:8188\n    queue_size: 0\n');
     const r = await runCli(['check-config', file], { env: cleanEnv });
