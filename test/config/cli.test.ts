@@ -75,6 +75,38 @@ describe('hestia check-config', () => {
     assert.equal(r.stdout, '');
   });
 
+  test('a hard error and a typo: every problem at once, the typo with its suggestion, the type expected', async () => {
+    const file = write(
+      'typos.yml',
+      'services:\n  a:\n    base_url: http://a:1\n    idle_timout_ms: 600000\n    launcher: { type: process, command: 42 }\n',
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /invalid configuration \(1 problem, 1 warning\)/);
+    assert.match(
+      r.stderr,
+      /services\.a\.launcher\.command: must be a string \(run by \/bin\/sh -c\) or a list of strings \(argv\), got 42/,
+    );
+    assert.match(
+      r.stderr,
+      /warning: .*services\.a\.idle_timout_ms: unknown key \(ignored\); did you mean idle_timeout_ms\?/,
+    );
+    assert.doesNotMatch(r.stderr, /Invalid input/);
+  });
+
+  test('server.strict_config: true: an unknown key fails check-config (exit 1)', async () => {
+    const file = write(
+      'strict.yml',
+      'server:\n  strict_config: true\nservices:\n  a:\n    base_url: http://a:1\n    idle_timout_ms: 1\n',
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /services\.a\.idle_timout_ms: unknown key; did you mean idle_timeout_ms\? \(server\.strict_config is true\)/,
+    );
+  });
+
   test('an explicitly named missing file is an error', async () => {
     const r = await runCli(['check-config', join(dir, 'nope.yml')], { env: cleanEnv });
     assert.equal(r.code, 1);
