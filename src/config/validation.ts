@@ -51,7 +51,7 @@ export function describeUnion(branches: readonly (readonly UnionBranchIssue[])[]
   const nouns: string[] = [];
   for (const issues of branches) {
     const first = issues[0];
-    if (!first || first.code !== 'invalid_type' || first.expected === undefined) return null;
+    if (first?.code !== 'invalid_type' || first.expected === undefined) return null;
     let noun: string;
     if (first.path.length === 0) noun = expectedNoun(first.expected);
     else if (first.path.length === 1 && typeof first.path[0] === 'number')
