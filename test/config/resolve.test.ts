@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type ConfigIssue, formatIssue, resolveConfig } from '../../src/config/resolve.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { sharedDir } from '../helpers/shared.ts';
 
-const ORIGINAL = join(sharedDir(), 'compat', 'hestia_config.original.yml');
+/** The original Python Hestia's full example configuration, kept verbatim in the repository. */
+const ORIGINAL = fileURLToPath(new URL('../fixtures/compat/hestia_config.original.yml', import.meta.url));
 
 function ok(text: string, env: Record<string, string> = {}): { config: Config; warnings: string[]; notes: string[] } {
   const r = resolveConfig(text, env, { file: 'hestia_config.yml' });
