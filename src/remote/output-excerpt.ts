@@ -7,7 +7,11 @@
  * EADDRINUSE …`, `OSError: …`, `panic: …`) and the last lines (the exit summary), with stack
  * frames (`    at emitErrorNT (node:net:…)`) dropped; never an arbitrary window that starts
  * halfway through a stack trace.
+ *
+ * URLs in the text have their user info and token-like query values masked (config/mask.ts):
+ * these excerpts reach `lastError`, events and API answers.
  */
+import { maskText } from '../config/mask.ts';
 
 /** Stack frames and source-echo lines: noise in a one-paragraph failure reason. */
 const FRAME = /^\s+at\s|^\s*\^+\s*$|^\s*\.\.\. \d+ more\b/;
@@ -42,7 +46,7 @@ export function summarizeOutput(lines: readonly string[], opts: SummaryOptions =
     if (first + 1 < tailStart) out.push('…');
   } else if (tailStart > 0) out.push('…');
   out.push(...meaningful.slice(tailStart));
-  return fit(out, maxChars);
+  return fit(out.map(maskText), maxChars);
 }
 
 /** Join `lines` within `max` characters: the first line keeps up to half, the tail the rest. */
@@ -62,7 +66,7 @@ function fit(lines: string[], max: number): string {
  * (first error line + last lines, see summarizeOutput); a single line is cut with an ellipsis.
  */
 export function excerpt(text: string, max = 500): string {
-  const t = text.trim();
+  const t = maskText(text.trim());
   if (t.length <= max) return t;
   const lines = t.split(/\r?\n/);
   return lines.length > 1 ? summarizeOutput(lines, { maxChars: max }) : `${t.slice(0, max)}…`;

@@ -83,3 +83,11 @@ test('HeadTailLines keeps the first error line of a long stream and counts what 
   assert.equal(h.summary(), 'starting\nError: listen EADDRINUSE\n… 3 more lines …\nd\nexit');
   assert.equal(h.summary({ tailLines: 2 }), 'Error: listen EADDRINUSE\n…\nd\nexit');
 });
+
+test('URLs in excerpts and summaries have their credentials masked', () => {
+  assert.equal(
+    excerpt('fetch http://me:hunter2@hub/model?token=abc failed'),
+    'fetch http://me:***@hub/model?token=*** failed',
+  );
+  assert.match(summarizeOutput(['Error: GET https://u:pw@x/?api_key=k failed']), /u:\*\*\*@x\/\?api_key=\*\*\*/);
+});
