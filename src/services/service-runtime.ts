@@ -30,6 +30,7 @@ import {
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { probeOnce } from '../remote/http-probe.ts';
+import type { ServiceStateRow } from '../store/store.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
@@ -49,28 +50,15 @@ import { WriteBehind } from './write-behind.ts';
 
 /** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
 export interface StateSink {
-  save(row: {
-    serviceId: string;
-    state: ServiceState;
-    machineId: string | null;
-    launcherType: string | null;
-    persist: Record<string, unknown> | null;
-    startedAt: number | null;
-    lastUsedAt: number | null;
-  }): void;
+  save(row: Omit<ServiceStateRow, 'updatedAt'>): void;
   touch(serviceId: string, lastUsedAt: number): void;
 }
 
-/** A recorded state from before a gateway restart (store row). */
-export interface RecordedState {
-  state: ServiceState;
-  machineId: string | null;
-  /** The launcher type that wrote `persist`; another type's facts are never handed to adopt. */
-  launcherType: string | null;
-  persist: Record<string, unknown> | null;
-  startedAt: number | null;
-  lastUsedAt: number | null;
-}
+/**
+ * A recorded state from before a gateway restart (store row). `launcherType` is the launcher
+ * type that wrote `persist`; another type's facts are never handed to adopt.
+ */
+export type RecordedState = Omit<ServiceStateRow, 'serviceId' | 'updatedAt'>;
 
 export interface RuntimeDeps {
   bus: EventBus;
