@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One entry for CI: set up every real launcher back end (sshd, Slurm, podman) on 127.0.0.1,
-# idempotently, and print how long each took. Tests that find a back end missing skip with
+# idempotently, and print how long each took. Tests that find a back end missing skip (fail in CI) with
 # a message; in CI this script makes them run.
 set -euo pipefail
 cd "$(dirname "$0")"
