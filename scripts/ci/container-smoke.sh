@@ -5,8 +5,9 @@
 # 2. podman build --format docker (keeps the HEALTHCHECK) with BASE_IMAGE set to it
 # 3. runs the image as its non-root user with one volume (config + database + strategies) and
 #    a Docker API socket mounted at /var/run/docker.sock; /healthz answers; the image's own
-#    HEALTHCHECK passes; a request to a `docker`-launched service makes Hestia, inside the
-#    container, create and start a container through the socket; SIGTERM stops Hestia with 0.
+#    HEALTHCHECK passes; `hestia check-config` reads the volume's config; a request to a
+#    `docker`-launched service makes Hestia, inside the container, create and start a
+#    container through the socket; SIGTERM stops Hestia with 0.
 # Needs setup-podman.sh to have run (storage config, the busybox image). The socket is a second
 # Podman API service on the same storage, made group-accessible for the image's user (as
 # /var/run/docker.sock is for the docker group), so the shared CI socket stays as it is.
@@ -79,6 +80,8 @@ t3=$(now_ms); log "container up, /healthz 200: $((t3 - t2)) ms"
 log "process user in the container: $(podman exec "$name" id)"
 [ "$(podman exec "$name" id -u)" = 10001 ] || { log "FAIL: not running as uid 10001"; exit 1; }
 podman healthcheck run "$name" >/dev/null || { log "FAIL: the image's HEALTHCHECK failed"; exit 1; }
+podman exec "$name" hestia check-config >/dev/null || { log "FAIL: \`hestia check-config\` in the container"; exit 1; }
+log "hestia check-config in the container: ok (the volume's hestia_config.yml)"
 log "HEALTHCHECK: healthy"
 
 body=$(curl -fsS --max-time 90 "http://127.0.0.1:$port/services/web/") ||
