@@ -17,11 +17,11 @@
 // them); without the header, or when no instance of that region is healthy, to any healthy
 // instance; when none is healthy, Hestia answers 502 HESTIA_NO_HEALTHY_INSTANCE.
 //
-// The contract (types in `hestia/strategy`, src/routing/types.ts): export one function,
+// The contract (types in `hestia-gateway/strategy`, src/routing/types.ts): export one function,
 // `register`, returning the strategy. `select` is pure and synchronous: it may only change the
 // `state` object that `createState` made for the service.
 
-/** @type {import('hestia/strategy').RegisterStrategies} */
+/** @type {import('hestia-gateway/strategy').RegisterStrategies} */
 export function register(_api) {
   return {
     name: 'region_router',

@@ -1,7 +1,8 @@
 /**
  * The routing-strategy API: everything a strategy (built in or plugin) sees and returns.
- * Exported to plugin authors as `hestia/strategy` (package.json "exports"); this file holds
- * types only, so `import type { Strategy } from 'hestia/strategy'` costs nothing at runtime.
+ * Exported to plugin authors as `hestia-gateway/strategy` (package.json "exports"; shipped as
+ * dist/routing/types.d.ts by scripts/build.mjs, which fails if this file holds anything but
+ * types), so `import type { Strategy } from 'hestia-gateway/strategy'` costs nothing at runtime.
  *
  * Contract in one paragraph: a strategy is a pure, synchronous function. For every request to
  * a service whose config names it (`strategy: <name>`), the gateway calls
