@@ -123,6 +123,10 @@ describe('request target', () => {
     '/services/echo/a/%2E%2E/%2e%2e/etc/passwd',
     '/services/echo/..%2f..%2fx',
     '/services/prefixed/.%2e/secret',
+    '/services/prefixed/..;/secret',
+    '/services/prefixed/..;jsessionid=1/secret',
+    '/services/echo/%252e%252e/x',
+    '/services/echo/a/%252E%252E%252f../x',
   ]) {
     test(`a dot-segment escape is refused with 400 and not forwarded: ${path}`, async () => {
       const before = up.requests.length;
