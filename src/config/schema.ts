@@ -348,6 +348,11 @@ export const serverSchema = z.object({
   shutdown_grace_ms: ms().default(10_000),
   /** `X-Forwarded-*` from clients are trusted (appended to) only when this is true. */
   trust_proxy: z.boolean().default(false),
+  /**
+   * A request whose body stops arriving for this long gets 408 (an idle timeout: uploads have no
+   * total time limit). Read at start.
+   */
+  request_idle_timeout_ms: ms().default(60_000),
   /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
   strict_config: z.boolean().default(false),
 });
