@@ -353,6 +353,11 @@ export const serverSchema = z.object({
    * total time limit). Read at start.
    */
   request_idle_timeout_ms: ms().default(60_000),
+  /**
+   * MiB of `POST /v1/requests` bodies held at once (waiting in queues or in flight) across all
+   * services; a dispatch that would exceed it gets 503 before its body is read.
+   */
+  dispatch_buffer_mb: z.number().int().min(1).default(64),
   /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
   strict_config: z.boolean().default(false),
 });
