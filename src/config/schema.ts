@@ -179,6 +179,12 @@ export const serviceSchema = z.object({
     .min(1, { error: (iss) => `must be >= 1, got ${String(iss.input)}` })
     .default(60),
 
+  /**
+   * A server already answering at base_url/health_url when Hestia is about to launch the service
+   * (one it did not start) is used as the service instead of refusing the start.
+   */
+  adopt_running: z.boolean().default(false),
+
   // Routing (SPEC §7)
   strategy: z.string().nullish(),
   instances: z.array(instanceSchema).default([]),
