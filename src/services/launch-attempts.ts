@@ -11,6 +11,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceConfig } from '../config/schema.ts';
+import { tcpListener } from '../launchers/process/proc.ts';
 import {
   type ExitInfo,
   expandTemplate,
@@ -252,12 +253,17 @@ async function answeringStranger(cfg: ServiceConfig, vars: TemplateVars, signal:
   if (!answered) return null;
   const u = new URL(url);
   const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+  // The process holding the port, when cheaply known (a local listener readable in /proc).
+  const holder = LOCAL_HOSTS.has(u.hostname) ? tcpListener(Number(port)) : null;
+  const by = holder === null ? '' : ` by pid ${holder.pid} (${holder.command.slice(0, 200)})`;
   return (
-    `port ${port} on ${u.hostname} is already in use: ${url} answered (${r.ok ? 'ready' : r.detail}) before Hestia ` +
+    `port ${port} on ${u.hostname} is already in use${by}: ${url} answered (${r.ok ? 'ready' : r.detail}) before Hestia ` +
     `launched anything, so another server holds the service's address; stop it, move the service to a free port, ` +
     `or set adopt_running: true to use that server as the service`
   );
 }
+
+const LOCAL_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]', '0.0.0.0', '[::]']);
 
 /** A child that died because its port was taken says so plainly (the stack line may be long). */
 function addressInUseHint(reason: string): string {

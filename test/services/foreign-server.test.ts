@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { after, test } from 'node:test';
 import { json, send } from '../helpers/client.ts';
@@ -37,6 +38,9 @@ test('a foreign server on the port: the start is refused naming the port; the st
   assert.equal(body.code, 'HESTIA_START_FAILED');
   assert.match(String(body.error), new RegExp(`port ${up.port} on 127\\.0\\.0\\.1 is already in use`));
   assert.match(String(body.error), /adopt_running: true/);
+  // The holder is this test process; named when /proc shows it (Linux).
+  if (existsSync('/proc/net/tcp'))
+    assert.match(String(body.error), new RegExp(`already in use by pid ${process.pid} \\(`), String(body.error));
   assert.deepEqual(
     up.requests.map((q) => q.url),
     up.requests.map(() => '/health'),
