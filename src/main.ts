@@ -52,7 +52,7 @@ const LISTEN_BACKLOG = 2048;
 /** Config keys read once at start; a reload that changes them is reported, not applied. */
 function startOnlyChanges(prev: Config, next: Config): string[] {
   const changed: string[] = [];
-  for (const k of ['host', 'port', 'db_path'] as const)
+  for (const k of ['host', 'port', 'db_path', 'request_idle_timeout_ms'] as const)
     if (prev.server[k] !== next.server[k]) changed.push(`server.${k}`);
   if (prev.strategies_dir !== next.strategies_dir) changed.push('strategies_dir');
   return changed;

@@ -1,11 +1,25 @@
 import { stringify } from 'yaml';
 import { maskSecrets } from '../config/mask.ts';
+import { parseCommandArgs } from './args.ts';
 import { type CliIo, loadConfigIn, withDefaults } from './io.ts';
+
+const USAGE = `usage: hestia check-config [FILE | --config FILE]
+  Validate the config (default: $HESTIA_CONFIG_PATH, else ./hestia_config.yml) and print it
+  resolved, secrets masked. Exit 0 when valid, 1 when not.
+`;
 
 /** `hestia check-config [FILE]`: validate, print the resolved config with secrets masked. */
 export async function checkConfigCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
-  const path = argv.find((a) => !a.startsWith('-'));
-  const loaded = loadConfigIn(io, path);
+  const parsed = parseCommandArgs(
+    io,
+    'hestia check-config',
+    USAGE,
+    argv,
+    { config: { type: 'string', short: 'c' } },
+    1,
+  );
+  if (!parsed.ok) return parsed.code;
+  const loaded = loadConfigIn(io, parsed.values.config ?? parsed.positionals[0]);
   if (!loaded.ok) {
     io.stderr.write(`${loaded.message}\n`);
     return 1;

@@ -8,15 +8,14 @@
  * The hash alone goes to stdout; prompts and notes go to stderr.
  */
 import { hashPassword } from '../auth/password.ts';
+import { parseCommandArgs } from './args.ts';
 import { type CliInput, type CliIo, type CliOutput, withDefaults } from './io.ts';
 
+const USAGE = 'usage: hestia hash-password   (reads the password from the terminal or stdin, never from arguments)\n';
+
 export async function hashPasswordCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
-  if (argv.length > 0) {
-    io.stderr.write(
-      'usage: hestia hash-password   (reads the password from the terminal or stdin, never from arguments)\n',
-    );
-    return 2;
-  }
+  const parsed = parseCommandArgs(io, 'hestia hash-password', USAGE, argv, {});
+  if (!parsed.ok) return parsed.code;
   let password: string;
   if (io.stdin.isTTY) {
     let first: string;

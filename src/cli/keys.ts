@@ -7,11 +7,11 @@
  * Output contract for scripts: `keys create` prints the key alone on one stdout line and every
  * note on stderr, so `KEY=$(hestia keys create ci)` captures exactly the key.
  */
-import { parseArgs } from 'node:util';
 import { generateApiKey } from '../auth/api-keys.ts';
 import { KeyNameTakenError, KeyStore } from '../auth/key-store.ts';
 import type { Config } from '../config/schema.ts';
 import { Store } from '../store/store.ts';
+import { parseCommandArgs } from './args.ts';
 import { type CliIo, loadConfigIn, pathIn, withDefaults } from './io.ts';
 
 const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] [--config FILE]
@@ -22,13 +22,20 @@ const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export async function keysCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
-  let parsed: ReturnType<typeof parse>;
-  try {
-    parsed = parse(argv);
-  } catch (err) {
-    io.stderr.write(`hestia keys: ${(err as Error).message}\n${USAGE}`);
-    return 2;
-  }
+  const parsed = parseCommandArgs(
+    io,
+    'hestia keys',
+    USAGE,
+    argv,
+    {
+      db: { type: 'string' },
+      config: { type: 'string', short: 'c' },
+      services: { type: 'string' },
+      json: { type: 'boolean', default: false },
+    },
+    2,
+  );
+  if (!parsed.ok) return parsed.code;
   const { values, positionals } = parsed;
   const [sub, name, ...extra] = positionals;
   if (sub === undefined || extra.length > 0) {
@@ -77,19 +84,6 @@ export async function keysCommand(argv: string[], io: CliIo = withDefaults()): P
   } finally {
     opened.close();
   }
-}
-
-function parse(argv: string[]) {
-  return parseArgs({
-    args: argv,
-    options: {
-      db: { type: 'string' },
-      config: { type: 'string', short: 'c' },
-      services: { type: 'string' },
-      json: { type: 'boolean', default: false },
-    },
-    allowPositionals: true,
-  });
 }
 
 function create(

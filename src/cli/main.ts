@@ -4,6 +4,7 @@
  * of the process (stdout, stderr, stdin, env, cwd, signals) comes from `io`, so tests run the
  * commands in-process with `runCli(argv, io)`.
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { checkConfigCommand } from './check-config.ts';
 import { hashPasswordCommand } from './hash-password.ts';
@@ -12,15 +13,51 @@ import { keysCommand } from './keys.ts';
 import { serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
 
-const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
+const USAGE = `usage: hestia [serve] [--config FILE] [--port PORT] [--host HOST] [--watch]
        hestia check-config [FILE]
        hestia keys create NAME [--services ID,…] | list [--json] | revoke NAME   [--db FILE]
        hestia hash-password    (reads the password from the terminal or stdin)
-       hestia status [--url URL] [--api-key KEY] [--json]   (services of a running gateway)
+       hestia status [--url URL] [--config FILE] [--api-key KEY] [--json]   (services of a running gateway)
+       hestia --version
+Every command takes --help.
 `;
 
+/** The package's version (package.json, one directory above both src/ and dist/). */
+export function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export async function main(argv: string[], io: CliIo = withDefaults()): Promise<number | undefined> {
+  try {
+    return await run(argv, io);
+  } catch (err) {
+    // A command's unexpected failure is one line, never a stack trace (the message says what).
+    io.stderr.write(`hestia: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+async function run(argv: string[], io: CliIo): Promise<number | undefined> {
   const [first, ...rest] = argv;
+  switch (first) {
+    case 'help':
+    case '--help':
+    case '-h':
+      io.stdout.write(USAGE);
+      return 0;
+    case 'version':
+    case '--version':
+    case '-V':
+      io.stdout.write(`hestia ${packageVersion()}\n`);
+      return 0;
+  }
   const command = first === undefined || first.startsWith('-') ? 'serve' : first;
   const args = first === undefined || first.startsWith('-') ? argv : rest;
   switch (command) {
@@ -34,10 +71,6 @@ export async function main(argv: string[], io: CliIo = withDefaults()): Promise<
       return hashPasswordCommand(args, io);
     case 'status':
       return statusCommand(args, io);
-    case 'help':
-    case '--help':
-      io.stdout.write(USAGE);
-      return 0;
     default:
       io.stderr.write(`hestia: unknown command '${command}'\n${USAGE}`);
       return 2;

@@ -1,23 +1,47 @@
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/loader.ts';
 import { type Gateway, startGateway } from '../main.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { parseCommandArgs } from './args.ts';
 import { type CliIo, isProcessStdout, loadConfigIn, pathIn, withDefaults } from './io.ts';
 
+export const SERVE_USAGE = `usage: hestia [serve] [--config FILE] [--port PORT] [--host HOST] [--watch]
+  Run the gateway in the foreground.
+  -c, --config FILE  the config file (default: $HESTIA_CONFIG_PATH, else ./hestia_config.yml)
+  -p, --port PORT    listen on this port instead of server.port / HESTIA_PORT
+      --host HOST    listen on this address instead of server.host / HESTIA_HOST
+      --watch        reload the config when its file changes (SIGHUP always reloads)
+  -h, --help         this text
+`;
+
 /**
- * `hestia serve [--config FILE] [--watch]`: run the gateway in the foreground.
- * SIGTERM/SIGINT shut down gracefully (exit 0). SIGHUP — and, with --watch, any change to the
- * config file — re-reads the config: a valid one replaces the old without dropping in-flight or
- * queued requests; an invalid one is logged and ignored (SPEC §3).
+ * `hestia serve [--config FILE] [--port PORT] [--host HOST] [--watch]`: run the gateway in the
+ * foreground. SIGTERM/SIGINT shut down gracefully (exit 0). SIGHUP — and, with --watch, any
+ * change to the config file — re-reads the config: a valid one replaces the old without
+ * dropping in-flight or queued requests; an invalid one is logged and ignored (SPEC §3).
  */
 export async function serveCommand(argv: string[], io: CliIo = withDefaults()): Promise<number | undefined> {
-  const { values } = parseArgs({
-    args: argv,
-    options: { config: { type: 'string', short: 'c' }, watch: { type: 'boolean', default: false } },
-    allowPositionals: false,
+  const parsed = parseCommandArgs(io, 'hestia serve', SERVE_USAGE, argv, {
+    config: { type: 'string', short: 'c' },
+    watch: { type: 'boolean', default: false },
+    port: { type: 'string', short: 'p' },
+    host: { type: 'string' },
   });
+  if (!parsed.ok) return parsed.code;
+  const { values } = parsed;
+  let port: number | undefined;
+  if (values.port !== undefined) {
+    port = /^\d{1,5}$/.test(values.port) ? Number(values.port) : Number.NaN;
+    if (!(port >= 0 && port <= 65535)) {
+      io.stderr.write(`hestia serve: --port must be a port number (0-65535), got '${values.port}'\n`);
+      return 2;
+    }
+  }
+  if (values.host === '') {
+    io.stderr.write('hestia serve: --host must not be empty\n');
+    return 2;
+  }
   const loaded = loadConfigIn(io, values.config);
   if (!loaded.ok) {
     io.stderr.write(`${loaded.message}\n`);
@@ -45,7 +69,13 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
   signals.on('SIGHUP', onHup);
   const watcher = values.watch ? watchConfig(configPath, log, () => reload('file changed')) : undefined;
   try {
-    gateway = await startGateway({ config: loaded.config, configPath: loaded.path, logger: log });
+    gateway = await startGateway({
+      config: loaded.config,
+      configPath: loaded.path,
+      logger: log,
+      ...(port === undefined ? {} : { port }),
+      ...(values.host === undefined ? {} : { host: values.host }),
+    });
   } catch (err) {
     signals.off('SIGHUP', onHup);
     watcher?.close();

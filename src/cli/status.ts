@@ -3,25 +3,46 @@
  * running gateway (state, machine, in flight, queued, last used, idle stop countdown), read from
  * its `GET /v1/services`.
  *
- * - URL: `--url`, else `http://$HESTIA_HOST:$HESTIA_PORT` (defaults 127.0.0.1 and 8080; a
- *   wildcard listen address such as 0.0.0.0 is reached through 127.0.0.1).
+ * - URL: `--url` (http:// or https://, else exit 2), else the config's `server.host`/`server.port`
+ *   (`--config FILE`, or the file `serve` would read, env overrides applied; defaults 127.0.0.1
+ *   and 8080; a wildcard listen address such as 0.0.0.0 is reached through 127.0.0.1).
  * - Key: `--api-key`, else `HESTIA_API_KEY`, sent as `X-API-Key` (needed when auth is on).
  * - Exit 0 with the table; 1 with one clear sentence on stderr when no gateway answers, the key
  *   is missing or refused, or the answer is not a gateway's; 2 on bad usage.
  */
-import { parseArgs } from 'node:util';
 import type { ServiceStatus } from '../services/types.ts';
 import { ago, idleText } from '../ui/page.ts';
-import { type CliIo, withDefaults } from './io.ts';
+import { parseCommandArgs } from './args.ts';
+import { type CliIo, loadConfigIn, withDefaults } from './io.ts';
 
-const USAGE = 'usage: hestia status [--url URL] [--api-key KEY] [--json]\n';
+const USAGE = `usage: hestia status [--url URL | --config FILE] [--api-key KEY] [--json]
+  The services of a running gateway. Its address: --url, else server.host/server.port of the
+  config (--config FILE, $HESTIA_CONFIG_PATH or ./hestia_config.yml, with HESTIA_HOST/HESTIA_PORT
+  applied), else http://127.0.0.1:8080. The key: --api-key, else $HESTIA_API_KEY.
+`;
 const TIMEOUT_MS = 5_000;
 
 export function defaultUrl(env: NodeJS.ProcessEnv): string {
-  let host = env.HESTIA_HOST || '127.0.0.1';
-  if (host === '0.0.0.0' || host === '::' || host === '[::]') host = '127.0.0.1';
+  return urlOf(env.HESTIA_HOST || '127.0.0.1', env.HESTIA_PORT || '8080');
+}
+
+/** Where a gateway listening on host:port is reached (a wildcard address through 127.0.0.1). */
+export function urlOf(listenHost: string, port: number | string): string {
+  let host = listenHost;
+  if (host === '0.0.0.0' || host === '::' || host === '[::]' || host === '') host = '127.0.0.1';
   else if (host.includes(':') && !host.startsWith('[')) host = `[${host}]`;
-  return `http://${host}:${env.HESTIA_PORT || '8080'}`;
+  return `http://${host}:${port}`;
+}
+
+/** Why `url` cannot be a gateway's address, or null: it needs http(s):// and a host. */
+export function urlProblem(url: string): string | null {
+  if (!/^https?:\/\//i.test(url)) return `must start with http:// or https:// (got '${url}')`;
+  try {
+    new URL(url);
+  } catch {
+    return `is not a valid URL: '${url}'`;
+  }
+  return null;
 }
 
 /** The table, as printed (exported for tests of the layout). */
@@ -49,18 +70,31 @@ export function formatTable(services: ServiceStatus[], now: number): string {
 
 export async function statusCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
   const env = io.env;
-  let values: { url?: string | undefined; 'api-key'?: string | undefined; json?: boolean | undefined };
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { url: { type: 'string' }, 'api-key': { type: 'string' }, json: { type: 'boolean', default: false } },
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    io.stderr.write(`hestia status: ${(err as Error).message}\n${USAGE}`);
-    return 2;
+  const parsed = parseCommandArgs(io, 'hestia status', USAGE, argv, {
+    url: { type: 'string' },
+    config: { type: 'string', short: 'c' },
+    'api-key': { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (!parsed.ok) return parsed.code;
+  const { values } = parsed;
+  let base: string;
+  if (values.url !== undefined) {
+    const problem = urlProblem(values.url);
+    if (problem !== null) {
+      io.stderr.write(`hestia status: --url ${problem}\n`);
+      return 2;
+    }
+    base = values.url.replace(/\/+$/, '');
+  } else {
+    // The gateway's address from its config (env overrides included), as `serve` would listen.
+    const loaded = loadConfigIn(io, values.config);
+    if (!loaded.ok && values.config !== undefined) {
+      io.stderr.write(`${loaded.message}\n`);
+      return 1;
+    }
+    base = loaded.ok ? urlOf(loaded.config.server.host, loaded.config.server.port) : defaultUrl(env);
   }
-  const base = (values.url ?? defaultUrl(env)).replace(/\/+$/, '');
   const key = values['api-key'] ?? env.HESTIA_API_KEY;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (key) headers['x-api-key'] = key;

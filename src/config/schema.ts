@@ -179,6 +179,12 @@ export const serviceSchema = z.object({
     .min(1, { error: (iss) => `must be >= 1, got ${String(iss.input)}` })
     .default(60),
 
+  /**
+   * A server already answering at base_url/health_url when Hestia is about to launch the service
+   * (one it did not start) is used as the service instead of refusing the start.
+   */
+  adopt_running: z.boolean().default(false),
+
   // Routing (SPEC §7)
   strategy: z.string().nullish(),
   instances: z.array(instanceSchema).default([]),
@@ -348,6 +354,16 @@ export const serverSchema = z.object({
   shutdown_grace_ms: ms().default(10_000),
   /** `X-Forwarded-*` from clients are trusted (appended to) only when this is true. */
   trust_proxy: z.boolean().default(false),
+  /**
+   * A request whose body stops arriving for this long gets 408 (an idle timeout: uploads have no
+   * total time limit). Read at start.
+   */
+  request_idle_timeout_ms: ms().default(60_000),
+  /**
+   * MiB of `POST /v1/requests` bodies held at once (waiting in queues or in flight) across all
+   * services; a dispatch that would exceed it gets 503 before its body is read.
+   */
+  dispatch_buffer_mb: z.number().int().min(1).default(64),
   /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
   strict_config: z.boolean().default(false),
 });

@@ -32,10 +32,18 @@
  * is replaced by the socket's address and X-Forwarded-Host/-Proto by what this hop saw, so a
  * client cannot forge them. With `trust_proxy: true` (Hestia behind nginx/Caddy) the socket
  * address is appended to an incoming X-Forwarded-For and incoming X-Forwarded-Host/-Proto are
- * kept. `Forwarded` (RFC 7239) is passed through untouched.
+ * kept. `Forwarded` (RFC 7239) and `X-Real-IP` name the client as well: without
+ * `trust_proxy` a client could forge them, so they are dropped; with it they pass untouched.
+ *
+ * ## The session cookie (decision)
+ * `hestia_session` is the gateway's own (dashboard and door sessions, auth/session.ts), on the
+ * same origin as every service. An upstream's `Set-Cookie` for that name (setting or clearing
+ * it) is dropped in every response relayed to a client, so a service cannot fixate, replace or
+ * log out the owner's session.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { SESSION_COOKIE } from '../auth/session.ts';
 
 /** Never forwarded in either direction (lower-case). */
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
@@ -212,6 +220,10 @@ function buildFromRaw(
       case 'x-forwarded-proto':
         if (trustProxy) xfProto ??= value;
         continue;
+      case 'forwarded':
+      case 'x-real-ip':
+        if (!trustProxy) continue;
+        break;
       default:
         if (HOP_BY_HOP.has(lower)) continue;
     }
@@ -242,6 +254,17 @@ function buildFromRaw(
   return { headers: out, requestId, hasBody };
 }
 
+/** A `Set-Cookie` value naming the gateway's session cookie (see the module comment). */
+export function setsSessionCookie(value: string): boolean {
+  const eq = value.indexOf('=');
+  return eq !== -1 && value.slice(0, eq).trim() === SESSION_COOKIE;
+}
+
+/** An upstream response header that never reaches the client as-is (raw relays: WebSocket). */
+export function isSessionCookieHeader(name: string, value: string): boolean {
+  return name.length === 10 && name.toLowerCase() === 'set-cookie' && setsSessionCookie(value);
+}
+
 export interface ResponseHead {
   /** Flat [name, value, …] list for `res.writeHead`. Duplicates (Set-Cookie) stay separate. */
   headers: string[];
@@ -270,6 +293,7 @@ export function buildResponseHeaders(raw: Buffer[]): ResponseHead {
       continue;
     }
     if (HOP_BY_HOP.has(lower) || lower === 'x-request-id') continue;
+    if (lower === 'set-cookie' && setsSessionCookie(value)) continue;
     if (lower === 'content-type' && value.toLowerCase().startsWith('text/event-stream')) eventStream = true;
     else if (lower === 'x-accel-buffering') {
       accel ??= [];

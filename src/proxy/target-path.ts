@@ -62,31 +62,51 @@ export function joinUpstreamPath(basePath: string, rest: string): string {
   return basePath + rest;
 }
 
-const ENCODED_SEPARATOR = /%2e|%2f|%5c/gi;
-
 /**
- * True when the path part of `rest` climbs above the service's base with `..` segments.
+ * True when the path part of `rest` climbs above the service's base with `..` segments. The one
+ * path rule of every door: the proxy (`/services/{id}/…`, WebSocket upgrades) and the
+ * dispatcher's `path` field (server/dispatch-validation.ts) call this.
  *
- * Checked on a decoded copy (the forwarded path stays raw): `%2e` counts as `.`, and `%2f`,
- * `%5c` and `\` count as separators, because upstream frameworks differ in what they decode
- * before routing and we would rather refuse an odd-but-harmless path than let one escape.
- * `..` that stays inside the base (`a/../b`) is allowed and forwarded as sent.
+ * Checked on a decoded copy (the forwarded path stays raw): percent-decoding is repeated until
+ * stable (bounded), so `%2e%2e` and double-encoded `%252e%252e` count as `..`; `/`, `\`, `%2f`
+ * and `%5c` are separators; a segment's `;param` is ignored (`..;jsessionid=x` is `..` to
+ * servers that strip path parameters: Tomcat, Jetty). Upstream frameworks differ in what they
+ * decode before routing, and we would rather refuse an odd-but-harmless path than let one
+ * escape. `..` that stays inside the base (`a/../b`) is allowed and forwarded as sent.
  */
 export function escapesBase(rest: string): boolean {
   const q = rest.indexOf('?');
   let path = q === -1 ? rest : rest.slice(0, q);
   // Fast path: without a dot or a percent sign there can be no dot segment.
   if (path.indexOf('.') === -1 && path.indexOf('%') === -1) return false;
-  if (path.indexOf('%') !== -1) {
-    path = path.replace(ENCODED_SEPARATOR, (m) => (m.charAt(2) === 'e' || m.charAt(2) === 'E' ? '.' : '/'));
+  if (path.indexOf('%') !== -1) path = decodeFully(path);
+  return segmentsClimbAbove(withoutParams(path.split(SEPARATOR)));
+}
+
+const SEPARATOR = /[/\\]/;
+const PERCENT_ESCAPE = /%([0-9A-Fa-f]{2})/g;
+
+/** Percent-decode until stable (at most 5 rounds), tolerant: a malformed `%zz` stays as it is. */
+function decodeFully(s: string): string {
+  let cur = s;
+  for (let i = 0; i < 5; i++) {
+    const next = cur.replace(PERCENT_ESCAPE, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
+    if (next === cur) return cur;
+    cur = next;
   }
-  return segmentsClimbAbove(path.replaceAll('\\', '/').split('/'));
+  return cur;
+}
+
+function* withoutParams(segments: readonly string[]): Generator<string> {
+  for (const seg of segments) {
+    const semi = seg.indexOf(';');
+    yield semi === -1 ? seg : seg.slice(0, semi);
+  }
 }
 
 /**
  * True when walking these path segments from the base goes above it: each `..` climbs one
- * level, `.` and empty segments stay, anything else descends. Shared by the proxy and the
- * dispatcher, which decode differently before splitting but climb the same way.
+ * level, `.` and empty segments stay, anything else descends.
  */
 export function segmentsClimbAbove(segments: Iterable<string>): boolean {
   let depth = 0;

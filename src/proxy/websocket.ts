@@ -26,7 +26,7 @@ import type { Lease, ServiceHandle } from '../services/types.ts';
 import { acquireLease, admit, type LeaseWaiter, leaveQueue } from './admission.ts';
 import { type AttemptState, nextAttempt } from './attempt-policy.ts';
 import { classifyFailure, failureCode, failureToError } from './failures.ts';
-import { buildUpstreamHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
+import { buildUpstreamHeaders, isSessionCookieHeader, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
 import type { EndedRequest, ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
@@ -247,7 +247,8 @@ class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
     let text = `HTTP/1.1 ${this.status} ${res.statusMessage ?? ''}\r\n`;
     const raw = res.rawHeaders;
     for (let i = 0; i < raw.length; i += 2) {
-      if (!REFUSAL_DROP.has(raw[i]!.toLowerCase())) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      if (REFUSAL_DROP.has(raw[i]!.toLowerCase()) || isSessionCookieHeader(raw[i]!, raw[i + 1]!)) continue;
+      text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
     text += `x-request-id: ${this.requestId}\r\nconnection: close\r\n\r\n`;
     const client = this.client;
@@ -274,7 +275,8 @@ class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
     this.status = 101;
     let text = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
     const raw = res.rawHeaders;
-    for (let i = 0; i < raw.length; i += 2) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    for (let i = 0; i < raw.length; i += 2)
+      if (!isSessionCookieHeader(raw[i]!, raw[i + 1]!)) text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     text += `x-request-id: ${this.requestId}\r\n`;
     if (this.lease!.coldStart) text += `x-hestia-cold-start: ${Math.round(this.lease!.waitedMs)}\r\n`;
     client.write(`${text}\r\n`);

@@ -5,14 +5,26 @@
  * /ui) is the control plane on Fastify.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyInstance } from 'fastify';
-import { HestiaError } from '../errors.ts';
+import type { Duplex } from 'node:stream';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { errorBody, HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { EventHub } from '../observability/event-stream.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import { registerDashboard } from '../ui/routes.ts';
 import { registerAuth } from './control-plane-auth.ts';
+import {
+  hardenServer,
+  isWebSocketUpgrade,
+  jsonTooDeep,
+  MAX_JSON_DEPTH,
+  malformedHead,
+  rawErrorResponse,
+  refuseMalformed,
+  SERVER_OPTIONS,
+  serveAsPlainHttp,
+} from './http-hygiene.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
@@ -56,17 +68,48 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     logger: false,
     // Fastify's own request logging is off: the gateway logs one line per request itself.
     serverFactory: (handler) => {
-      server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+      const s = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
+        if (refuseMalformed(req, res)) return;
         if (isProxyPath(req.url)) proxy.handleRequest(req, res);
         else handler(req, res);
       });
-      // Every upgrade goes to the proxy: under /services it is tunnelled, elsewhere the proxy
-      // answers 404 (the control plane has no WebSocket endpoints).
-      server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
-      return server;
+      hardenServer(s, ctx.config.server.request_idle_timeout_ms);
+      // Every WebSocket upgrade goes to the proxy: under /services it is tunnelled, elsewhere the
+      // proxy answers 404 (the control plane has no WebSocket endpoints). Other upgrades (h2c)
+      // are served as plain HTTP/1.1.
+      s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+        if (!isWebSocketUpgrade(req)) serveAsPlainHttp(s, req, socket, head);
+        else {
+          const bad = malformedHead(req);
+          if (bad !== null) socket.end(rawErrorResponse(bad));
+          else proxy.handleUpgrade(req, socket, head);
+        }
+      });
+      server = s;
+      return s;
     },
     bodyLimit: 10 * 1024 * 1024,
     return503OnClosing: false,
+    // Undecodable URLs (FST_ERR_BAD_URL) and over-long path parameters (414) in the envelope.
+    frameworkErrors: (err, _req, reply) => {
+      const tooLong = (err as { statusCode?: number }).statusCode === 414;
+      const e = tooLong
+        ? new HestiaError('HESTIA_URI_TOO_LONG', 'a path segment is too long')
+        : new HestiaError('HESTIA_BAD_REQUEST', 'the URL is not valid (bad percent-encoding)');
+      (reply as FastifyReply).status(e.status).send(e.toBody());
+    },
+  });
+  // Fastify's JSON parser (prototype-poisoning checks kept), behind a nesting limit: deep JSON is a 400.
+  const parseJson = fastify.getDefaultJsonParser('error', 'error');
+  fastify.removeContentTypeParser('application/json');
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (jsonTooDeep(text))
+      done(
+        new HestiaError('HESTIA_BAD_REQUEST', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`),
+        undefined,
+      );
+    else parseJson(req, text, done);
   });
 
   fastify.setErrorHandler((err, _req, reply) => {
@@ -77,11 +120,14 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     const e = err as { statusCode?: number; message?: string; code?: string };
     const status = typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 ? e.statusCode : 500;
     if (status >= 500) ctx.log.error({ err }, 'unhandled error in control-plane route');
-    return reply.status(status).send({
-      error: status >= 500 ? 'internal error' : (e.message ?? 'bad request'),
-      code: status >= 500 ? 'HESTIA_INTERNAL' : 'HESTIA_BAD_REQUEST',
-      src: 'hestia',
-    });
+    return reply
+      .status(status)
+      .send(
+        errorBody(
+          status >= 500 ? 'HESTIA_INTERNAL' : status === 413 ? 'HESTIA_PAYLOAD_TOO_LARGE' : 'HESTIA_BAD_REQUEST',
+          status >= 500 ? 'internal error' : (e.message ?? 'bad request'),
+        ),
+      );
   });
   fastify.setNotFoundHandler((req, reply) =>
     reply

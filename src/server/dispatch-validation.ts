@@ -20,7 +20,7 @@
  */
 import { z } from 'zod';
 import { HestiaError } from '../errors.ts';
-import { segmentsClimbAbove } from '../proxy/target-path.ts';
+import { escapesBase } from '../proxy/target-path.ts';
 
 export const DISPATCH_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 export type DispatchMethod = (typeof DISPATCH_METHODS)[number];
@@ -157,25 +157,4 @@ function hasSpaceOrControl(s: string): boolean {
     if (c <= 0x20 || c === 0x7f) return true;
   }
   return false;
-}
-
-/** Percent-decode until stable (bounded), so `%252e` → `%2e` → `.` is seen as the upstream might. */
-function decodeFully(s: string): string {
-  let cur = s;
-  for (let i = 0; i < 5; i++) {
-    // Tolerant: a malformed `%zz` is left alone instead of throwing like decodeURIComponent.
-    const next = cur.replace(/%([0-9A-Fa-f]{2})/g, (_m, hex: string) => String.fromCharCode(Number.parseInt(hex, 16)));
-    if (next === cur) return cur;
-    cur = next;
-  }
-  return cur;
-}
-
-function escapesBase(pathPart: string): boolean {
-  // `..;jsessionid=x` is `..` to servers that strip path parameters (Tomcat, Jetty).
-  return segmentsClimbAbove(
-    decodeFully(pathPart)
-      .split(/[/\\]/)
-      .map((raw) => raw.split(';', 1)[0] ?? ''),
-  );
 }

@@ -336,10 +336,13 @@ export class ServiceRuntime implements ServiceHandle {
   /**
    * The status endpoint's check of a cold service (SPEC §2): probe its health_url once, at
    * most `timeoutMs`; a healthy upstream that is already running is adopted as hot. Does
-   * nothing unless the service is cold and has a health_url.
+   * nothing unless the service is cold and has a health_url. A local child's service (process
+   * launcher) is not adopted this way unless `adopt_running`: a cold one has no child, so what
+   * answers is a server Hestia did not start (launch-attempts.ts refuses to start over it).
    */
   async probe(timeoutMs = STATUS_PROBE_TIMEOUT_MS): Promise<void> {
     if (this._state !== 'cold' || !this.cfg.health_url || this.shuttingDown) return;
+    if (this.launcher.stopOnShutdown === true && !this.cfg.adopt_running) return;
     const machine = this.firstMachine();
     const vars = this.varsFor(machine);
     const epoch = this.epoch;

@@ -93,7 +93,7 @@ test('hestia status says clearly when no gateway is running', async () => {
   assert.equal(r.stdout, '');
   const usage = await runCli(['status', '--bogus'], { env: clean });
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /usage: hestia status/);
+  assert.match(usage.stderr, /^hestia status: Unknown option '--bogus' \(see hestia status --help\)\n$/);
 });
 
 test('status layout helpers: default URL and an empty table', () => {

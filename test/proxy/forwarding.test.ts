@@ -123,6 +123,10 @@ describe('request target', () => {
     '/services/echo/a/%2E%2E/%2e%2e/etc/passwd',
     '/services/echo/..%2f..%2fx',
     '/services/prefixed/.%2e/secret',
+    '/services/prefixed/..;/secret',
+    '/services/prefixed/..;jsessionid=1/secret',
+    '/services/echo/%252e%252e/x',
+    '/services/echo/a/%252E%252E%252f../x',
   ]) {
     test(`a dot-segment escape is refused with 400 and not forwarded: ${path}`, async () => {
       const before = up.requests.length;
@@ -247,6 +251,33 @@ describe('headers', () => {
     assert.deepEqual(headerValues(got, 'x-forwarded-proto'), ['https']);
   });
 
+  test('client X-Real-IP and Forwarded are dropped without trust_proxy, kept with it', async () => {
+    const headers = { 'X-Real-IP': '6.6.6.6', Forwarded: 'for=6.6.6.6;proto=https' };
+    const dropped = received((await send(gw.url, '/services/echo/fwd', { headers })).body).rawHeaders;
+    assert.deepEqual(headerValues(dropped, 'x-real-ip'), []);
+    assert.deepEqual(headerValues(dropped, 'forwarded'), []);
+    const kept = received((await send(trusting.url, '/services/echo/fwd', { headers })).body).rawHeaders;
+    assert.deepEqual(headerValues(kept, 'x-real-ip'), ['6.6.6.6']);
+    assert.deepEqual(headerValues(kept, 'forwarded'), ['for=6.6.6.6;proto=https']);
+  });
+
+  test('client X-Real-IP and Forwarded in a dispatcher request are dropped without trust_proxy', async () => {
+    const r = await send(gw.url, '/v1/requests', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        serviceId: 'echo',
+        method: 'GET',
+        path: '/d',
+        headers: { 'x-real-ip': '6.6.6.6', forwarded: 'for=x' },
+      }),
+    });
+    assert.equal(r.status, 200, r.body);
+    const got = json(r).body as Received;
+    assert.deepEqual(headerValues(got.rawHeaders, 'x-real-ip'), []);
+    assert.deepEqual(headerValues(got.rawHeaders, 'forwarded'), []);
+  });
+
   test('an incoming X-Request-ID is passed upstream and echoed', async () => {
     const r = await send(gw.url, '/services/echo/rid', { headers: { 'X-Request-ID': 'trace-abc.123' } });
     assert.deepEqual(headerValues(received(r.body).rawHeaders, 'x-request-id'), ['trace-abc.123']);
@@ -282,6 +313,12 @@ describe('headers', () => {
       assert.equal(r.status, code);
       assert.equal(received(r.body).url, `/status/${code}`);
     }
+  });
+
+  test("an upstream's Set-Cookie for hestia_session (set or clear) is dropped, others pass", async () => {
+    const r = await send(gw.url, '/services/echo/session-cookie');
+    assert.equal(r.status, 200);
+    assert.deepEqual(headerValues(r.rawHeaders, 'set-cookie'), ['hestia_session_x=1']);
   });
 
   test('two Set-Cookie headers arrive as two headers', async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { basePathOf, escapesBase, joinUpstreamPath, splitServicePath } from '../../src/proxy/target-path.ts';
+import { servicePathProblem } from '../../src/server/dispatch-validation.ts';
 
 test('splitServicePath finds the id and keeps the rest raw', () => {
   assert.deepEqual(splitServicePath('/services/a/b%2Fc?x=1'), { id: 'a', rest: '/b%2Fc?x=1' });
@@ -29,5 +30,23 @@ test('escapesBase: only climbing above the base counts, whatever the spelling', 
   }
   for (const p of ['', '/', '/a/../b', '/a/./b', '/...', '/..a', '/x?p=../../..', '/%2e/x', '/a%2Fb']) {
     assert.equal(escapesBase(p), false, p);
+  }
+});
+
+test("escapesBase: ..;param segments and double-encoded dots climb too (the dispatcher's rule)", () => {
+  for (const p of [
+    '/..;/x',
+    '/pub/..;/../x',
+    '/..;jsessionid=1/x',
+    '/%252e%252e/x',
+    '/%25252e%25252e/x',
+    '/a/%252e%252e%252f..',
+  ]) {
+    assert.equal(escapesBase(p), true, p);
+    assert.notEqual(servicePathProblem(p), null, p);
+  }
+  for (const p of ['/a;b/../c', '/a/..;/b', '/%252e/x', '/x;..']) {
+    assert.equal(escapesBase(p), false, p);
+    assert.equal(servicePathProblem(p), null, p);
   }
 });

@@ -4,7 +4,7 @@
  * reboot or a long time, and a zombie nobody reaped still "exists". The pair (pid, start time
  * in clock ticks since boot) plus the boot id identifies one process for the machine's lifetime.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcStat {
   pid: number;
@@ -98,4 +98,54 @@ export function liveGroupMembers(pgid: number): number[] {
     if (st && st.pgrp === pgid && st.state !== 'Z' && st.state !== 'X') out.push(st.pid);
   }
   return out;
+}
+
+/**
+ * The process listening on TCP `port` (any local address), when /proc shows it: its pid and
+ * command line. Null when nothing listens there, /proc is unavailable, or the listener belongs to
+ * a process whose descriptors we cannot read (another user's). For error messages only: one read
+ * of /proc/net/tcp{,6}, then the descriptors of readable processes until the socket is found.
+ */
+export function tcpListener(port: number): { pid: number; command: string } | null {
+  if (!HAS_PROC) return null;
+  const inodes = new Set<string>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      const local = cols[1];
+      // Column 4 is the state (0A = LISTEN), column 10 the socket's inode.
+      if (local === undefined || cols[3] !== '0A' || cols[9] === undefined) continue;
+      if (Number.parseInt(local.slice(local.lastIndexOf(':') + 1), 16) === port) inodes.add(cols[9]);
+    }
+  }
+  if (inodes.size === 0) return null;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${entry}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      let link: string;
+      try {
+        link = readlinkSync(`/proc/${entry}/fd/${fd}`);
+      } catch {
+        continue;
+      }
+      const m = /^socket:\[(\d+)\]$/.exec(link);
+      if (m !== null && inodes.has(m[1]!)) {
+        const pid = Number(entry);
+        return { pid, command: readCmdline(pid)?.join(' ') ?? '?' };
+      }
+    }
+  }
+  return null;
 }

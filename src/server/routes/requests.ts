@@ -10,9 +10,10 @@
  * forward (the proxy's forwarding: pools, header rules, timeouts, attempt policy) → collect at
  * most `dispatcher.max_response_bytes` (502 HESTIA_RESPONSE_TOO_LARGE beyond) → encode →
  * report (the proxy's log line and observer call, for every admitted request, refusals too).
- * The lease is released exactly once, in the `finally`, whatever happened.
+ * The lease is released exactly once, in the `finally`, whatever happened. Before any of it, the
+ * body's bytes are taken from the shared budget (dispatch-budget.ts: 503 beyond it).
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway-context.ts';
 import { acquireLeaseAsync, admit, type Door } from '../../proxy/admission.ts';
@@ -22,6 +23,7 @@ import { routeRequest } from '../../routing/route-request.ts';
 import type { Lease } from '../../services/types.ts';
 import { collectCapped } from '../collect-body.ts';
 import { encodeResponseBody, flattenHeaders } from '../dispatch-body.ts';
+import { takeDispatchBuffer } from '../dispatch-budget.ts';
 import { type DispatchRequest, parseDispatchRequest } from '../dispatch-validation.ts';
 
 export const DISPATCH_ROUTE = '/v1/requests';
@@ -60,7 +62,16 @@ export async function registerRequestRoutes(
   ctx: GatewayContext,
   proxy: ProxyHandler,
 ): Promise<void> {
-  app.post(DISPATCH_ROUTE, async (request, reply) => {
+  // The shared byte budget (dispatch-budget.ts): taken before the body is read, given back when
+  // the response closes, whatever way the request ended.
+  const bodyLimit = app.initialConfig.bodyLimit ?? 1024 * 1024;
+  const preParsing = async (request: FastifyRequest, reply: FastifyReply) => {
+    const declared = Number(request.headers['content-length']);
+    const taken = takeDispatchBuffer(ctx, Number.isFinite(declared) && declared >= 0 ? declared : bodyLimit);
+    if (taken instanceof HestiaError) throw taken;
+    reply.raw.once('close', taken);
+  };
+  app.post(DISPATCH_ROUTE, { preParsing }, async (request, reply) => {
     const startedAt = performance.now();
     // Before admission: the service id is in the body (400 naming the field; not reported).
     const parsed = parseDispatchRequest(request.body);

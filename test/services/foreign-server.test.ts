@@ -1,0 +1,77 @@
+/**
+ * Issue 17 item 13: a server Hestia did not start, already on a `process` service's port, is not
+ * adopted as the service: the start is refused naming the port (unless `adopt_running: true`),
+ * and a child that dies because its address is taken says so.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import { after, test } from 'node:test';
+import { json, send } from '../helpers/client.ts';
+import { startTestGateway } from '../helpers/gateway.ts';
+import { fixtureService } from '../helpers/lifecycle.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+
+const cleanups: Array<() => Promise<unknown>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c();
+});
+
+/** An HTTP server that is not the service: answers 200 "stranger" to everything. */
+async function stranger(): Promise<Upstream> {
+  const up = await startUpstream((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/plain' });
+    res.end('stranger');
+  });
+  cleanups.push(() => up.close());
+  return up;
+}
+
+test('a foreign server on the port: the start is refused naming the port; the stranger never gets the request', async () => {
+  const up = await stranger();
+  const gw = await startTestGateway({ services: { svc: fixtureService(up.port, []) } });
+  cleanups.push(() => gw.close());
+  const r = await send(gw.url, '/services/svc/hello');
+  assert.equal(r.status, 503, r.body);
+  const body = json(r);
+  assert.equal(body.code, 'HESTIA_START_FAILED');
+  assert.match(String(body.error), new RegExp(`port ${up.port} on 127\\.0\\.0\\.1 is already in use`));
+  assert.match(String(body.error), /adopt_running: true/);
+  // The holder is this test process; named when /proc shows it (Linux).
+  if (existsSync('/proc/net/tcp'))
+    assert.match(String(body.error), new RegExp(`already in use by pid ${process.pid} \\(`), String(body.error));
+  assert.deepEqual(
+    up.requests.map((q) => q.url),
+    up.requests.map(() => '/health'),
+    'only health probes reached the stranger, never the proxied request',
+  );
+  const status = json(await send(gw.url, '/v1/services/svc/status'));
+  assert.equal(status.state, 'cold');
+});
+
+test('adopt_running: true uses the server already answering', async () => {
+  const up = await stranger();
+  const gw = await startTestGateway({ services: { svc: fixtureService(up.port, [], { adopt_running: true }) } });
+  cleanups.push(() => gw.close());
+  const r = await send(gw.url, '/services/svc/hello');
+  assert.equal(r.status, 200, r.body);
+  assert.equal(r.body, 'stranger');
+  assert.equal(json(await send(gw.url, '/v1/services/svc/status')).state, 'hot');
+});
+
+test('a child that dies with EADDRINUSE says its address is in use', async () => {
+  // A TCP listener that is not HTTP: the probe sees no answer, so the child is launched and fails to listen.
+  const tcp = createTcpServer((s) => s.destroy());
+  tcp.listen(0, '127.0.0.1');
+  await once(tcp, 'listening');
+  cleanups.push(() => new Promise((resolve) => tcp.close(resolve)));
+  const port = (tcp.address() as AddressInfo).port;
+  const gw = await startTestGateway({ services: { svc: fixtureService(port, [], { retry_count: 1 }) } });
+  cleanups.push(() => gw.close());
+  const r = await send(gw.url, '/services/svc/hello');
+  assert.equal(r.status, 503, r.body);
+  assert.equal(json(r).code, 'HESTIA_START_FAILED');
+  assert.match(String(json(r).error), /EADDRINUSE/);
+  assert.match(String(json(r).error), /its address is already in use by another process/);
+});
