@@ -5,7 +5,6 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import type { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { ProxyObserver, ProxyRequestInfo } from '../observability/request-record.ts';

@@ -109,7 +109,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
         new HestiaError('HESTIA_BAD_REQUEST', `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels`),
         undefined,
       );
-    else parseJson(req, text, done);
+    else void parseJson(req, text, done);
   });
 
   fastify.setErrorHandler((err, _req, reply) => {
