@@ -7,6 +7,8 @@
 // - Concurrency: the tests are mostly waiting on sockets and child processes, not on the CPU, so
 //   on an idle machine more files run at once than there are cores; on a busy one, fewer
 //   (see below; HESTIA_TEST_CONCURRENCY overrides).
+// - Timeout: 300 s per test (and per file): the packaging test packs and installs the package
+//   (~30 s idle, over 120 s on a loaded machine); a hung test still ends the run.
 // - Skips: node's closing lines (`# tests`, `# pass`, `# fail`, `# skipped`, …) are node's own and
 //   printed unchanged. Node 20 does not count a suite skipped with `describe(…, {skip})` in
 //   `# skipped`; missing back ends go through test/helpers/backends.ts `requireOrSkip`, which
@@ -46,7 +48,7 @@ process.stderr.write(`run-tests: ${files.length} files, ${concurrency} at once\n
 const tty = process.stdout.isTTY === true;
 const child = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...files],
   { stdio: ['inherit', tty ? 'inherit' : 'pipe', 'inherit'] },
 );
 

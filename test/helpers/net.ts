@@ -3,20 +3,15 @@ import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 /**
- * A port free on `host` (default 127.0.0.1) a moment ago: bind :0, read it, close. For a
- * server the test starts later (a fixture that needs its port up front); for one the test
- * starts itself, listen on 0 instead (startUpstream does).
+ * A port free on `host` (default 127.0.0.1) a moment ago, for a server the test starts later (a
+ * fixture that needs its port up front); for one the test starts itself, listen on 0 instead
+ * (startUpstream does). Taken *below* the kernel's ephemeral range (see belowEphemeral): a port
+ * from `listen(0)`, closed again, is soon handed to another test file's `listen(0)` or used as
+ * an outgoing connection's source port, and the fixture then fails with EADDRINUSE (seen in a
+ * loaded full run).
  */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, host, resolve);
-  });
-  const addr = srv.address();
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  if (addr === null || typeof addr === 'string') throw new Error('no port');
-  return addr.port;
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return belowEphemeral(host);
 }
 
 /** Whether something accepts TCP connections on host:port (false after timeoutMs). */
@@ -44,20 +39,24 @@ function ephemeralLow(): number {
 }
 
 /**
- * A port on 127.0.0.1 that refuses connections. It is taken *below* the kernel's ephemeral range
- * and checked free by binding it once: every other test (and test file running in parallel)
- * gets its ports from `listen(0)`, i.e. from the ephemeral range, so none can start listening on
- * this one later. (A port bound with `listen(0)` and closed could be handed to another test's
- * server a moment later, which then answered the "dead" instance: a flake seen once in CI.)
+ * A port on 127.0.0.1 that refuses connections: like freePort, taken below the ephemeral range,
+ * where no other test (or test file running in parallel) can start listening on it later
+ * through `listen(0)`. (A port bound with `listen(0)` and closed could be handed to another
+ * test's server a moment later, which then answered the "dead" instance: a flake seen once in CI.)
  */
-export async function refusedPort(): Promise<number> {
+export function refusedPort(): Promise<number> {
+  return belowEphemeral('127.0.0.1');
+}
+
+/** A random port between 10000 and the ephemeral range that `host` lets us bind right now. */
+async function belowEphemeral(host: string): Promise<number> {
   const high = ephemeralLow() - 1;
   for (let attempt = 0; ; attempt++) {
     const port = 10_000 + Math.floor(Math.random() * (high - 10_000));
     const s = createServer();
     const bound = await new Promise<boolean>((resolve) => {
       s.once('error', () => resolve(false));
-      s.listen(port, '127.0.0.1', () => resolve(true));
+      s.listen(port, host, () => resolve(true));
     });
     if (bound) {
       await new Promise<void>((resolve) => s.close(() => resolve()));
