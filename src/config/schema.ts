@@ -206,6 +206,11 @@ export const serviceSchema = z.object({
   launcher: launcherSchema.optional(),
   machines: stringList().default([]),
   tags: stringList().default([]),
+  /**
+   * Model names (and aliases) clients may send as `model` to the model endpoint (`/v1/chat/…`,
+   * `/api/chat`, …); unique across services.
+   */
+  models: z.array(z.string().trim().min(1, { error: 'must not be empty' })).default([]),
   health_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(250),
   start_timeout_ms: ms().default(120_000),
   websocket_keeps_alive: z.boolean().default(false),

@@ -17,6 +17,7 @@ import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerModelRoutes } from './routes/models.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
@@ -98,6 +99,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerDashboard(fastify, ctx);
   await registerMachineRoutes(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
+  await registerModelRoutes(fastify, ctx);
   await registerRequestRoutes(fastify, ctx, proxy);
 
   await fastify.ready();
