@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { setupAuth } from './auth/setup.ts';
 import type { Config } from './config/schema.ts';
 import type { GatewayContext } from './gateway-context.ts';
+import { MachinePlacement } from './machines/machine-placement.ts';
 import { EventHub } from './observability/event-stream.ts';
 import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
@@ -14,7 +15,7 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
-import { ServiceRegistry } from './services/registry.ts';
+import { ServiceRegistry } from './services/service-registry.ts';
 import { Store } from './store/store.ts';
 
 export interface GatewayOptions {
@@ -100,7 +101,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   bus.on('event', (ev) => eventHub.publish(ev, store.appendEvent(ev)));
   bus.on('event', (ev) => logEvent(log, ev));
 
-  const services = new ServiceRegistry({ config, bus, log, store });
+  // The lifecycle (services/) receives its placement: machines/ implements the seam, and asks
+  // the registry's runtimes (read when it needs them, never during construction) for eviction.
+  const placement: MachinePlacement = new MachinePlacement({
+    getConfig: () => config,
+    bus,
+    log,
+    services: () => services.all(),
+  });
+  const services: ServiceRegistry = new ServiceRegistry({ config, bus, log, store, placement });
   // The key table lives in the store's file (its migration is in store/migrations.ts).
   const authSetup = setupAuth({ config: () => config, bus, log, db: store.database });
   // Metrics: lifecycle counters from the bus, per-request ones from the proxy's observer.
@@ -130,7 +139,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       return config;
     },
     services,
-    machines: { list: () => services.machines() },
+    machines: { list: () => placement.describe() },
     bus,
     log,
     auth: authSetup.auth,

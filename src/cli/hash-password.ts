@@ -8,38 +8,39 @@
  * The hash alone goes to stdout; prompts and notes go to stderr.
  */
 import { hashPassword } from '../auth/password.ts';
+import { type CliInput, type CliIo, type CliOutput, withDefaults } from './io.ts';
 
-export async function hashPasswordCommand(argv: string[]): Promise<number> {
+export async function hashPasswordCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
   if (argv.length > 0) {
-    process.stderr.write(
+    io.stderr.write(
       'usage: hestia hash-password   (reads the password from the terminal or stdin, never from arguments)\n',
     );
     return 2;
   }
   let password: string;
-  if (process.stdin.isTTY) {
+  if (io.stdin.isTTY) {
     let first: string;
     let again: string;
     try {
-      first = await promptHidden('Password: ');
-      again = await promptHidden('Repeat password: ');
+      first = await promptHidden(io.stdin, io.stderr, 'Password: ');
+      again = await promptHidden(io.stdin, io.stderr, 'Repeat password: ');
     } catch {
       return 130;
     }
     if (first !== again) {
-      process.stderr.write('hestia hash-password: the passwords differ\n');
+      io.stderr.write('hestia hash-password: the passwords differ\n');
       return 1;
     }
     password = first;
   } else {
-    password = (await readAll(process.stdin)).replace(/\r?\n$/, '');
+    password = (await readAll(io.stdin)).replace(/\r?\n$/, '');
   }
   if (password.length === 0) {
-    process.stderr.write('hestia hash-password: empty password\n');
+    io.stderr.write('hestia hash-password: empty password\n');
     return 1;
   }
-  process.stdout.write(`${await hashPassword(password)}\n`);
-  process.stderr.write('put this in auth.dashboard.password_hash\n');
+  io.stdout.write(`${await hashPassword(password)}\n`);
+  io.stderr.write('put this in auth.dashboard.password_hash\n');
   return 0;
 }
 
@@ -50,19 +51,18 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Read one line from the terminal in raw mode, echoing nothing. Ctrl-C / Ctrl-D abort. */
-function promptHidden(prompt: string): Promise<string> {
-  const stdin = process.stdin;
-  process.stderr.write(prompt);
+function promptHidden(stdin: CliInput, stderr: CliOutput, prompt: string): Promise<string> {
+  stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
-    stdin.setRawMode(true);
+    stdin.setRawMode?.(true);
     stdin.resume();
     stdin.setEncoding('utf8');
     const done = (err?: Error) => {
-      stdin.setRawMode(false);
+      stdin.setRawMode?.(false);
       stdin.pause();
       stdin.off('data', onData);
-      process.stderr.write('\n');
+      stderr.write('\n');
       if (err) reject(err);
       else resolve(value);
     };

@@ -10,9 +10,9 @@
 import { parseArgs } from 'node:util';
 import { generateApiKey } from '../auth/api-keys.ts';
 import { KeyNameTakenError, KeyStore } from '../auth/key-store.ts';
-import { loadConfig } from '../config/loader.ts';
 import type { Config } from '../config/schema.ts';
 import { Store } from '../store/store.ts';
+import { type CliIo, loadConfigIn, pathIn, withDefaults } from './io.ts';
 
 const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] [--config FILE]
        hestia keys list [--json] [--db FILE] [--config FILE]
@@ -21,31 +21,31 @@ const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] 
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export async function keysCommand(argv: string[]): Promise<number> {
+export async function keysCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
   let parsed: ReturnType<typeof parse>;
   try {
     parsed = parse(argv);
   } catch (err) {
-    process.stderr.write(`hestia keys: ${(err as Error).message}\n${USAGE}`);
+    io.stderr.write(`hestia keys: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
   const { values, positionals } = parsed;
   const [sub, name, ...extra] = positionals;
   if (sub === undefined || extra.length > 0) {
-    process.stderr.write(USAGE);
+    io.stderr.write(USAGE);
     return 2;
   }
 
   // The config gives the database path (and the config-defined keys for `list`). With --db the
   // config is optional: a broken config must not stop an operator from revoking a key.
   let config: Config | null = null;
-  const loaded = loadConfig({ path: values.config, env: process.env });
+  const loaded = loadConfigIn(io, values.config);
   if (loaded.ok) config = loaded.config;
   else if (values.db === undefined) {
-    process.stderr.write(`${loaded.message}\n(or name the database with --db FILE)\n`);
+    io.stderr.write(`${loaded.message}\n(or name the database with --db FILE)\n`);
     return 1;
   }
-  const dbPath = values.db ?? config!.server.db_path;
+  const dbPath = pathIn(io, values.db ?? config!.server.db_path);
 
   // Through the store, so the file gets the same ordered migrations the gateway runs (and a
   // corrupt file is refused with a message naming it) whichever of the two opens it first.
@@ -57,7 +57,7 @@ export async function keysCommand(argv: string[]): Promise<number> {
       retentionMaxAgeDays: config?.events.retention_max_age_days ?? 30,
     });
   } catch (err) {
-    process.stderr.write(`hestia: ${(err as Error).message}\n`);
+    io.stderr.write(`hestia: ${(err as Error).message}\n`);
     return 1;
   }
   const db = opened.database;
@@ -65,14 +65,14 @@ export async function keysCommand(argv: string[]): Promise<number> {
     const store = new KeyStore(db);
     switch (sub) {
       case 'create':
-        return create(store, name, values.services, config);
+        return create(io, store, name, values.services, config);
       case 'list':
         if (name !== undefined) break;
-        return list(store, config, values.json);
+        return list(io, store, config, values.json);
       case 'revoke':
-        return revoke(store, name, config);
+        return revoke(io, store, name, config);
     }
-    process.stderr.write(`hestia keys: unknown subcommand '${sub}'\n${USAGE}`);
+    io.stderr.write(`hestia keys: unknown subcommand '${sub}'\n${USAGE}`);
     return 2;
   } finally {
     opened.close();
@@ -93,22 +93,23 @@ function parse(argv: string[]) {
 }
 
 function create(
+  io: CliIo,
   store: KeyStore,
   name: string | undefined,
   services: string | undefined,
   config: Config | null,
 ): number {
   if (name === undefined || !NAME_RE.test(name)) {
-    process.stderr.write('hestia keys create: NAME must be 1-64 letters, digits, ".", "_" or "-"\n');
+    io.stderr.write('hestia keys create: NAME must be 1-64 letters, digits, ".", "_" or "-"\n');
     return 2;
   }
   if (config?.auth.api_keys.some((k) => k.name === name)) {
-    process.stderr.write(`hestia keys create: the config already defines a key named '${name}'\n`);
+    io.stderr.write(`hestia keys create: the config already defines a key named '${name}'\n`);
     return 1;
   }
   const scope = services === undefined ? null : services.split(',').map((s) => s.trim());
   if (scope && (scope.length === 0 || scope.some((s) => s === ''))) {
-    process.stderr.write('hestia keys create: --services needs a comma-separated list of service ids\n');
+    io.stderr.write('hestia keys create: --services needs a comma-separated list of service ids\n');
     return 2;
   }
   const unknown = config && scope ? scope.filter((s) => !(s in config.services)) : [];
@@ -117,20 +118,20 @@ function create(
     store.add({ name, prefix: generated.prefix, sha256: generated.sha256, services: scope });
   } catch (err) {
     if (err instanceof KeyNameTakenError) {
-      process.stderr.write(`hestia keys create: ${err.message}\n`);
+      io.stderr.write(`hestia keys create: ${err.message}\n`);
       return 1;
     }
     throw err;
   }
   // The key alone on stdout; everything else on stderr.
-  process.stdout.write(`${generated.key}\n`);
-  process.stderr.write(
+  io.stdout.write(`${generated.key}\n`);
+  io.stderr.write(
     `created key '${name}' (${generated.prefix}…)${scope ? ` for services ${scope.join(', ')}` : ' for every service'}.\n` +
       'This is the only time the key is shown: store it now. Send it as X-API-Key or Authorization: Bearer.\n',
   );
-  if (unknown.length > 0) process.stderr.write(`warning: not in the config (yet): ${unknown.join(', ')}\n`);
+  if (unknown.length > 0) io.stderr.write(`warning: not in the config (yet): ${unknown.join(', ')}\n`);
   if (config && !config.auth.enabled)
-    process.stderr.write('note: auth is disabled; set auth.enabled: true (or HESTIA_AUTH_ENABLED=1) to require keys\n');
+    io.stderr.write('note: auth is disabled; set auth.enabled: true (or HESTIA_AUTH_ENABLED=1) to require keys\n');
   return 0;
 }
 
@@ -144,7 +145,7 @@ interface ListedKey {
   revoked_at: string | null;
 }
 
-function list(store: KeyStore, config: Config | null, json: boolean): number {
+function list(io: CliIo, store: KeyStore, config: Config | null, json: boolean): number {
   const iso = (t: number | null) => (t === null ? null : new Date(t).toISOString());
   const rows: ListedKey[] = store.list().map((k) => ({
     name: k.name,
@@ -167,11 +168,11 @@ function list(store: KeyStore, config: Config | null, json: boolean): number {
     });
   }
   if (json) {
-    process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+    io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
     return 0;
   }
   if (rows.length === 0) {
-    process.stderr.write('no API keys (create one with `hestia keys create NAME`)\n');
+    io.stderr.write('no API keys (create one with `hestia keys create NAME`)\n');
     return 0;
   }
   const table = [
@@ -187,7 +188,7 @@ function list(store: KeyStore, config: Config | null, json: boolean): number {
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const row of table)
-    process.stdout.write(
+    io.stdout.write(
       `${row
         .map((c, i) => c.padEnd(widths[i]!))
         .join('  ')
@@ -196,17 +197,17 @@ function list(store: KeyStore, config: Config | null, json: boolean): number {
   return 0;
 }
 
-function revoke(store: KeyStore, name: string | undefined, config: Config | null): number {
+function revoke(io: CliIo, store: KeyStore, name: string | undefined, config: Config | null): number {
   if (name === undefined) {
-    process.stderr.write(USAGE);
+    io.stderr.write(USAGE);
     return 2;
   }
   if (store.revoke(name)) {
-    process.stderr.write(`revoked key '${name}'; requests with it are refused from now on\n`);
+    io.stderr.write(`revoked key '${name}'; requests with it are refused from now on\n`);
     return 0;
   }
   const inConfig = config?.auth.api_keys.some((k) => k.name === name);
-  process.stderr.write(
+  io.stderr.write(
     inConfig
       ? `hestia keys revoke: '${name}' is defined in the config file (auth.api_keys): remove it there and reload\n`
       : `hestia keys revoke: no active key named '${name}'\n`,

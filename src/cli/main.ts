@@ -1,10 +1,13 @@
 /**
- * `hestia <command>`: serve (default), check-config, keys, status.
- * Returns the process exit code; never calls process.exit itself, so tests can call it.
+ * `hestia <command>`: serve (default), check-config, keys, hash-password, status.
+ * Returns the process exit code; never calls process.exit itself. Everything a command touches
+ * of the process (stdout, stderr, stdin, env, cwd, signals) comes from `io`, so tests run the
+ * commands in-process with `runCli(argv, io)`.
  */
 import { parseArgs } from 'node:util';
 import { checkConfigCommand } from './check-config.ts';
 import { hashPasswordCommand } from './hash-password.ts';
+import { type CliIo, withDefaults } from './io.ts';
 import { keysCommand } from './keys.ts';
 import { serveCommand } from './serve.ts';
 import { statusCommand } from './status.ts';
@@ -16,29 +19,35 @@ const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
        hestia status [--url URL] [--api-key KEY] [--json]   (services of a running gateway)
 `;
 
-export async function main(argv: string[]): Promise<number | undefined> {
+export async function main(argv: string[], io: CliIo = withDefaults()): Promise<number | undefined> {
   const [first, ...rest] = argv;
   const command = first === undefined || first.startsWith('-') ? 'serve' : first;
   const args = first === undefined || first.startsWith('-') ? argv : rest;
   switch (command) {
     case 'serve':
-      return serveCommand(args);
+      return serveCommand(args, io);
     case 'check-config':
-      return checkConfigCommand(args);
+      return checkConfigCommand(args, io);
     case 'keys':
-      return keysCommand(args);
+      return keysCommand(args, io);
     case 'hash-password':
-      return hashPasswordCommand(args);
+      return hashPasswordCommand(args, io);
     case 'status':
-      return statusCommand(args);
+      return statusCommand(args, io);
     case 'help':
     case '--help':
-      process.stdout.write(USAGE);
+      io.stdout.write(USAGE);
       return 0;
     default:
-      process.stderr.write(`hestia: unknown command '${command}'\n${USAGE}`);
+      io.stderr.write(`hestia: unknown command '${command}'\n${USAGE}`);
       return 2;
   }
 }
 
+/** `main` with the process parts the caller gives (the rest from the real process); the exit code. */
+export async function runCli(argv: string[], io: Partial<CliIo> = {}): Promise<number> {
+  return (await main(argv, withDefaults(io))) ?? 0;
+}
+
+export type { CliIo } from './io.ts';
 export { parseArgs };

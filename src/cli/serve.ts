@@ -4,6 +4,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/loader.ts';
 import { type Gateway, startGateway } from '../main.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
+import { type CliIo, isProcessStdout, loadConfigIn, pathIn, withDefaults } from './io.ts';
 
 /**
  * `hestia serve [--config FILE] [--watch]`: run the gateway in the foreground.
@@ -11,41 +12,46 @@ import { createLogger, type Logger } from '../observability/logger.ts';
  * config file — re-reads the config: a valid one replaces the old without dropping in-flight or
  * queued requests; an invalid one is logged and ignored (SPEC §3).
  */
-export async function serveCommand(argv: string[]): Promise<number | undefined> {
+export async function serveCommand(argv: string[], io: CliIo = withDefaults()): Promise<number | undefined> {
   const { values } = parseArgs({
     args: argv,
     options: { config: { type: 'string', short: 'c' }, watch: { type: 'boolean', default: false } },
     allowPositionals: false,
   });
-  const loaded = loadConfig({ path: values.config, env: process.env });
+  const loaded = loadConfigIn(io, values.config);
   if (!loaded.ok) {
-    process.stderr.write(`${loaded.message}\n`);
+    io.stderr.write(`${loaded.message}\n`);
     return 1;
   }
-  const log = createLogger({ level: loaded.config.server.log_level });
+  const log = createLogger({
+    level: loaded.config.server.log_level,
+    ...(isProcessStdout(io) ? {} : { destination: io.stdout }),
+  });
+  loaded.config.server.db_path = pathIn(io, loaded.config.server.db_path);
   for (const w of loaded.warnings) log.warn({ event_type: 'config_warning' }, w);
   for (const n of loaded.notes) log.info({ event_type: 'config_note' }, n);
   // SIGHUP is handled from the very start: its default action would kill the process, and the
   // 'listening' line can be out before startGateway returns. A reload asked for meanwhile runs
   // once the gateway exists.
   const configPath = loaded.path;
+  const { signals } = io;
   let gateway: Gateway | undefined;
   let pendingReload: string | undefined;
   const reload = (why: string) => {
-    if (gateway) reloadConfig(gateway, configPath, log, why);
+    if (gateway) reloadConfig(gateway, configPath, io, log, why);
     else pendingReload = why;
   };
   const onHup = () => reload('SIGHUP');
-  process.on('SIGHUP', onHup);
+  signals.on('SIGHUP', onHup);
   const watcher = values.watch ? watchConfig(configPath, log, () => reload('file changed')) : undefined;
   try {
     gateway = await startGateway({ config: loaded.config, configPath: loaded.path, logger: log });
   } catch (err) {
-    process.off('SIGHUP', onHup);
+    signals.off('SIGHUP', onHup);
     watcher?.close();
     // Before listening (store unusable, address taken): one clear line, exit 1.
     log.flush();
-    process.stderr.write(`hestia: ${(err as Error).message}\n`);
+    io.stderr.write(`hestia: ${(err as Error).message}\n`);
     return 1;
   }
   const running = gateway;
@@ -54,23 +60,23 @@ export async function serveCommand(argv: string[]): Promise<number | undefined> 
   await new Promise<void>((resolve) => {
     const onSignal = (sig: NodeJS.Signals) => {
       log.info({ event_type: 'shutdown', signal: sig }, `received ${sig}, shutting down`);
-      process.off('SIGTERM', onSignal);
-      process.off('SIGINT', onSignal);
-      process.off('SIGHUP', onHup);
+      signals.off('SIGTERM', onSignal);
+      signals.off('SIGINT', onSignal);
+      signals.off('SIGHUP', onHup);
       watcher?.close();
       running.close().then(resolve, (err: unknown) => {
         log.error({ err }, 'error during shutdown');
         resolve();
       });
     };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
+    signals.on('SIGTERM', onSignal);
+    signals.on('SIGINT', onSignal);
   });
   log.flush();
   return 0;
 }
 
-function reloadConfig(gateway: Gateway, path: string | null, log: Logger, why: string): void {
+function reloadConfig(gateway: Gateway, path: string | null, io: CliIo, log: Logger, why: string): void {
   if (path === null) {
     log.warn(
       { event_type: 'config_reload_skipped' },
@@ -78,7 +84,8 @@ function reloadConfig(gateway: Gateway, path: string | null, log: Logger, why: s
     );
     return;
   }
-  const next = loadConfig({ path, env: process.env });
+  const next = loadConfig({ path, env: io.env });
+  if (next.ok) next.config.server.db_path = pathIn(io, next.config.server.db_path);
   if (!next.ok) {
     // The old config stays in force: a typo in the file must not take the gateway down.
     log.error(

@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 import type { ServiceStatus } from '../services/types.ts';
 import { ago, idleText } from '../ui/page.ts';
+import { type CliIo, withDefaults } from './io.ts';
 
 const USAGE = 'usage: hestia status [--url URL] [--api-key KEY] [--json]\n';
 const TIMEOUT_MS = 5_000;
@@ -46,7 +47,8 @@ export function formatTable(services: ServiceStatus[], now: number): string {
   return `${[header, ...rows].map(line).join('\n')}\n`;
 }
 
-export async function statusCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<number> {
+export async function statusCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {
+  const env = io.env;
   let values: { url?: string | undefined; 'api-key'?: string | undefined; json?: boolean | undefined };
   try {
     ({ values } = parseArgs({
@@ -55,7 +57,7 @@ export async function statusCommand(argv: string[], env: NodeJS.ProcessEnv = pro
       allowPositionals: false,
     }));
   } catch (err) {
-    process.stderr.write(`hestia status: ${(err as Error).message}\n${USAGE}`);
+    io.stderr.write(`hestia status: ${(err as Error).message}\n${USAGE}`);
     return 2;
   }
   const base = (values.url ?? defaultUrl(env)).replace(/\/+$/, '');
@@ -74,7 +76,7 @@ export async function statusCommand(argv: string[], env: NodeJS.ProcessEnv = pro
         : cause === 'TimeoutError'
           ? `no answer within ${TIMEOUT_MS / 1000} s`
           : String(cause);
-    process.stderr.write(
+    io.stderr.write(
       `hestia status: no gateway is answering at ${base} (${why}). Is \`hestia serve\` running? Set --url or HESTIA_HOST/HESTIA_PORT.\n`,
     );
     return 1;
@@ -88,7 +90,7 @@ export async function statusCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   }
   if (res.status === 401 || res.status === 403) {
     const msg = (body as { error?: string } | null)?.error ?? `HTTP ${res.status}`;
-    process.stderr.write(
+    io.stderr.write(
       key
         ? `hestia status: the gateway at ${base} refused the API key: ${msg}\n`
         : `hestia status: the gateway at ${base} requires an API key: pass --api-key KEY or set HESTIA_API_KEY\n`,
@@ -97,10 +99,10 @@ export async function statusCommand(argv: string[], env: NodeJS.ProcessEnv = pro
   }
   const services = (body as { services?: unknown } | null)?.services;
   if (!res.ok || !Array.isArray(services)) {
-    process.stderr.write(`hestia status: ${base}/v1/services answered HTTP ${res.status}, not a Hestia service list\n`);
+    io.stderr.write(`hestia status: ${base}/v1/services answered HTTP ${res.status}, not a Hestia service list\n`);
     return 1;
   }
-  if (values.json) process.stdout.write(`${JSON.stringify({ services }, null, 2)}\n`);
-  else process.stdout.write(formatTable(services as ServiceStatus[], Date.now()));
+  if (values.json) io.stdout.write(`${JSON.stringify({ services }, null, 2)}\n`);
+  else io.stdout.write(formatTable(services as ServiceStatus[], Date.now()));
   return 0;
 }

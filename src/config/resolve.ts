@@ -6,8 +6,8 @@
  */
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from '../machines/placement-rules.ts';
 import { applyEnvOverrides } from './env.ts';
+import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
 import { type Config, configSchema } from './schema.ts';
 
 export interface ConfigIssue {

@@ -1,6 +1,6 @@
 /**
  * The machines-aware Placement (the seam in services/placement.ts): which machines to try for
- * a service, in order (placement-rules.ts); before attempts on one, make it ready — awake
+ * a service, in order (config/machine-order.ts); before attempts on one, make it ready — awake
  * (power.ts) and with room (capacity.ts, stopping idle services when needed); and the view
  * of all machines for `GET /v1/machines`.
  *
@@ -14,12 +14,14 @@
  *    conditions), and the claim is recorded. The victims' claims stay until they are cold, so
  *    the capacity is never booked twice; the start proceeds once they are released.
  */
+
+import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from '../config/machine-order.ts';
 import type { Config, ServiceConfig } from '../config/schema.ts';
 import type { PlacedMachine } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BusyResult } from '../services/busy-check.ts';
-import type { Placement, PlacementClaim } from '../services/placement.ts';
+import { MachineUnavailableError, type Placement, type PlacementClaim } from '../services/placement.ts';
 import {
   CapacityLedger,
   type Claim,
@@ -29,8 +31,6 @@ import {
   type Resources,
   type VictimCandidate,
 } from './capacity.ts';
-import { MachineUnavailableError } from './errors.ts';
-import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from './placement-rules.ts';
 import { type PowerInfo, PowerManager, raceSignal } from './power.ts';
 
 /** What the capacity logic needs of another service's runtime (ServiceRuntime implements it). */

@@ -19,16 +19,16 @@
 import { execFile } from 'node:child_process';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LOCAL_MACHINE_ID } from '../config/machine-order.ts';
 import type { Config, MachineConfig, PowerActionConfig } from '../config/schema.ts';
 import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import { sendHttpCall } from '../remote/http-call.ts';
+import { probeOnce } from '../remote/http-probe.ts';
 import { excerpt } from '../remote/output-excerpt.ts';
 import { runOnMachine } from '../remote/ssh/exec.ts';
-import { probeOnce } from '../services/probe.ts';
-import { MachineUnavailableError } from './errors.ts';
-import { LOCAL_MACHINE_ID } from './placement-rules.ts';
+import { MachineUnavailableError } from '../services/placement.ts';
 import { sendWol, WOL_DEFAULT_ADDRESS, WOL_DEFAULT_PORT } from './wol.ts';
 
 /** Bound on one probe of a `wait_url`. */

@@ -21,9 +21,9 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { SERVICE_STATES, type ServiceState } from '../lifecycle-states.ts';
-import type { ProxyObserver, ProxyRequestInfo } from '../proxy/core.ts';
 import { BucketHistogram } from './bucket-histogram.ts';
 import type { HestiaEvent } from './events.ts';
+import type { ProxyObserver, ProxyRequestInfo } from './request-record.ts';
 import { SampleStats } from './timing.ts';
 
 /** Label value for requests whose service id is not configured. */

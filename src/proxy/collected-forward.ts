@@ -9,10 +9,10 @@ import { Readable } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore } from './core.ts';
 import { type FailureKind, failureCode } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders } from './headers.ts';
+import type { ProxyContext } from './proxy-context.ts';
 
 export interface ForwardOptions {
   service: ServiceHandle;
@@ -50,8 +50,16 @@ class CollectedForward extends Forwarding {
   private pending: { resolve: (r: ForwardedResponse) => void; reject: (e: unknown) => void } | null;
   private stream: Readable | null = null;
 
-  constructor(core: ProxyCore, resolve: (r: ForwardedResponse) => void, reject: (e: unknown) => void) {
-    super(core);
+  constructor(
+    pctx: ProxyContext,
+    o: ForwardOptions,
+    resolve: (r: ForwardedResponse) => void,
+    reject: (e: unknown) => void,
+  ) {
+    super(pctx, o.service, o.method, o.path, o, o.body);
+    // The whole body: its bytes came in already.
+    if (o.body !== null) this.bytesIn = o.body.length;
+    this.routeReason = o.routed?.decision.reason ?? null;
     this.pending = { resolve, reject };
   }
 
@@ -143,17 +151,9 @@ class CollectedForward extends Forwarding {
 }
 
 /** Forward one request; resolves at the upstream's response head, rejects with a HestiaError before it. */
-export function forwardCollected(core: ProxyCore, o: ForwardOptions): Promise<ForwardedResponse> {
+export function forwardCollected(pctx: ProxyContext, o: ForwardOptions): Promise<ForwardedResponse> {
   return new Promise<ForwardedResponse>((resolve, reject) => {
-    const f = new CollectedForward(core, resolve, reject);
-    f.service = o.service;
-    f.method = o.method;
-    f.rest = o.path;
-    f.headers = o.headers;
-    f.requestId = o.requestId;
-    f.body = o.body;
-    if (o.body !== null) f.bytesIn = o.body.length;
-    f.routeReason = o.routed?.decision.reason ?? null;
+    const f = new CollectedForward(pctx, o, resolve, reject);
     const signal = o.signal;
     if (signal !== undefined) {
       if (signal.aborted) {

@@ -1,16 +1,18 @@
 /**
- * One proxied HTTP request, from arrival to the end of its response: its state, its lease, the
- * routing seam, and the response half of the undici dispatch handler, which streams the
- * response to the client. Attempts, retries, failover and fallback live in forward.ts (shared
- * with the dispatcher).
+ * One proxied HTTP request, from admission to the end of its response: constructed by
+ * handler.ts once admission.ts admitted it (or refused it: `Exchange.refused`), it holds its
+ * state and its lease (admission.ts `acquireLease` hands it over), the routing seam, and the
+ * response half of the undici dispatch handler, which streams the response to the client.
+ * Attempts go through forward.ts (shared with the dispatcher) and attempt-policy.ts.
  *
  * ## Ending, and the lease (the one rule that must never break)
  * Every exchange ends exactly once, in `finish()`, which runs from the response's 'close'
  * event. Node emits 'close' on a ServerResponse in every case: after a normal finish, after
  * we destroyed it (upstream failed mid-stream), or when the client disconnected. So nothing
  * else ever releases the lease: code paths only end or destroy `res`, and `finish()` releases,
- * aborts whatever is still running upstream, clears timers and writes the one log line. A lease
- * that arrives after the exchange ended (the client left while queued) is released on arrival.
+ * aborts whatever is still running upstream, leaves the service's queue, clears timers and
+ * reports (the one log line). A lease that arrives after the exchange ended (the client left
+ * while queued) is released on arrival by admission.ts.
  *
  * ## Why a dispatch handler and not `request()` + `.pipe()`
  * undici's `request()` wraps the same handler interface with a Promise/callback, a
@@ -29,12 +31,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HestiaError, sendError } from '../errors.ts';
 import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore, ProxyRequestInfo } from './core.ts';
+import { type LeaseWaiter, leaveQueue } from './admission.ts';
 import type { FailureKind } from './failures.ts';
 import { Forwarding } from './forward.ts';
-import { buildResponseHeaders, isValidRequestId } from './headers.ts';
+import { buildResponseHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
+import type { EndedRequest, ProxyContext } from './proxy-context.ts';
 import { PROXY_ROUTE } from './target-path.ts';
-import { sendWaitingPage } from './waiting-page.ts';
+import { sendWaitingPage, wantsWaitingPage } from './waiting-page.ts';
 
 const kExchange = Symbol('hestia.exchange');
 type ExchangeResponse = ServerResponse & { [kExchange]?: Exchange };
@@ -56,20 +59,39 @@ function incomingRequestId(req: IncomingMessage): string | undefined {
   return undefined;
 }
 
-export class Exchange extends Forwarding {
-  readonly startedAt = performance.now();
+export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
+  waitAbort: AbortController | null = null;
   private drainHooked = false;
-  private waitAbort: AbortController | null = null;
 
+  /**
+   * An admitted request (admission.ts), with its upstream head already built (headers.ts); the
+   * handler then acquires its lease (`acquireLease`). A refused one: `Exchange.refused`.
+   */
   constructor(
-    core: ProxyCore,
+    pctx: ProxyContext,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    service: ServiceHandle | null,
+    rest: string,
+    head: UpstreamRequestHead | null,
+    /** performance.now() when the request arrived, before admission. */
+    readonly startedAt: number,
   ) {
-    super(core);
-    this.method = req.method ?? '';
+    super(pctx, service, req.method ?? '', rest, head, head?.hasBody === true ? req : null);
     (res as ExchangeResponse)[kExchange] = this;
     res.on('close', onResClose);
+  }
+
+  /** A request refused by admission (or a gateway bug): answered with `err`, reported as any other. */
+  static refused(
+    pctx: ProxyContext,
+    req: IncomingMessage,
+    res: ServerResponse,
+    service: ServiceHandle | null,
+    err: HestiaError,
+    startedAt: number,
+  ): void {
+    new Exchange(pctx, req, res, service, '', null, startedAt).reject(err);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -92,52 +114,26 @@ export class Exchange extends Forwarding {
     sendError(res, err);
   }
 
-  /** The service is not hot and the client is a browser: the waiting page, at once. */
-  waitingPage(): void {
-    sendWaitingPage(this.res, this.service!.id, this.requestId);
+  /** LeaseWaiter.answerCold: a browser asking a service that is not hot gets the waiting page, at once. */
+  answerCold(service: ServiceHandle): boolean {
+    if (!service.config.waiting_page || service.state === 'hot' || !wantsWaitingPage(this.req)) return false;
+    service.start('waiting_page');
+    sendWaitingPage(this.res, service.id, this.requestId);
+    return true;
   }
 
-  /** Slow path: wait in the service's queue; leave it if the client goes away. */
-  waitForLease(svc: ServiceHandle): void {
-    // The only AbortController in the proxy: created for queued requests, never on the hot path.
-    const ac = new AbortController();
-    this.waitAbort = ac;
-    svc
-      .acquire({ signal: ac.signal })
-      .then(
-        (lease) => {
-          this.waitAbort = null;
-          this.attachLease(lease);
-        },
-        (err: unknown) => {
-          this.waitAbort = null;
-          if (this.ended) return;
-          if (err instanceof HestiaError) this.reject(err);
-          else throw err;
-        },
-      )
-      .catch((err: unknown) => {
-        this.core.ctx.log.error({ err, service_id: svc.id, request_id: this.requestId }, 'acquire failed');
-        this.reject(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
-      });
-  }
-
-  /** The lease is ours: route, then forward. The single place a lease enters an exchange. */
+  /** The lease is ours (admission.ts `acquireLease`): route, then forward. */
   attachLease(lease: Lease): void {
-    if (this.ended) {
-      lease.release();
-      return;
-    }
     const id = this.service!.id;
     // A service without a strategy pays this one Map lookup and nothing else.
-    if (this.core.ctx.routing.routerFor(id) === null) {
+    if (this.pctx.ctx.routing.routerFor(id) === null) {
       this.startForwarding(lease, null);
       return;
     }
     // Held from here on, so finish() releases it even while the body is read for routing.
     this.lease = lease;
     const rest = this.rest;
-    routeRequest(this.core.ctx.routing, id, lease.baseUrl, {
+    routeRequest(this.pctx.ctx.routing, id, lease.baseUrl, {
       method: this.method,
       path: rest === '' || rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest,
       headers: this.req.headers,
@@ -169,7 +165,7 @@ export class Exchange extends Forwarding {
         },
       )
       .catch((err: unknown) => {
-        this.core.ctx.log.error({ err, service_id: id, request_id: this.requestId }, 'routing failed');
+        this.pctx.ctx.log.error({ err, service_id: id, request_id: this.requestId }, 'routing failed');
         this.reject(new HestiaError('HESTIA_INTERNAL', 'internal error while routing the request'));
       });
   }
@@ -234,7 +230,7 @@ export class Exchange extends Forwarding {
     if (this.ended) return;
     this.ended = true;
     const res = this.res;
-    if (this.waitAbort !== null) this.waitAbort.abort();
+    leaveQueue(this);
     this.stopUpstream();
     const lease = this.lease;
     this.lease = null;
@@ -246,21 +242,6 @@ export class Exchange extends Forwarding {
       this.errorCode ??= 'CLIENT_CLOSED';
     } else if (!res.writableFinished) this.errorCode ??= 'CLIENT_CLOSED';
 
-    const info: ProxyRequestInfo = {
-      request_id: this.requestId,
-      service_id: this.service?.id ?? null,
-      method: this.method,
-      route: PROXY_ROUTE,
-      status,
-      duration_ms: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-      upstream: this.target?.origin ?? null,
-      error: this.errorCode,
-      websocket: false,
-    };
-    if (this.routeReason !== null) info.route_reason = this.routeReason;
-    this.core.report(info);
+    this.pctx.reportEnd(this, PROXY_ROUTE, status, lease, false);
   }
 }

@@ -5,31 +5,37 @@
  * hands the response back as a stream to be collected), so `/services/…` and `POST /v1/requests`
  * have one HTTP client path: same pools, header rules, timeouts, retry and fallback rules.
  *
- * A subclass owns the response side: `onHeaders`/`onData`/`onComplete` (calling
- * `upstreamAnswered` first), `reject` (a Hestia error before any response), `responseStarted`
- * and `abortResponse` (an upstream failure after the response began), and the lease's release.
+ * A subclass is constructed with everything the request needs (service, method, target below
+ * the service, upstream head, body) and owns the response side: `onHeaders`/`onData`/
+ * `onComplete` (calling `upstreamAnswered` first), `reject` (a Hestia error before any
+ * response), `responseStarted` and `abortResponse` (an upstream failure after the response
+ * began), and the lease's release. (Forwarding stays a base class rather than a component
+ * holding a "response sink": as one object it is the undici handler, the deadline entry and the
+ * body owner at once, so the proxy's hot path allocates one object per request, not two.)
  *
  * ## Attempts (SPEC §4, docs/strategies.md)
- * A connection failure (refused, DNS, connect timeout; a reset before the response when no body
- * byte was sent yet) is retried up to `retry_count` attempts with `retry_delay_ms`, then
- * `fallback_url` once, then answered with a 502. With a routing strategy, the failed instance
- * is first reported (it cools down) and the strategy asked again: an instance this request has
- * not tried yet is tried at once and does not count against `retry_count` (nginx's
- * `proxy_next_upstream`), bounded by the number of configured instances; when the strategy has
- * nothing left (HESTIA_NO_HEALTHY_INSTANCE) the fallback, if any, is tried, else that error is
- * the answer. Bodies: a Buffer (fully read) is replayed on every attempt; a stream only while
- * none of it has been pulled (`bytesIn === 0`), as before.
+ * After a failed attempt, attempt-policy.ts decides (the same decision as WebSocket tunnels):
+ * retry a connection failure up to `retry_count` attempts `retry_delay_ms` apart, then
+ * `fallback_url` once, then answer with a 502/504 (failures.ts). With a routing strategy the
+ * failed instance is first reported (it cools down) and the strategy asked again (`reroute`,
+ * this class's side of the policy's `Failover`): an instance this request has not tried yet is
+ * tried at once and does not count against `retry_count` (nginx's `proxy_next_upstream`),
+ * bounded by the number of configured instances; when the strategy has nothing left
+ * (HESTIA_NO_HEALTHY_INSTANCE) the fallback, if any, is tried, else that error is the answer.
+ * Bodies: a Buffer (fully read) is replayed on every attempt; a stream only while none of it
+ * has been pulled (`bytesIn === 0`), as before.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { HestiaError } from '../errors.ts';
 import type { RoutedRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import type { ProxyCore } from './core.ts';
+import { type AttemptState, type Failover, nextAttempt } from './attempt-policy.ts';
 import { type Timed, upstreamTimeoutError } from './deadlines.ts';
-import { classifyFailure, type FailureKind, failureCode, failureToError, isRetriable } from './failures.ts';
-import { type BodyOwner, RequestBodySource } from './request-body.ts';
+import { classifyFailure, type FailureKind, failureCode, failureToError } from './failures.ts';
+import type { ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath } from './target-path.ts';
+import { type BodyOwner, UpstreamBodySource } from './upstream-body-source.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
 
 function retryNow(f: Forwarding): void {
@@ -42,45 +48,77 @@ const NO_TIMEOUT = 0;
 const HEADERS_TIMEOUT = 1;
 const BODY_TIMEOUT = 2;
 
-export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed {
-  requestId = '';
-  service: ServiceHandle | null = null;
-  method = '';
+const NO_HEADERS: string[] = [];
+
+/** The upstream request's id and header list (headers.ts `UpstreamRequestHead` is one). */
+export interface ForwardHead {
+  readonly requestId: string;
+  readonly headers: string[];
+}
+
+export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwner, Timed, AttemptState, Failover {
+  /** The request id: upstream, in the log line, echoed to the client ('' until one is needed). */
+  requestId: string;
+  /** null only for a request refused before a service was found (Exchange.refused). */
+  readonly service: ServiceHandle | null;
+  readonly method: string;
   /** Upstream request headers (flat list), built once and reused by every attempt. */
-  headers: string[] = [];
+  readonly headers: string[];
   /**
    * The request body: null for none; a Buffer (fully read, replayable); or a stream pulled
-   * through a RequestBodySource (the client's request, or routing's replaying stream).
+   * through an UpstreamBodySource (the client's request, or routing's replaying stream).
    */
-  body: Buffer | Readable | null = null;
+  body: Buffer | Readable | null;
   /** The raw part of the target below the service (`''`, `/…` or `?…`). */
-  rest = '';
+  readonly rest: string;
   bytesIn = 0;
   bytesOut = 0;
   retryTimer: NodeJS.Timeout | null = null;
   private resumeUpstream: (() => void) | null = null;
   /** The strategy's reason for the current upstream (logged as `route_reason`, never a header). */
   routeReason: string | null = null;
-  /** The running upstream timeout's deadline (Timed; kept by core.deadlines), 0 = none. */
+  /** The running upstream timeout's deadline (Timed; kept by pctx.deadlines), 0 = none. */
   deadline = 0;
   prevTimed: Timed | null = null;
   nextTimed: Timed | null = null;
   private timeoutKind = NO_TIMEOUT;
 
   protected lease: Lease | null = null;
-  protected ended = false;
-  protected attempts = 0;
-  protected onFallback = false;
+  /** The request is over (answered, failed, or its client left); read by admission (LeaseWaiter). */
+  ended = false;
+  /** Attempts made so far (attempt-policy.ts `AttemptState`). */
+  attempts = 0;
+  /** The current attempt goes to the fallback (attempt-policy.ts `AttemptState`). */
+  onFallback = false;
   protected target: UpstreamTarget | null = null;
   protected abortUpstream: ((err?: Error) => void) | null = null;
-  protected errorCode: string | null = null;
+  /** A HESTIA_* code, or CLIENT_CLOSED, when the request did not complete normally. */
+  errorCode: string | null = null;
   protected routed: RoutedRequest | null = null;
   /** URLs a routed request was sent to (created on its first failure only). */
   private tried: Set<string> | null = null;
   /** The strategy found no instance left after a failure. */
   private noInstance: HestiaError | null = null;
 
-  constructor(protected readonly core: ProxyCore) {}
+  /**
+   * Everything a forwarding needs, given once (`head`: the upstream request id and headers, from
+   * headers.ts, or null for a request refused before they were built).
+   */
+  constructor(
+    protected readonly pctx: ProxyContext,
+    service: ServiceHandle | null,
+    method: string,
+    rest: string,
+    head: ForwardHead | null,
+    body: Buffer | Readable | null,
+  ) {
+    this.service = service;
+    this.method = method;
+    this.rest = rest;
+    this.requestId = head === null ? '' : head.requestId;
+    this.headers = head === null ? NO_HEADERS : head.headers;
+    this.body = body;
+  }
 
   /** Answer with a Hestia error: nothing of the upstream's response was delivered. */
   abstract reject(err: HestiaError): void;
@@ -92,6 +130,11 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   abstract onData(chunk: Buffer): boolean;
   abstract onComplete(): void;
 
+  /** Origin of the upstream tried last (proxy-context.ts `EndedRequest`). */
+  get upstream(): string | null {
+    return this.target?.origin ?? null;
+  }
+
   /** Forward to the strategy's choice, or the lease's base URL when the service has none. */
   protected startForwarding(lease: Lease, routed: RoutedRequest | null): void {
     this.lease = lease;
@@ -102,7 +145,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
 
   protected useTarget(baseUrl: string): void {
     try {
-      this.target = this.core.pools.target(baseUrl, this.service!.config.upstream_max_connections);
+      this.target = this.pctx.pools.target(baseUrl, this.service!.config.upstream_max_connections);
     } catch (err) {
       this.target = null;
       this.reject(
@@ -121,7 +164,8 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     if (this.routed !== null && !this.onFallback) this.routed.answered();
   }
 
-  private bodyStarted(): boolean {
+  /** attempt-policy.ts `AttemptState`: part of a streamed body was sent (it cannot be replayed). */
+  get bodyStarted(): boolean {
     return this.bytesIn > 0 && !Buffer.isBuffer(this.body);
   }
 
@@ -135,7 +179,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
         path: joinUpstreamPath(target.basePath, this.rest),
         method: this.method as Dispatcher.HttpMethod,
         headers: this.headers,
-        body: body === null || Buffer.isBuffer(body) ? body : new RequestBodySource(body, this),
+        body: body === null || Buffer.isBuffer(body) ? body : new UpstreamBodySource(body, this),
         // The timeouts are ours (deadlines.ts): undici's would allocate a timer per request.
         headersTimeout: 0,
         bodyTimeout: 0,
@@ -163,13 +207,13 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
       return;
     }
     this.timeoutKind = kind;
-    this.core.deadlines.track(this, ms);
+    this.pctx.deadlines.track(this, ms);
   }
 
   private stopTimeout(): void {
     if (this.timeoutKind === NO_TIMEOUT) return;
     this.timeoutKind = NO_TIMEOUT;
-    this.core.deadlines.untrack(this);
+    this.pctx.deadlines.untrack(this);
   }
 
   /** Call from onData: body data arrived, the body timeout starts over. */
@@ -225,41 +269,36 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     // Reset before a response counts as a failed instance too (docs/strategies.md), even when
     // this request cannot be retried because its body already streamed.
     if (routed !== null && (kind === 'connect' || kind === 'reset')) routed.connectFailed(err);
-    if (isRetriable(kind, this.bodyStarted())) {
-      const svc = this.service!;
-      if (!this.onFallback) {
-        const from = this.target!.origin;
-        const free = routed !== null && this.reroute(routed);
-        if (this.target === null) return; // the new URL was unusable: already answered
-        if (free || (this.noInstance === null && this.attempts < Math.max(1, svc.config.retry_count))) {
-          this.publish('proxy_retry', {
-            attempt: this.attempts + 1,
-            cause: failureCode(err),
-            ...(routed !== null ? { from, failover: free } : {}),
-          });
-          this.retryTimer = setTimeout(retryNow, free ? 0 : svc.config.retry_delay_ms, this);
-          return;
-        }
-        const fallbackUrl = this.lease!.fallbackUrl;
-        if (fallbackUrl !== null) {
-          this.onFallback = true;
-          this.useTarget(fallbackUrl);
-          if (this.target === null) return;
-          this.publish('proxy_fallback', { from, cause: failureCode(err) });
-          // Next turn of the event loop: not from inside undici's error callback.
-          this.retryTimer = setTimeout(retryNow, 0, this);
-          return;
-        }
-      }
+    const from = this.target!.origin;
+    const next = nextAttempt(kind, this, this.service!.config, this.lease!.fallbackUrl, routed !== null ? this : null);
+    if (this.target === null) return; // the strategy's new URL was unusable: already answered
+    if (next.action === 'retry') {
+      this.publish('proxy_retry', {
+        attempt: this.attempts + 1,
+        cause: failureCode(err),
+        ...(routed !== null ? { from, failover: next.failover } : {}),
+      });
+      this.retryTimer = setTimeout(retryNow, next.delayMs, this);
+      return;
+    }
+    if (next.action === 'fallback') {
+      this.onFallback = true;
+      this.useTarget(next.url);
+      if (this.target === null) return;
+      this.publish('proxy_fallback', { from, cause: failureCode(err) });
+      // Next turn of the event loop: not from inside undici's error callback.
+      this.retryTimer = setTimeout(retryNow, 0, this);
+      return;
     }
     this.fail(kind, err);
   }
 
   /**
-   * Ask the strategy again after a failed attempt and aim the next one at its choice. True when
-   * that is an instance this request has not tried (a free failover, see the module comment).
+   * attempt-policy.ts `Failover`: ask the strategy again after a failed attempt and aim the next
+   * one at its choice. True when that is an instance this request has not tried (a free failover).
    */
-  private reroute(routed: RoutedRequest): boolean {
+  reroute(): boolean {
+    const routed = this.routed!;
     const failed = routed.url;
     let url: string;
     try {
@@ -271,11 +310,17 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
     }
     this.routeReason = routed.decision.reason;
     if (url !== failed) this.useTarget(url);
+    if (this.target === null) return false; // unusable URL: already answered
     this.tried ??= new Set([failed]);
     const tried = this.tried;
     if (tried.has(url) || tried.size > this.service!.config.instances.length) return false;
     tried.add(url);
     return true;
+  }
+
+  /** attempt-policy.ts `Failover`: the strategy found no instance left. */
+  get exhausted(): boolean {
+    return this.noInstance !== null;
   }
 
   private fail(kind: FailureKind, err: unknown): void {
@@ -292,7 +337,7 @@ export abstract class Forwarding implements Dispatcher.DispatchHandler, BodyOwne
   }
 
   protected publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
-    this.core.ctx.bus.publish(type, this.service!.id, {
+    this.pctx.ctx.bus.publish(type, this.service!.id, {
       requestId: this.requestId,
       upstream: this.target?.origin ?? null,
       attempts: this.attempts,

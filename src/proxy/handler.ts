@@ -2,26 +2,31 @@
  * The proxy entry points, mounted beside Fastify by server/app.ts: every `/services/…`
  * request and WebSocket upgrade comes here without passing through the control-plane router.
  *
- * Request flow (SPEC §4): refuse while shutting down → method → service id → path safety →
- * auth hook → upstream headers → lease (hot path `tryAcquire()`, else the waiting page for a
- * browser, else wait in the service's queue) → forward (exchange.ts). WebSockets: websocket.ts.
- * Refusals (methods, paths, unknown ids, auth) live in check-request.ts.
+ * Request flow (SPEC §4): admission (admission.ts, the same steps for every door: shutting down
+ * → service lookup through the `/services/{id}` door (path-door.ts: method, id, path safety) →
+ * auth hook → unknown service) → upstream headers → `new Exchange(…)` with everything it needs
+ * → lease (admission.ts: hot path `tryAcquire()`, else the waiting page for a browser, else the
+ * service's queue) → route → attempts → forward → report (exchange.ts, forward.ts).
+ * WebSockets: websocket.ts; the dispatcher: server/routes/requests.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { gateProxyRequest } from '../auth/http.ts';
+import { gateProxyRequest } from '../auth/request-guards.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
-import { checkRequest } from './check-request.ts';
+import type { ProxyObserver } from '../observability/request-record.ts';
+import { acquireLease, admit } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
-import { ProxyCore, type ProxyHooks, type ProxyObserver, type ProxyRequestInfo } from './core.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
-import { wantsWaitingPage } from './waiting-page.ts';
+import type { ProxyHooks } from './path-door.ts';
+import { ProxyContext } from './proxy-context.ts';
 import { handleUpgrade } from './websocket.ts';
 
+export type { ProxyObserver, ProxyRequestInfo } from '../observability/request-record.ts';
 export type { ForwardedResponse, ForwardOptions } from './collected-forward.ts';
-export type { ProxyHooks, ProxyObserver, ProxyRequestInfo } from './core.ts';
+export type { ProxyHooks } from './path-door.ts';
+export type { EndedRequest } from './proxy-context.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
@@ -33,9 +38,9 @@ export interface ProxyHandler {
   forward(opts: ForwardOptions): Promise<ForwardedResponse>;
   /**
    * Report a request that was proxied outside handleRequest (the dispatcher): the same one log
-   * line and observer call (metrics) as every proxied request.
+   * line and observer call (metrics) as every proxied request (ProxyContext.reportEnd).
    */
-  report(info: ProxyRequestInfo): void;
+  reportEnd: ProxyContext['reportEnd'];
   /**
    * Requests whose upstream header/body timeout is running (deadlines.ts): 0 once traffic has
    * ended, whatever way each request ended. For tests and diagnostics.
@@ -45,47 +50,30 @@ export interface ProxyHandler {
   close(): Promise<void>;
 }
 
-function handleRequest(core: ProxyCore, req: IncomingMessage, res: ServerResponse): void {
-  const ex = new Exchange(core, req, res);
+function handleRequest(pctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+  const startedAt = performance.now();
+  let ex: Exchange | null = null;
   try {
-    route(core, ex, req);
+    const admitted = admit(pctx.ctx, pctx.door, req);
+    if (admitted.error !== null) {
+      Exchange.refused(pctx, req, res, admitted.service, admitted.error, startedAt);
+      return;
+    }
+    const head = buildUpstreamHeaders(req, pctx.ctx.config.server.trust_proxy, null, admitted.authed);
+    ex = new Exchange(pctx, req, res, admitted.service, admitted.rest, head, startedAt);
+    acquireLease(pctx.ctx.log, admitted.service, ex);
   } catch (err) {
     // A bug in a collaborator (auth hook, lifecycle) must cost one request, not the process.
-    core.ctx.log.error({ err, event_type: 'proxy_internal_error', request_id: ex.requestId }, 'proxy failed');
-    ex.reject(new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway'));
+    const internal = new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway');
+    pctx.ctx.log.error({ err, event_type: 'proxy_internal_error', request_id: ex?.requestId }, 'proxy failed');
+    if (ex !== null) ex.reject(internal);
+    else Exchange.refused(pctx, req, res, null, internal, startedAt);
   }
-}
-
-function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
-  const checked = checkRequest(core, req);
-  ex.service = checked.service;
-  if (checked.error !== null) {
-    ex.reject(checked.error);
-    return;
-  }
-  const service = checked.service;
-  const head = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, null, checked.authed);
-  ex.requestId = head.requestId;
-  ex.headers = head.headers;
-  if (head.hasBody) ex.body = req;
-  ex.rest = checked.rest;
-
-  const lease = service.tryAcquire();
-  if (lease !== null) {
-    ex.attachLease(lease);
-    return;
-  }
-  if (service.config.waiting_page && service.state !== 'hot' && wantsWaitingPage(req)) {
-    service.start('waiting_page');
-    ex.waitingPage();
-    return;
-  }
-  ex.waitForLease(service);
 }
 
 /**
  * The gateway's auth gate on the proxy (SPEC §8): one boolean on the hot path when auth is off;
- * when on, auth/http.ts decides and strips the gateway's own credentials before forwarding.
+ * when on, auth/request-guards.ts decides and strips the gateway's own credentials before forwarding.
  */
 export function authHooks(ctx: GatewayContext): ProxyHooks {
   return { authorize: (req, serviceId) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, serviceId) : undefined) };
@@ -97,16 +85,17 @@ export function createProxyHandler(
   observer?: ProxyObserver,
   hooks: ProxyHooks = authHooks(ctx),
 ): ProxyHandler {
-  const core = new ProxyCore(ctx, observer ?? null, hooks);
+  const pctx = new ProxyContext(ctx, observer ?? null, hooks);
   let closing: Promise<void> | undefined;
   return {
-    handleRequest: (req, res) => handleRequest(core, req, res),
-    handleUpgrade: (req, socket, head) => handleUpgrade(core, req, socket, head),
-    forward: (opts) => forwardCollected(core, opts),
-    report: (info) => core.report(info),
-    timedRequests: () => core.deadlines.size,
+    handleRequest: (req, res) => handleRequest(pctx, req, res),
+    handleUpgrade: (req, socket, head) => handleUpgrade(pctx, req, socket, head),
+    forward: (opts) => forwardCollected(pctx, opts),
+    reportEnd: (r, route, status, lease, websocket, upstreamStatus) =>
+      pctx.reportEnd(r, route, status, lease, websocket, upstreamStatus),
+    timedRequests: () => pctx.deadlines.size,
     close() {
-      closing ??= core.close();
+      closing ??= pctx.close();
       return closing;
     },
   };

@@ -1,6 +1,8 @@
 /**
- * WebSocket upgrades (SPEC §4, DESIGN §4): validate like any proxied request, acquire the
- * service (waiting for a start if needed), open the upgrade upstream, write the upstream's 101
+ * WebSocket upgrades (SPEC §4, DESIGN §4): admitted like any proxied request (admission.ts, the
+ * `/services/{id}` door: shutting down → lookup → auth → unknown id), then the lease
+ * (`acquireLease`: waiting for a start if needed, leaving the queue if the client leaves); not
+ * routed (docs/strategies.md); open the upgrade upstream, write the upstream's 101
  * back raw, then splice the two sockets byte for byte. Either side closing or failing destroys
  * both. Hestia does not parse frames: it is a tunnel, so any subprotocol and extension works.
  *
@@ -9,9 +11,10 @@
  * the handshake and every chunk in either direction calls `lease.touch()`, so messages count
  * as activity but an idle open socket does not.
  *
- * Connection failures are retried like HTTP requests (`retry_count`, `retry_delay_ms`, then
- * `fallback_url` once). An upstream that answers the upgrade with anything but 101 has its
- * response relayed, and the connection is closed.
+ * Connection failures are retried like HTTP requests, by the same attempt-policy.ts
+ * (`retry_count`, `retry_delay_ms`, then `fallback_url` once). An upstream that answers the
+ * upgrade with anything but 101 has its response relayed, and the connection is closed. The
+ * tunnel is reported when it closes (ProxyContext.reportEnd, status 101).
  */
 import { randomUUID } from 'node:crypto';
 import { type ClientRequest, request as httpRequest, type IncomingMessage, STATUS_CODES } from 'node:http';
@@ -20,51 +23,91 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import { checkRequest } from './check-request.ts';
-import type { ProxyCore } from './core.ts';
-import { classifyFailure, failureCode, failureToError, isRetriable } from './failures.ts';
-import { buildUpstreamHeaders, isValidRequestId } from './headers.ts';
+import { acquireLease, admit, type LeaseWaiter, leaveQueue } from './admission.ts';
+import { type AttemptState, nextAttempt } from './attempt-policy.ts';
+import { classifyFailure, failureCode, failureToError } from './failures.ts';
+import { buildUpstreamHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
+import type { EndedRequest, ProxyContext } from './proxy-context.ts';
 import { joinUpstreamPath, PROXY_ROUTE, SERVICES_PREFIX } from './target-path.ts';
 import type { UpstreamTarget } from './upstream-pools.ts';
 
 /** Response headers not relayed on a refused upgrade (we close the connection ourselves). */
 const REFUSAL_DROP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade']);
 
+const EMPTY = Buffer.alloc(0);
+
 function isProxyTarget(url: string | undefined): boolean {
   return url !== undefined && (url === '/services' || url.startsWith(SERVICES_PREFIX));
 }
 
-class Tunnel {
-  readonly startedAt = performance.now();
-  requestId = '';
-  service: ServiceHandle | null = null;
-  rest = '';
-  headers: string[] = [];
+class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
+  requestId: string;
+  readonly headers: string[];
   lease: Lease | null = null;
   /** Kept after an early release, for touch(). */
   activity: Lease | null = null;
   target: UpstreamTarget | null = null;
   upstreamReq: ClientRequest | null = null;
-  upstream: Duplex | null = null;
+  upstreamSocket: Duplex | null = null;
   waitAbort: AbortController | null = null;
   timer: NodeJS.Timeout | null = null;
   attempts = 0;
   onFallback = false;
+  /** attempt-policy.ts `AttemptState`: an upgrade request has no body. */
+  readonly bodyStarted = false;
   bytesIn = 0;
   bytesOut = 0;
   status = 0;
   errorCode: string | null = null;
   ended = false;
+  /** Upgrades are not routed (EndedRequest). */
+  readonly routeReason = null;
 
+  /**
+   * An admitted upgrade (admission.ts) with its upstream head built (headers.ts); `upstreamHead`
+   * null for one refused before that (`Tunnel.refused`). From here on the client socket is the
+   * tunnel's: Node removed its own error handler on upgrade.
+   */
   constructor(
-    readonly core: ProxyCore,
+    readonly pctx: ProxyContext,
     readonly req: IncomingMessage,
     readonly client: Duplex,
     readonly head: Buffer,
-  ) {}
+    readonly service: ServiceHandle | null,
+    readonly rest: string,
+    upstreamHead: UpstreamRequestHead | null,
+    readonly startedAt: number,
+  ) {
+    this.requestId = upstreamHead?.requestId ?? '';
+    this.headers = upstreamHead?.headers ?? [];
+    pctx.tunnels.add(client);
+    client.on('error', () => this.finish());
+    client.on('close', () => this.finish());
+  }
+
+  /** An upgrade refused before anything was acquired: answered with `err`, reported as any other. */
+  static refused(
+    pctx: ProxyContext,
+    req: IncomingMessage,
+    client: Duplex,
+    service: ServiceHandle | null,
+    err: HestiaError,
+    startedAt: number,
+  ): void {
+    new Tunnel(pctx, req, client, EMPTY, service, '', null, startedAt).reject(err);
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  /** Origin of the upstream tried last (EndedRequest). */
+  get upstream(): string | null {
+    return this.target?.origin ?? null;
+  }
 
   /** Answer the upgrade request with a Hestia error, raw, and close. */
-  refuse(err: HestiaError): void {
+  reject(err: HestiaError): void {
     if (this.ended) return;
     if (this.requestId === '') {
       const id = this.req.headers['x-request-id'];
@@ -92,16 +135,13 @@ class Tunnel {
     client.once('finish', () => client.destroy());
   }
 
+  /** The lease is ours (admission.ts `acquireLease`): open the upgrade upstream. */
   attachLease(lease: Lease): void {
-    if (this.ended) {
-      lease.release();
-      return;
-    }
     this.lease = lease;
     try {
-      this.target = this.core.pools.target(lease.baseUrl);
+      this.target = this.pctx.pools.target(lease.baseUrl);
     } catch {
-      this.refuse(
+      this.reject(
         new HestiaError('HESTIA_UPSTREAM_ERROR', `service '${this.service!.id}' has an unusable upstream URL`),
       );
       return;
@@ -150,7 +190,7 @@ class Tunnel {
     upReq.destroy();
     const err = { code: 'UND_ERR_HEADERS_TIMEOUT' };
     this.publish('proxy_error', { code: 'HESTIA_UPSTREAM_TIMEOUT', cause: err.code, phase: 'headers' });
-    this.refuse(failureToError('headers-timeout', err, this.failureContext()));
+    this.reject(failureToError('headers-timeout', err, this.failureContext()));
   }
 
   private onUpstreamError(upReq: ClientRequest, err: Error): void {
@@ -158,35 +198,34 @@ class Tunnel {
     this.upstreamReq = null;
     this.clearTimer();
     const kind = classifyFailure(err);
-    if (isRetriable(kind, false)) {
-      const cfg = this.service!.config;
-      if (!this.onFallback && this.attempts < Math.max(1, cfg.retry_count)) {
-        this.publish('proxy_retry', { attempt: this.attempts + 1, cause: failureCode(err) });
-        this.timer = setTimeout(() => this.connect(), cfg.retry_delay_ms);
+    // Upgrades are not routed (docs/strategies.md): no failover, only retries and the fallback.
+    const fallbackUrl = this.lease?.fallbackUrl ?? this.activity?.fallbackUrl ?? null;
+    const next = nextAttempt(kind, this, this.service!.config, fallbackUrl, null);
+    if (next.action === 'retry') {
+      this.publish('proxy_retry', { attempt: this.attempts + 1, cause: failureCode(err) });
+      this.timer = setTimeout(() => this.connect(), next.delayMs);
+      return;
+    }
+    if (next.action === 'fallback') {
+      this.onFallback = true;
+      const from = this.target!.origin;
+      const target = this.fallbackTarget(next.url);
+      if (target !== null) {
+        this.target = target;
+        this.publish('proxy_fallback', { from, cause: failureCode(err) });
+        this.timer = setTimeout(() => this.connect(), 0);
         return;
-      }
-      const fallback = this.lease?.fallbackUrl ?? this.activity?.fallbackUrl ?? null;
-      if (!this.onFallback && fallback !== null) {
-        this.onFallback = true;
-        const from = this.target!.origin;
-        const next = this.fallbackTarget(fallback);
-        if (next !== null) {
-          this.target = next;
-          this.publish('proxy_fallback', { from, cause: failureCode(err) });
-          this.timer = setTimeout(() => this.connect(), 0);
-          return;
-        }
       }
     }
     const e = failureToError(kind, err, this.failureContext());
     this.publish('proxy_error', { code: e.code, cause: failureCode(err), phase: 'headers' });
-    this.refuse(e);
+    this.reject(e);
   }
 
   /** The fallback's target, or null when its URL is unusable (the primary's failure stands). */
   private fallbackTarget(url: string): UpstreamTarget | null {
     try {
-      return this.core.pools.target(url);
+      return this.pctx.pools.target(url);
     } catch {
       return null;
     }
@@ -231,7 +270,7 @@ class Tunnel {
     }
     this.upstreamReq = null;
     this.clearTimer();
-    this.upstream = socket;
+    this.upstreamSocket = socket;
     this.status = 101;
     let text = `HTTP/1.1 101 ${res.statusMessage || 'Switching Protocols'}\r\n`;
     const raw = res.rawHeaders;
@@ -273,7 +312,7 @@ class Tunnel {
   }
 
   publish(type: 'proxy_retry' | 'proxy_fallback' | 'proxy_error', details: Record<string, unknown>): void {
-    this.core.ctx.bus.publish(type, this.service!.id, {
+    this.pctx.ctx.bus.publish(type, this.service!.id, {
       requestId: this.requestId,
       upstream: this.target?.origin ?? null,
       attempts: this.attempts,
@@ -287,12 +326,12 @@ class Tunnel {
     if (this.ended) return;
     this.ended = true;
     this.clearTimer();
-    this.waitAbort?.abort();
+    leaveQueue(this);
     this.upstreamReq?.destroy();
     this.upstreamReq = null;
-    this.upstream?.destroy();
+    this.upstreamSocket?.destroy();
     this.client.destroy();
-    this.core.tunnels.delete(this.client);
+    this.pctx.tunnels.delete(this.client);
     const lease = this.lease ?? this.activity;
     if (this.lease !== null) {
       this.lease.release();
@@ -303,82 +342,40 @@ class Tunnel {
       this.status = 499;
       this.errorCode ??= 'CLIENT_CLOSED';
     }
-    this.core.report({
-      request_id: this.requestId,
-      service_id: this.service?.id ?? null,
-      method: this.req.method ?? 'GET',
-      route: PROXY_ROUTE,
-      status: this.status,
-      duration_ms: Math.round((performance.now() - this.startedAt) * 1000) / 1000,
-      bytes_in: this.bytesIn,
-      bytes_out: this.bytesOut,
-      cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-      upstream: this.target?.origin ?? null,
-      error: this.errorCode,
-      websocket: true,
-    });
+    this.pctx.reportEnd(this, PROXY_ROUTE, this.status, lease, true);
   }
 }
 
-export function handleUpgrade(core: ProxyCore, req: IncomingMessage, client: Duplex, head: Buffer): void {
-  const t = new Tunnel(core, req, client, head);
-  core.tunnels.add(client);
-  // From here on the socket is ours: Node removed its own error handler on upgrade.
-  client.on('error', () => t.finish());
-  client.on('close', () => t.finish());
+export function handleUpgrade(pctx: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
+  const startedAt = performance.now();
+  let t: Tunnel | null = null;
   try {
-    routeUpgrade(core, t, req);
+    if (!isProxyTarget(req.url)) {
+      const err = new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`);
+      Tunnel.refused(pctx, req, client, null, err, startedAt);
+      return;
+    }
+    const admitted = admit(pctx.ctx, pctx.door, req);
+    if (admitted.error !== null) {
+      Tunnel.refused(pctx, req, client, admitted.service, admitted.error, startedAt);
+      return;
+    }
+    const upgrade = req.headers.upgrade;
+    if (req.method !== 'GET' || upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
+      const err = new HestiaError(
+        'HESTIA_BAD_REQUEST',
+        'only WebSocket upgrades (GET, Upgrade: websocket) are proxied',
+      );
+      Tunnel.refused(pctx, req, client, admitted.service, err, startedAt);
+      return;
+    }
+    const built = buildUpstreamHeaders(req, pctx.ctx.config.server.trust_proxy, upgrade, admitted.authed);
+    t = new Tunnel(pctx, req, client, head, admitted.service, admitted.rest, built, startedAt);
+    acquireLease(pctx.ctx.log, admitted.service, t);
   } catch (err) {
-    core.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');
-    t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway'));
+    pctx.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');
+    const internal = new HestiaError('HESTIA_INTERNAL', 'internal error in the gateway');
+    if (t !== null) t.reject(internal);
+    else Tunnel.refused(pctx, req, client, null, internal, startedAt);
   }
-}
-
-function routeUpgrade(core: ProxyCore, t: Tunnel, req: IncomingMessage): void {
-  if (!isProxyTarget(req.url)) {
-    t.refuse(new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`));
-    return;
-  }
-  const checked = checkRequest(core, req);
-  t.service = checked.service;
-  if (checked.error !== null) {
-    t.refuse(checked.error);
-    return;
-  }
-  const upgrade = req.headers.upgrade;
-  if (req.method !== 'GET' || upgrade === undefined || upgrade.toLowerCase() !== 'websocket') {
-    t.refuse(new HestiaError('HESTIA_BAD_REQUEST', 'only WebSocket upgrades (GET, Upgrade: websocket) are proxied'));
-    return;
-  }
-  const service = checked.service;
-  const built = buildUpstreamHeaders(req, core.ctx.config.server.trust_proxy, upgrade, checked.authed);
-  t.requestId = built.requestId;
-  t.headers = built.headers;
-  t.rest = checked.rest;
-
-  const lease = service.tryAcquire();
-  if (lease !== null) {
-    t.attachLease(lease);
-    return;
-  }
-  const ac = new AbortController();
-  t.waitAbort = ac;
-  service
-    .acquire({ signal: ac.signal })
-    .then(
-      (l) => {
-        t.waitAbort = null;
-        t.attachLease(l);
-      },
-      (err: unknown) => {
-        t.waitAbort = null;
-        if (t.ended) return;
-        if (err instanceof HestiaError) t.refuse(err);
-        else throw err;
-      },
-    )
-    .catch((err: unknown) => {
-      core.ctx.log.error({ err, service_id: service.id }, 'acquire failed');
-      t.refuse(new HestiaError('HESTIA_INTERNAL', 'internal error while waiting for the service'));
-    });
 }

@@ -19,9 +19,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { readPresentedKey } from '../auth/api-keys.ts';
 import type { AuthOutcome } from '../auth/authenticate.ts';
-import { isHttpsRequest, isSafeMethod, isSameOrigin } from '../auth/http.ts';
 import { loginPage } from '../auth/login-page.ts';
 import { verifyPassword } from '../auth/password.ts';
+import { isHttpsRequest, isSafeMethod, isSameOrigin } from '../auth/request-guards.ts';
 import { readCookieValues, SESSION_COOKIE, sessionCookie } from '../auth/session.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
@@ -58,6 +58,9 @@ export async function registerAuth(app: FastifyInstance, ctx: GatewayContext): P
   app.addHook('onRequest', async (req, reply) => {
     if (!ctx.auth.enabled) return;
     const path = req.url.split('?')[0] ?? '/';
+    // The dispatcher's admission answers 503 while shutting down before its auth step, as every
+    // door does (proxy/admission.ts); nothing is forwarded either way.
+    if (ctx.shuttingDown && path === '/v1/requests') return;
     const access = classify(path, ctx);
     if (access === 'open') return;
 

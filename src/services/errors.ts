@@ -12,7 +12,7 @@ export interface StartFailure {
   timedOut: boolean;
   /**
    * Where it failed: `start` (launch or readiness), or the machine before any attempt —
-   * `unreachable`, `wake_failed`, `no_capacity` (src/machines/errors.ts), `prepare` (other).
+   * `unreachable`, `wake_failed`, `no_capacity` (MachineUnavailableError, placement.ts), `prepare` (other).
    */
   stage?: 'start' | 'unreachable' | 'wake_failed' | 'no_capacity' | 'prepare';
 }

@@ -2,15 +2,45 @@
  * Placement seam (SPEC §6): which machines a service may start on, in order, and what must
  * happen on a machine before a start there. The runtime tries the candidates in order (each
  * with its retries); it calls `prepare` before the attempts on a machine and holds the claim
- * it returns until the service is cold again. The implementation with placement rules,
- * capacity and power management is src/machines/machine-placement.ts; `localPlacement`
- * (everything on the gateway's own machine, nothing to prepare) remains for unit tests.
+ * it returns until the service is cold again.
+ *
+ * The lifecycle (services/) defines this seam and receives an implementation; it never imports
+ * machines/. The implementation with placement rules, capacity and power management is
+ * src/machines/machine-placement.ts, built by the composition root (src/main.ts) and passed to
+ * the ServiceRegistry; `localPlacement` (everything on the gateway's own machine, nothing to
+ * prepare) remains for unit tests.
  */
+import { LOCAL_MACHINE_ID, placedMachine } from '../config/machine-order.ts';
 import type { Config } from '../config/schema.ts';
 import type { PlacedMachine, TemplateVars } from '../launchers/types.ts';
-import { LOCAL_MACHINE_ID, placedMachine } from '../machines/placement-rules.ts';
 
 export { LOCAL_MACHINE_ID };
+
+export type UnavailableKind =
+  /** Its SSH port / wait_url does not answer and it has no `wake`. */
+  | 'unreachable'
+  /** The wake action failed, or the machine did not answer within `wait_timeout_ms`. */
+  | 'wake_failed'
+  /** The service's `requires` does not fit, even after stopping idle services. */
+  | 'no_capacity';
+
+/**
+ * The seam's error: why a machine could not take a start (SPEC §6), thrown by `prepare`. The
+ * runtime records it like a failed attempt (machine, reason, `stage` = `kind`) and moves to the
+ * next machine at once, without spending the service's `retry_count` on a machine that cannot
+ * take it.
+ */
+export class MachineUnavailableError extends Error {
+  constructor(
+    readonly kind: UnavailableKind,
+    readonly machineId: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'MachineUnavailableError';
+  }
+}
 
 /** Capacity (and "this machine is in use") held by one service; released exactly once when it is cold. */
 export interface PlacementClaim {
@@ -23,7 +53,7 @@ export interface Placement {
   candidates(serviceId: string): PlacedMachine[];
   /**
    * Before the attempts on `machine`: make it ready (awake, room reserved — stopping idle
-   * services there if needed). Rejects with a MachineUnavailableError (src/machines/errors.ts)
+   * services there if needed). Rejects with a MachineUnavailableError (above)
    * when the machine cannot take the service (unreachable, wake failed, no capacity): the
    * runtime then moves to the next machine without spending retries here. Rejects with the
    * signal's reason when the start is abandoned (then nothing stays reserved). Absent = nothing

@@ -1,5 +1,5 @@
 /**
- * One HTTP readiness probe and the readiness wait built on it (SPEC §5): poll `health_url`
+ * The readiness wait (SPEC §5), built on one HTTP probe (remote/http-probe.ts): poll `health_url`
  * until it answers 2xx; without a health_url, wait `warmup_ms`. Both stop as soon as the given
  * signal aborts (start timeout, child exit, shutdown).
  *
@@ -16,7 +16,7 @@
  * one timer per wait, never a busy loop; each probe is one small GET.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { request } from '../http-client.ts';
+import { type ProbeResult, probeOnce } from '../remote/http-probe.ts';
 
 /** Longest a single probe may take; the loop's own deadline is the start timeout. */
 export const PROBE_TIMEOUT_MS = 2_000;
@@ -32,40 +32,6 @@ export const POLL_FRACTION = 0.05;
  */
 export function pollDelay(intervalMs: number, elapsedMs: number): number {
   return Math.min(intervalMs, Math.max(FIRST_POLL_MS, Math.ceil(elapsedMs * POLL_FRACTION)));
-}
-
-export interface ProbeResult {
-  ok: boolean;
-  /** What was seen: `status 503`, `connect ECONNREFUSED 127.0.0.1:9001`. */
-  detail: string;
-}
-
-/**
- * GET `url` once: ok on a 2xx within `timeoutMs`, not ok on anything else (refused, timeout,
- * non-2xx). Never throws unless `signal` aborted.
- */
-export async function probeOnce(url: string, timeoutMs: number, signal?: AbortSignal): Promise<ProbeResult> {
-  const timeout = AbortSignal.timeout(Math.max(1, timeoutMs));
-  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
-  try {
-    const res = await request(url, {
-      method: 'GET',
-      signal: combined,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
-      headers: { 'user-agent': 'hestia-health' },
-      // No keep-alive: a pooled idle socket would outlive the upstream it was opened to (a
-      // restarted service answers the next probe with a reset) and can hold up its shutdown.
-      reset: true,
-    });
-    // Drain the body so the connection goes back to the pool.
-    await res.body.dump().catch(() => {});
-    return { ok: res.statusCode >= 200 && res.statusCode < 300, detail: `status ${res.statusCode}` };
-  } catch (err) {
-    signal?.throwIfAborted();
-    const e = err as Error & { code?: string };
-    return { ok: false, detail: timeout.aborted ? `no answer within ${timeoutMs} ms` : e.message || String(e.code) };
-  }
 }
 
 export interface ReadinessOptions {

@@ -1,6 +1,9 @@
 /**
- * One service's lifecycle: its state, wait queue, idle timer, in-flight count and launcher
- * handle, all owned by this object. Read services/DESIGN.md before changing it.
+ * One service's lifecycle: its state, wait queue, idle clock, in-flight count and launcher
+ * handle, all owned by this object. Read services/DESIGN.md before changing it. The start's
+ * attempts (launch-attempts.ts), the idle clock (idle-clock.ts), `queue_rejected` throttling
+ * (rejection-throttle.ts) and the lastUsedAt write-behind (write-behind.ts) are helpers that
+ * report back here; none of them changes state.
  *
  * Rules this class keeps:
  * - Only `transition()` assigns `state`; it validates against the pure table
@@ -19,29 +22,30 @@ import {
   type ExitInfo,
   expandTemplate,
   type LaunchContext,
-  LaunchError,
   type Launcher,
   type LaunchHandle,
   type PlacedMachine,
   type TemplateVars,
 } from '../launchers/types.ts';
-import { MachineUnavailableError } from '../machines/errors.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { probeOnce } from '../remote/http-probe.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
-  StartTimeoutError,
   shuttingDownError,
   startCancelledError,
   startFailedError,
   startRetryAfterMs,
 } from './errors.ts';
+import { IdleClock } from './idle-clock.ts';
+import { type LaunchHost, runLaunchAttempts, type Started, stopQuietly } from './launch-attempts.ts';
 import { type Placement, type PlacementClaim, templateVars } from './placement.ts';
-import { type ProbeResult, probeOnce, waitUntilReady } from './probe.ts';
 import { WaitQueue } from './queue.ts';
+import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
 import type { AcquireOptions, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
+import { WriteBehind } from './write-behind.ts';
 
 /** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
 export interface StateSink {
@@ -89,23 +93,6 @@ const DEFAULT_RETRY_AFTER_S = 5;
  * which check order and in-flight counts across batches, never timing.
  */
 export const GRANT_BATCH = 16;
-
-interface Started {
-  handle: LaunchHandle;
-  /** The launcher that made `handle` (it stops it, even after a reload changed the launcher). */
-  launcher: Launcher;
-  machine: PlacedMachine;
-  vars: TemplateVars;
-}
-
-const never = new Promise<never>(() => {});
-
-function abortPromise(signal: AbortSignal): Promise<never> {
-  return new Promise<never>((_resolve, reject) => {
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
-  });
-}
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -167,13 +154,10 @@ export class ServiceRuntime implements ServiceHandle {
   private vars: TemplateVars | null = null;
   private urlCache: { vars: TemplateVars; base: string; fallback: string | null } | null = null;
 
-  private idleTimer: NodeJS.Timeout | null = null;
-  /** When the pending timer fires (may be before idleDeadline: see armIdle). */
-  private idleTimerAt = 0;
-  /** When the idle stop is due; null = not armed. */
-  private idleDeadline: number | null = null;
-  /** Bumped whenever the idle timer is disarmed: an in-flight busy check then stands down. */
-  private idleToken = 0;
+  /** The idle stop's deadline, timer and idle token (it calls back; it changes no state). */
+  private readonly idle: IdleClock;
+  /** What a start's attempts (launch-attempts.ts) may tell this runtime; made once. */
+  private readonly launchHost: LaunchHost;
 
   private startedAt: number | null = null;
   private lastUsedAt: number | null = null;
@@ -181,11 +165,10 @@ export class ServiceRuntime implements ServiceHandle {
   private lastError: string | null = null;
   /** The latest failed readiness probe of the start in progress (explains a 504). */
   private lastProbeDetail: string | null = null;
-  private touchTimer: NodeJS.Timeout | null = null;
-  /** Rejections not yet reported by a `queue_rejected` event (see noteRejected). */
-  private rejectedPending = 0;
-  private lastRejectedEventAt = 0;
-  private rejectedTimer: NodeJS.Timeout | null = null;
+  /** `lastUsedAt` to the sink, written behind (null without a sink). */
+  private readonly touchWriter: WriteBehind | null;
+  /** `queue_rejected`, one event per service per REJECTED_EVENT_INTERVAL_MS at most. */
+  private readonly rejections: RejectionThrottle;
 
   /** A pump continues in the next turn (after a full batch); null when none is pending. */
   private pumpLater: NodeJS.Immediate | null = null;
@@ -210,6 +193,56 @@ export class ServiceRuntime implements ServiceHandle {
       onTimeout: (info) => this.publish('queue_timeout', { waitedMs: info.waitedMs, state: this._state }),
       describe: () => this.describeWait(),
     });
+    this.idle = new IdleClock({
+      idleTimeoutMs: () => this.cfg.idle_timeout_ms,
+      idleAllowed: () => this._state === 'hot' && this.inflight === 0 && this.queue.length === 0 && !this.shuttingDown,
+      checkBusy: () => this.startBusyCheck(),
+      postponed: (detail) =>
+        this.log.info(
+          { event_type: 'idle_postponed', detail },
+          `service '${this.id}' is busy (${detail}); idle stop postponed`,
+        ),
+      idle: (details) => void this.beginStop('idle', details),
+    });
+    this.launchHost = {
+      id,
+      log: this.log,
+      bus: deps.bus,
+      placement: deps.placement,
+      config: () => this.cfg,
+      launcher: () => this.launcher,
+      varsFor: (machine) => this.varsFor(machine),
+      launchContext: (machine, vars, signal) => this.launchContext(machine, vars, signal),
+      onMachine: (machine) => {
+        this.machine = machine;
+      },
+      onClaim: (claim) => {
+        this.claim = claim;
+      },
+      releaseClaim: () => this.releaseClaim(),
+      onProbe: (detail) => {
+        this.lastProbeDetail = detail;
+      },
+      started: (started, attempts) => this.onStarted(started, attempts),
+      failed: (failures) => this.onStartFailed(failures),
+    };
+    const sink = deps.sink;
+    this.touchWriter = sink
+      ? new WriteBehind(() => {
+          if (this.lastUsedAt !== null) sink.touch(this.id, this.lastUsedAt);
+        }, TOUCH_FLUSH_MS)
+      : null;
+    this.rejections = new RejectionThrottle(
+      (count) =>
+        this.publish('queue_rejected', {
+          reason: 'queue_full',
+          count,
+          queuePending: this.queue.length,
+          queueSize: this.cfg.queue_size,
+          state: this._state,
+        }),
+      REJECTED_EVENT_INTERVAL_MS,
+    );
   }
 
   get config(): ServiceConfig {
@@ -234,7 +267,7 @@ export class ServiceRuntime implements ServiceHandle {
     if (lease) return Promise.resolve(lease);
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
     if (this.queue.isFull()) {
-      this.noteRejected();
+      this.rejections.note();
       return Promise.reject(this.queue.fullError());
     }
     const waiting = this.queue.enqueue({ signal: opts.signal, coldStart: this._state !== 'hot' });
@@ -277,9 +310,7 @@ export class ServiceRuntime implements ServiceHandle {
 
   /** Its busy_check answer (null without one). Never rejects. */
   async busyCheck(): Promise<BusyResult | null> {
-    const check = this.cfg.busy_check;
-    if (!check) return null;
-    return checkBusy(check, expandTemplate(check.url, this.vars ?? this.varsFor(this.machine ?? this.firstMachine())));
+    return this.startBusyCheck();
   }
 
   /**
@@ -305,7 +336,7 @@ export class ServiceRuntime implements ServiceHandle {
       lastUsedAt: iso(this.lastUsedAt),
       startedAt: iso(this.startedAt),
       idleTimeoutMs: this.cfg.idle_timeout_ms,
-      idleRemainingMs: this.idleDeadline === null ? null : Math.max(0, this.idleDeadline - now),
+      idleRemainingMs: this.idle.remainingMs(now),
       launcher: this.launcher.type,
       lastError: this.lastError,
     };
@@ -345,7 +376,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.queue.setLimits(cfg.queue_size, cfg.request_timeout_seconds * 1000);
     // A larger max_concurrency may free slots for queued requests.
     this.pump();
-    if (this._state === 'hot' && this.inflight === 0) this.armIdle(this.lastUsedAt ?? Date.now());
+    if (this._state === 'hot' && this.inflight === 0) this.idle.arm(this.lastUsedAt ?? Date.now());
   }
 
   // ---- boot ----------------------------------------------------------------------------
@@ -415,7 +446,7 @@ export class ServiceRuntime implements ServiceHandle {
     if (this.shuttingDown) return;
     this.shuttingDown = true;
     this.startAfterStop = false;
-    this.disarmIdle();
+    this.idle.disarm();
     this.queue.rejectAll(error);
     if (this._state === 'starting') void this.beginStop('shutdown', {});
   }
@@ -445,15 +476,11 @@ export class ServiceRuntime implements ServiceHandle {
       await this.beginStop('shutdown', {});
     }
     await Promise.all(this.background);
-    this.disarmIdle();
-    this.clearIdleTimer();
+    this.idle.close();
     if (this.pumpLater) clearImmediate(this.pumpLater);
     this.pumpLater = null;
-    if (this.rejectedTimer) clearTimeout(this.rejectedTimer);
-    this.rejectedTimer = null;
-    this.flushRejected();
-    if (this.touchTimer) clearTimeout(this.touchTimer);
-    this.touchTimer = null;
+    this.rejections.close();
+    this.touchWriter?.cancel();
     this.saveState();
   }
 
@@ -469,7 +496,7 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private beginStart(cause: 'request' | 'api', reason: string): void {
-    this.disarmIdle();
+    this.idle.disarm();
     this.lastProbeDetail = null;
     const epoch = ++this.epoch;
     const ac = new AbortController();
@@ -485,131 +512,17 @@ export class ServiceRuntime implements ServiceHandle {
     });
   }
 
-  /** All attempts of one start: `retry_count` per machine, machines in placement order. Never rejects. */
+  /**
+   * All attempts of one start (launch-attempts.ts): it reports back through `launchHost`, and
+   * only while this start is current (same epoch, not aborted). Never rejects.
+   */
   private async runStart(epoch: number, signal: AbortSignal): Promise<void> {
-    const stale = () => this.epoch !== epoch || signal.aborted;
-    const perMachine = Math.max(1, this.cfg.retry_count);
-    const failures: StartFailure[] = [];
     try {
-      const machines = this.deps.placement.candidates(this.id);
-      for (const [index, machine] of machines.entries()) {
-        if (stale()) return;
-        this.machine = machine;
-        const before = failures.length;
-        // The machine first (awake, room reserved); one that cannot take us costs no retries.
-        try {
-          const claim = (await this.deps.placement.prepare?.(this.id, machine, signal)) ?? null;
-          if (stale()) {
-            claim?.release();
-            return;
-          }
-          this.claim = claim;
-        } catch (err) {
-          if (stale()) return;
-          const stage = err instanceof MachineUnavailableError ? err.kind : 'prepare';
-          failures.push({ machine: machine.id, attempt: 0, reason: message(err), timedOut: false, stage });
-          this.noteMachineFailed(machine, machines[index + 1], failures.slice(before));
-          continue;
-        }
-        for (let attempt = 1; attempt <= perMachine; attempt++) {
-          if (stale()) return;
-          this.machine = machine;
-          try {
-            const started = await this.attempt(machine, signal);
-            if (stale()) {
-              // Cancelled while the last step finished: do not leave it running.
-              await this.stopQuietly(started.launcher, started.handle, started.machine, started.vars);
-              return;
-            }
-            this.onStarted(started, failures.length + 1);
-            return;
-          } catch (err) {
-            if (stale()) return;
-            const timedOut = err instanceof StartTimeoutError;
-            const reason = message(err);
-            failures.push({ machine: machine.id, attempt, reason, timedOut, stage: 'start' });
-            this.log.warn(
-              { event_type: 'service_start_attempt_failed', machine_id: machine.id, attempt, reason },
-              `start attempt ${attempt} of service '${this.id}' on ${machine.id} failed: ${reason}`,
-            );
-            if (attempt < perMachine && this.cfg.retry_delay_ms > 0) {
-              await sleep(this.cfg.retry_delay_ms, undefined, { signal }).catch(() => {});
-            }
-          }
-        }
-        if (stale()) return;
-        // Every attempt here failed: give the machine's room back before trying the next.
-        this.releaseClaim();
-        this.noteMachineFailed(machine, machines[index + 1], failures.slice(before));
-      }
-      if (stale()) return;
-      this.onStartFailed(failures);
+      await runLaunchAttempts(this.launchHost, signal, () => this.epoch !== epoch || signal.aborted);
     } catch (err) {
       // A bug (illegal transition). Fail the waiters rather than leaving them hanging.
       this.log.error({ event_type: 'service_internal_error', err }, 'lifecycle bug during start');
       this.queue.rejectAll(new HestiaError('HESTIA_INTERNAL', `internal error while starting '${this.id}'`));
-    }
-  }
-
-  /**
-   * One attempt: launch, then wait for readiness, bounded by start_timeout_ms, failing at once
-   * if the launched thing exits. On rejection nothing this attempt launched is left running.
-   */
-  private async attempt(machine: PlacedMachine, startSignal: AbortSignal): Promise<Started> {
-    const launcher = this.launcher;
-    let vars = this.varsFor(machine);
-    const ac = new AbortController();
-    const onStartAbort = () => ac.abort(startSignal.reason);
-    startSignal.addEventListener('abort', onStartAbort, { once: true });
-    const timeoutMs = this.cfg.start_timeout_ms;
-    const timer = timeoutMs > 0 ? setTimeout(() => ac.abort(new StartTimeoutError(timeoutMs)), timeoutMs) : null;
-    const ctx = this.launchContext(machine, vars, ac.signal);
-    const aborted = abortPromise(ac.signal);
-    let handle: LaunchHandle | null = null;
-    let lastProbe: ProbeResult | null = null;
-    try {
-      const launching = launcher.start(ctx);
-      try {
-        handle = await Promise.race([launching, aborted]);
-      } catch (err) {
-        // A launcher that finishes after we gave up still gets its launch undone.
-        launching.then((h) => this.stopQuietly(launcher, h, machine, vars)).catch(() => {});
-        throw err;
-      }
-      if (handle.host) vars = { ...vars, host: handle.host };
-      const exitedEarly: Promise<never> = handle.exited
-        ? handle.exited.then((info: ExitInfo) => {
-            throw new LaunchError(`the launched process ${info.reason} during the start`, { exit: info });
-          })
-        : never;
-      await Promise.race([
-        waitUntilReady({
-          healthUrl: this.cfg.health_url ? expandTemplate(this.cfg.health_url, vars) : null,
-          intervalMs: this.cfg.health_interval_ms,
-          warmupMs: this.cfg.warmup_ms,
-          signal: ac.signal,
-          onProbe: (r) => {
-            lastProbe = r;
-            this.lastProbeDetail = r.detail;
-          },
-        }),
-        exitedEarly,
-        aborted,
-      ]);
-      return { handle, launcher, machine, vars };
-    } catch (err) {
-      ac.abort(err);
-      if (handle) await this.stopQuietly(launcher, handle, machine, vars);
-      if (err instanceof StartTimeoutError && lastProbe) {
-        const probe: ProbeResult = lastProbe;
-        throw Object.assign(new StartTimeoutError(timeoutMs), {
-          message: `${err.message}; health_url last answered: ${probe.detail}`,
-        });
-      }
-      throw err;
-    } finally {
-      if (timer) clearTimeout(timer);
-      startSignal.removeEventListener('abort', onStartAbort);
     }
   }
 
@@ -626,7 +539,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
     this.watchExit(started.handle, this.epoch);
     this.pump();
-    this.armIdle();
+    this.idle.arm();
   }
 
   private onStartFailed(failures: StartFailure[]): void {
@@ -663,7 +576,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.watchExit(started.handle, this.epoch);
     this.pump();
     // The idle clock continues from the recorded last use, not from now.
-    this.armIdle(lastUsedAt);
+    this.idle.arm(lastUsedAt);
   }
 
   private watchExit(handle: LaunchHandle, epoch: number): void {
@@ -681,11 +594,14 @@ export class ServiceRuntime implements ServiceHandle {
     this.handleLauncher = null;
     this.startedAt = null;
     this.lastError = `crashed: ${info.reason}`;
-    this.disarmIdle();
+    this.idle.disarm();
     this.releaseClaim();
     this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
     // Whatever the crashed process left in its group (workers) goes too.
-    if (this.machine && this.vars) this.track(this.stopQuietly(launcher, handle, this.machine, this.vars));
+    if (this.machine && this.vars)
+      this.track(
+        stopQuietly(launcher, handle, this.launchContext(this.machine, this.vars, new AbortController().signal)),
+      );
     // Requests waiting for a slot on the crashed service get a fresh start.
     if (this.queue.length > 0 && !this.shuttingDown) this.beginStart('request', 'restart after crash');
   }
@@ -695,7 +611,7 @@ export class ServiceRuntime implements ServiceHandle {
     details: Record<string, unknown>,
   ): Promise<void> {
     if (this.stopTask) return this.stopTask;
-    this.disarmIdle();
+    this.idle.disarm();
     if (this._state === 'starting') {
       const task = this.startTask;
       this.transition('stopping', cause, details);
@@ -776,8 +692,8 @@ export class ServiceRuntime implements ServiceHandle {
           this.pumpLater = null;
           this.pump();
           // Every remaining waiter may have left meanwhile with nothing in flight: then
-          // nobody else would arm the idle clock (armIdle re-checks everything itself).
-          if (this.inflight === 0) this.armIdle();
+          // nobody else would arm the idle clock (IdleClock.arm re-checks everything itself).
+          if (this.inflight === 0) this.idle.arm();
         });
         return;
       }
@@ -788,7 +704,7 @@ export class ServiceRuntime implements ServiceHandle {
 
   private makeLease(waitedMs: number, coldStart: boolean): Lease {
     this.inflight++;
-    this.disarmIdle();
+    this.idle.disarm();
     this.markUsed();
     const urls = this.upstreamUrls();
     return new RuntimeLease(this, urls.base, urls.fallback, waitedMs, coldStart);
@@ -797,7 +713,7 @@ export class ServiceRuntime implements ServiceHandle {
   /** RuntimeLease.touch (not part of ServiceHandle). */
   leaseTouched(): void {
     this.markUsed();
-    if (this.inflight === 0) this.armIdle();
+    if (this.inflight === 0) this.idle.arm();
   }
 
   /** RuntimeLease.release, once per lease (not part of ServiceHandle). */
@@ -806,126 +722,21 @@ export class ServiceRuntime implements ServiceHandle {
     this.markUsed();
     this.pump();
     if (this.inflight === 0) {
-      this.armIdle();
+      this.idle.arm();
       for (const w of this.drainWaiters.splice(0)) w();
     }
   }
 
-  /**
-   * Arm the idle stop: due `idle_timeout_ms` after `since` (default now). Only when hot,
-   * enabled, and nothing is in flight or waiting.
-   *
-   * The deadline moves on every release, but the timer does not: it is created once and, when
-   * it fires early (the deadline moved meanwhile), re-scheduled for the remainder. A busy
-   * service thus costs one timer per idle period, not one per request.
-   */
-  private armIdle(since = Date.now()): void {
-    this.idleToken++;
-    const ms = this.cfg.idle_timeout_ms;
-    if (ms <= 0 || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) {
-      this.idleDeadline = null;
-      return;
-    }
-    this.idleDeadline = since + ms;
-    // A pending timer due later than the new deadline (re-adoption with an old lastUsedAt,
-    // or a shorter period after a config change) is replaced; an earlier one is kept.
-    if (this.idleTimer && this.idleTimerAt > this.idleDeadline) this.clearIdleTimer();
-    if (!this.idleTimer) this.scheduleIdleTimer(this.idleDeadline);
-  }
-
-  private scheduleIdleTimer(at: number): void {
-    this.idleTimerAt = at;
-    this.idleTimer = setTimeout(() => this.onIdleTimer(), Math.max(0, at - Date.now()));
-    // The gateway's server keeps the process alive; a pending idle stop alone should not.
-    this.idleTimer.unref();
-  }
-
-  private clearIdleTimer(): void {
-    if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.idleTimer = null;
-  }
-
-  /** No idle stop is due (a request is in flight, or the service is not hot). */
-  private disarmIdle(): void {
-    this.idleDeadline = null;
-    this.idleToken++;
-  }
-
-  private onIdleTimer(): void {
-    this.idleTimer = null;
-    const deadline = this.idleDeadline;
-    if (deadline === null) return;
-    if (Date.now() < deadline) {
-      this.scheduleIdleTimer(deadline);
-      return;
-    }
-    if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown) return;
+  /** The busy_check request, begun now; null without a busy_check. */
+  private startBusyCheck(): Promise<BusyResult> | null {
     const check = this.cfg.busy_check;
-    if (!check) {
-      void this.beginStop('idle', {});
-      return;
-    }
-    const token = this.idleToken;
-    const url = expandTemplate(check.url, this.vars ?? this.varsFor(this.machine ?? this.firstMachine()));
-    void checkBusy(check, url).then((res) => {
-      // Any acquire/touch/stop since the timer fired disarmed (bumped the token): stand down.
-      if (token !== this.idleToken || this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0) return;
-      if (res.busy) {
-        this.log.info(
-          { event_type: 'idle_postponed', detail: res.detail },
-          `service '${this.id}' is busy (${res.detail}); idle stop postponed`,
-        );
-        this.armIdle();
-        return;
-      }
-      void this.beginStop('idle', { busyCheck: res.detail });
-    });
-  }
-
-  /**
-   * `queue_rejected`, throttled to one event per service per second: a flood of rejections must
-   * not flood the log or push lifecycle events out of the store's retention. Each event's
-   * `count` says how many rejections it stands for (metrics add it up).
-   */
-  private noteRejected(): void {
-    this.rejectedPending++;
-    const wait = this.lastRejectedEventAt + REJECTED_EVENT_INTERVAL_MS - Date.now();
-    if (wait <= 0) {
-      this.flushRejected();
-      return;
-    }
-    // The rejections of this window are reported when it ends (never lost).
-    if (!this.rejectedTimer) {
-      this.rejectedTimer = setTimeout(() => {
-        this.rejectedTimer = null;
-        this.flushRejected();
-      }, wait);
-      this.rejectedTimer.unref();
-    }
-  }
-
-  private flushRejected(): void {
-    if (this.rejectedPending === 0) return;
-    this.lastRejectedEventAt = Date.now();
-    const count = this.rejectedPending;
-    this.rejectedPending = 0;
-    this.publish('queue_rejected', {
-      reason: 'queue_full',
-      count,
-      queuePending: this.queue.length,
-      queueSize: this.cfg.queue_size,
-      state: this._state,
-    });
+    if (!check) return null;
+    return checkBusy(check, expandTemplate(check.url, this.vars ?? this.varsFor(this.machine ?? this.firstMachine())));
   }
 
   private markUsed(): void {
     this.lastUsedAt = Date.now();
-    if (this.touchTimer || !this.deps.sink) return;
-    this.touchTimer = setTimeout(() => {
-      this.touchTimer = null;
-      if (this.lastUsedAt !== null) this.deps.sink?.touch(this.id, this.lastUsedAt);
-    }, TOUCH_FLUSH_MS);
-    this.touchTimer.unref();
+    this.touchWriter?.request();
   }
 
   // ---- helpers -------------------------------------------------------------------------
@@ -984,38 +795,9 @@ export class ServiceRuntime implements ServiceHandle {
     return { serviceId: this.id, machine, vars, log: this.log, signal };
   }
 
-  private async stopQuietly(
-    launcher: Launcher,
-    handle: LaunchHandle,
-    machine: PlacedMachine,
-    vars: TemplateVars,
-  ): Promise<void> {
-    try {
-      await launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
-    } catch (err) {
-      this.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'clean-up stop failed');
-    }
-  }
-
   private releaseClaim(): void {
     this.claim?.release();
     this.claim = null;
-  }
-
-  /**
-   * A machine was given up on (its prepare or all its attempts failed): when there is a next
-   * one, a `machine_failover` event with that machine's failures. (The last machine's failures
-   * are in `service_start_failed`.)
-   */
-  private noteMachineFailed(machine: PlacedMachine, next: PlacedMachine | undefined, failures: StartFailure[]): void {
-    const last = failures.at(-1);
-    if (!next || !last) return;
-    this.deps.bus.publish(
-      'machine_failover',
-      this.id,
-      { from: machine.id, to: next.id, stage: last.stage, reason: last.reason, attempts: failures },
-      machine.id,
-    );
   }
 
   private track(p: Promise<void>): void {

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,13 +6,13 @@ import { after, describe, test } from 'node:test';
 import BetterSqlite3 from 'better-sqlite3';
 import { hashApiKey } from '../../src/auth/api-keys.ts';
 import { verifyPassword } from '../../src/auth/password.ts';
-import { HESTIA_BIN, runCli } from '../helpers/cli.ts';
+import { runCli } from '../helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hestia-keys-cli-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 const cleanEnv = { HESTIA_CONFIG_PATH: undefined, HESTIA_DB_PATH: undefined, HESTIA_AUTH_ENABLED: undefined };
 
-describe('hestia keys (real bin, real SQLite file)', () => {
+describe('hestia keys (in-process, real SQLite file)', () => {
   const config = join(dir, 'hestia_config.yml');
   const dbPath = join(dir, 'data', 'hestia.db');
   writeFileSync(
@@ -103,23 +102,8 @@ describe('hestia keys (real bin, real SQLite file)', () => {
   });
 });
 
-/** Run the bin with `input` on stdin (a pipe, not a terminal). */
-function runWithStdin(args: string[], input: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [HESTIA_BIN, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-    });
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input);
-  });
-}
+/** Run the command in-process with `input` on stdin (a pipe, not a terminal). */
+const runWithStdin = (args: string[], input: string) => runCli(args, { stdin: input });
 
 describe('hestia hash-password', () => {
   test('reads stdin (one trailing newline dropped) and prints a verifiable scrypt hash alone on stdout', async () => {

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { Authenticator } from '../../src/auth/authenticate.ts';
-import { gateProxyRequest, isHttpsRequest, isSameOrigin, rejectUpgrade } from '../../src/auth/http.ts';
+import { gateProxyRequest, isHttpsRequest, isSameOrigin, rejectUpgrade } from '../../src/auth/request-guards.ts';
 import { sendError } from '../../src/errors.ts';
 import { EventBus } from '../../src/observability/events.ts';
 import { configFrom } from '../helpers/gateway.ts';

@@ -4,15 +4,13 @@
  * 'listening' log line. Log lines are parsed as they arrive and can be awaited.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { HESTIA_BIN } from './cli.ts';
+import { cliEnv, HESTIA_BIN } from './cli.ts';
+import { type LogLines, logLines } from './log-lines.ts';
 
-export interface ChildGateway {
+export interface ChildGateway extends LogLines {
   url: string;
   pid: number;
   child: ChildProcessWithoutNullStreams;
-  lines: Array<Record<string, unknown>>;
-  /** Resolves with the first log line (past or future) that matches; rejects after timeoutMs. */
-  waitForLine(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
   /** Resolves with the exit code once the child has exited. */
   exited: Promise<number | null>;
   /** SIGKILL if still running (for `after` hooks). */
@@ -24,74 +22,29 @@ export async function spawnGateway(
   env: Record<string, string | undefined> = {},
 ): Promise<ChildGateway> {
   const child = spawn(process.execPath, [HESTIA_BIN, ...args], {
-    env: { ...process.env, HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env },
+    env: cliEnv({ HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const lines: Array<Record<string, unknown>> = [];
-  const waiters = new Set<{
-    pred: (l: Record<string, unknown>) => boolean;
-    resolve: (l: Record<string, unknown>) => void;
-  }>();
-  let buf = '';
+  const lines = logLines();
   let stderr = '';
-  child.stdout.on('data', (d: Buffer) => {
-    buf += d.toString();
-    let nl = buf.indexOf('\n');
-    while (nl >= 0) {
-      const text = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      nl = buf.indexOf('\n');
-      let line: Record<string, unknown>;
-      try {
-        line = JSON.parse(text) as Record<string, unknown>;
-      } catch {
-        line = { msg: text, unparsed: true };
-      }
-      lines.push(line);
-      for (const w of [...waiters])
-        if (w.pred(line)) {
-          waiters.delete(w);
-          w.resolve(line);
-        }
-    }
-  });
+  child.stdout.on('data', (d: Buffer) => lines.sink.write(d));
   child.stderr.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-
-  const waitForLine = (pred: (l: Record<string, unknown>) => boolean, timeoutMs = 15_000) => {
-    const hit = lines.find(pred);
-    if (hit) return Promise.resolve(hit);
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const w = {
-        pred,
-        resolve: (l: Record<string, unknown>) => {
-          clearTimeout(timer);
-          resolve(l);
-        },
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(w);
-        reject(new Error(`no matching log line within ${timeoutMs} ms; stderr: ${stderr.slice(-500)}`));
-      }, timeoutMs);
-      waiters.add(w);
-      void exited.then(() => {
-        if (!waiters.has(w)) return;
-        waiters.delete(w);
-        clearTimeout(timer);
-        reject(new Error(`gateway exited before the expected log line; stderr: ${stderr.slice(-500)}`));
-      });
-    });
-  };
-
-  const listening = await waitForLine((l) => l.event_type === 'listening');
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      lines.end(`the gateway exited (${code}); stderr: ${stderr.slice(-500)}`);
+      resolve(code);
+    }),
+  );
+  // A bound for a loaded machine (a launch took over 15 s there), not an expectation.
+  const listening = await lines.waitForLine((l) => l.event_type === 'listening', 60_000);
   return {
+    lines: lines.lines,
+    waitForLine: lines.waitForLine,
     url: String(listening.url),
     pid: child.pid as number,
     child,
-    lines,
-    waitForLine,
     exited,
     kill() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -10,9 +10,12 @@ import { Client } from 'undici';
 import { dockerLauncherSchema } from '../../src/config/schema.ts';
 import { createDockerLauncher, DockerApi } from '../../src/launchers/docker/index.ts';
 import { LaunchError, type Launcher } from '../../src/launchers/types.ts';
-import { freePort, launchCtx, PODMAN_SOCK, podmanUnavailable, portOpen, testConfig, until } from './helpers.ts';
+import { PODMAN_SOCK, podmanUnavailable, requireOrSkip } from '../helpers/backends.ts';
+import { launchCtx, testConfig } from '../helpers/launchers.ts';
+import { freePort, portOpen } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-const skip = await podmanUnavailable();
+const skip = requireOrSkip('podman Docker API', await podmanUnavailable());
 const IMAGE = 'localhost/hestia-busybox:latest';
 const names: string[] = [];
 const launchers: Launcher[] = [];
@@ -41,7 +44,7 @@ function httpdCreate(port: number, extra: Record<string, unknown> = {}) {
  * first: a bounded poll, as nothing signals it.
  */
 async function get(port: number): Promise<string> {
-  await until(`httpd listening on ${port}`, () => portOpen(port));
+  await waitFor(() => portOpen(port), { message: `httpd listening on ${port}` });
   const r = await fetch(`http://127.0.0.1:${port}/`);
   return r.text();
 }

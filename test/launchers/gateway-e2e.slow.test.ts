@@ -14,26 +14,25 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { DockerApi } from '../../src/launchers/docker/index.ts';
 import type { HestiaEvent } from '../../src/observability/events.ts';
-import { type FakeSemaphore, startFakeSemaphore } from '../fixtures/fake-semaphore.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import {
   CI_DIR,
-  freePort,
-  killPid,
-  LAUNCHED_SERVER,
   PODMAN_SOCK,
   podmanUnavailable,
-  portOpen,
+  requireOrSkip,
   SLURM_CONF,
   SSH_DIR,
   slurmUnavailable,
   sshdUnavailable,
-} from './helpers.ts';
+} from '../helpers/backends.ts';
+import { type FakeSemaphore, startFakeSemaphore } from '../helpers/fake-semaphore.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { killPid, LAUNCHED_SERVER } from '../helpers/launchers.ts';
+import { freePort, portOpen } from '../helpers/net.ts';
 
 const run = promisify(execFile);
-const sshSkip = await sshdUnavailable();
-const slurmSkip = await slurmUnavailable();
-const podmanSkip = await podmanUnavailable();
+const sshSkip = requireOrSkip('sshd on 127.0.0.1:2222', await sshdUnavailable());
+const slurmSkip = requireOrSkip('Slurm', await slurmUnavailable());
+const podmanSkip = requireOrSkip('podman Docker API', await podmanUnavailable());
 const RUN_DIR = `${CI_DIR}/e2e-${process.pid}`;
 const CONTAINER = `hestia-test-e2e-${process.pid}`;
 

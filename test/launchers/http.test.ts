@@ -12,7 +12,8 @@ import { httpLauncherSchema } from '../../src/config/schema.ts';
 import { createHttpLauncher } from '../../src/launchers/http/index.ts';
 import { type LaunchContext, LaunchError } from '../../src/launchers/types.ts';
 import { createLogger } from '../../src/observability/logger.ts';
-import { freePort, launchCtx, portOpen, testConfig } from './helpers.ts';
+import { launchCtx, testConfig } from '../helpers/launchers.ts';
+import { freePort, portOpen } from '../helpers/net.ts';
 
 const TOKEN = 'Bearer very-secret-token-42';
 let control: Server;

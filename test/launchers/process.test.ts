@@ -13,8 +13,11 @@ import { processLauncherSchema } from '../../src/config/schema.ts';
 import { trackedGroups } from '../../src/launchers/process/children.ts';
 import { ProcessLauncher, type ProcessPersist } from '../../src/launchers/process/index.ts';
 import { type LaunchContext, LaunchError, type LaunchHandle } from '../../src/launchers/types.ts';
+import { captureLogger } from '../helpers/events.ts';
 import { configFrom } from '../helpers/gateway.ts';
-import { captureLogger, FIXTURE, fixtureArgv, freePort, isAlive, tempDir, waitFor } from '../services/support.ts';
+import { FIXTURE, fixtureArgv, isAlive, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 const started: Array<{ launcher: ProcessLauncher; handle: LaunchHandle; ctx: LaunchContext }> = [];
@@ -46,13 +49,16 @@ async function info(
   port: number,
   env?: string,
 ): Promise<{ pid: number; cwd: string; argv: string[]; env: string | null }> {
-  await waitFor(async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
-    } catch {
-      return false;
-    }
-  }, `fixture on ${port}`);
+  await waitFor(
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+      } catch {
+        return false;
+      }
+    },
+    { message: `fixture on ${port}` },
+  );
   const res = await fetch(`http://127.0.0.1:${port}/info${env ? `?env=${env}` : ''}`);
   return (await res.json()) as { pid: number; cwd: string; argv: string[]; env: string | null };
 }
@@ -86,10 +92,9 @@ test('a string command runs under /bin/sh -c, and its output lines are logged wi
     command: `exec "${process.execPath}" "${FIXTURE}" --port {port} --stdout "hello from {service}" --stderr oops`,
   });
   await info(port);
-  await waitFor(
-    () => lines().some((l) => l.event_type === 'service_output' && l.msg === 'hello from svc'),
-    'stdout line',
-  );
+  await waitFor(() => lines().some((l) => l.event_type === 'service_output' && l.msg === 'hello from svc'), {
+    message: 'stdout line',
+  });
   const out = lines().filter((l) => l.event_type === 'service_output');
   assert.ok(out.every((l) => l.service_id === 'svc'));
   assert.ok(out.some((l) => l.stream === 'stderr' && l.msg === 'oops'));
@@ -181,5 +186,5 @@ test('when the gateway process dies of an uncaught error, its children die with 
   assert.match(stderr, /deliberate fatal error/);
   const child = Number(readFileSync(pidFile, 'utf8'));
   assert.ok(child > 0);
-  await waitFor(() => !isAlive(child), 'the orphan-to-be to be dead', 5_000);
+  await waitFor(() => !isAlive(child), { message: 'the orphan-to-be to be dead', timeoutMs: 5_000 });
 });

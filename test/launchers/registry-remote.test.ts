@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { createLauncher } from '../../src/launchers/launcher-factories.ts';
-import { launchCtx, testConfig } from './helpers.ts';
+import { launchCtx, testConfig } from '../helpers/launchers.ts';
 
 test('ssh, docker, slurm, semaphore and http configs get their own launchers', async () => {
   const config = testConfig({

@@ -1,14 +1,16 @@
 /**
  * The semaphore launcher against a local fake of Semaphore's HTTP API
- * (test/fixtures/fake-semaphore.ts, which states the endpoints and fields it mirrors).
+ * (test/helpers/fake-semaphore.ts, which states the endpoints and fields it mirrors).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../src/config/schema.ts';
 import { createSemaphoreLauncher } from '../../src/launchers/semaphore/index.ts';
 import { LaunchError, type Launcher } from '../../src/launchers/types.ts';
-import { type FakeSemaphore, type Outcome, startFakeSemaphore } from '../fixtures/fake-semaphore.ts';
-import { freePort, launchCtx, testConfig, until } from './helpers.ts';
+import { type FakeSemaphore, type Outcome, startFakeSemaphore } from '../helpers/fake-semaphore.ts';
+import { launchCtx, testConfig } from '../helpers/launchers.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const SECRET = 's3cr3t-token-value';
 let fake: FakeSemaphore;
@@ -127,10 +129,13 @@ describe('semaphore launcher (fake Semaphore API)', () => {
     outcome = 'manual';
     const l = launcher(config({ semaphore_api_key: SECRET }));
     const p = l.start(ctx());
-    await until('task running', async () => {
-      const cur = (l.statusInfo!() as { current_task: { status: string } | null }).current_task;
-      return cur?.status === 'running';
-    });
+    await waitFor(
+      async () => {
+        const cur = (l.statusInfo!() as { current_task: { status: string } | null }).current_task;
+        return cur?.status === 'running';
+      },
+      { message: 'task running' },
+    );
     const task = fake.tasks.at(-1)!;
     const cur = (l.statusInfo!() as { current_task: Record<string, unknown> }).current_task;
     assert.deepEqual(

@@ -11,24 +11,14 @@ import { promisify } from 'node:util';
 import { slurmLauncherSchema } from '../../src/config/schema.ts';
 import { createSlurmLauncher } from '../../src/launchers/slurm/index.ts';
 import { LaunchError, type Launcher, type LaunchHandle } from '../../src/launchers/types.ts';
-import {
-  askServer,
-  CI_DIR,
-  freePort,
-  LAUNCHED_SERVER,
-  launchCtx,
-  portOpen,
-  SLURM_CONF,
-  SSH_DIR,
-  slurmUnavailable,
-  sshdUnavailable,
-  testConfig,
-  until,
-} from './helpers.ts';
+import { CI_DIR, requireOrSkip, SLURM_CONF, SSH_DIR, slurmUnavailable, sshdUnavailable } from '../helpers/backends.ts';
+import { askServer, LAUNCHED_SERVER, launchCtx, testConfig } from '../helpers/launchers.ts';
+import { freePort, portOpen } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const run = promisify(execFile);
-const skip = await slurmUnavailable();
-const sshSkip = skip ?? (await sshdUnavailable());
+const skip = requireOrSkip('Slurm', await slurmUnavailable());
+const sshSkip = skip || requireOrSkip('sshd on 127.0.0.1:2222', await sshdUnavailable());
 const RUN_DIR = `${CI_DIR}/slurm/test-runs-${process.pid}`;
 /** Job output files go to RUN_DIR, removed after the tests. */
 const JOB_DIR = RUN_DIR;
@@ -84,7 +74,7 @@ describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () 
     assert.equal(h.host, 'localhost', 'the job node becomes {host}');
     assert.equal(await squeueState(jobId), 'RUNNING');
     assert.equal(await l.isRunning!(ctx), true);
-    await until(`job server on ${port}`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `job server on ${port}` });
     assert.equal((await askServer(port)).token, 'job-llm');
 
     await l.stop(h, ctx);
@@ -97,7 +87,7 @@ describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () 
     const h2 = await l.start(ctx);
     const jobId2 = track(h2);
     assert.notEqual(jobId2, jobId);
-    await until(`job server on ${port} again`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `job server on ${port} again` });
     const adopted = await l.adopt!({ jobId: jobId2 }, ctx);
     assert.equal(adopted?.host, 'localhost');
     await l.stop(h2, ctx);
@@ -143,13 +133,16 @@ describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () 
     const p = l.start(launchCtx('llm', { signal: ac.signal }));
     // Find the pending job by its name, then abandon the start.
     let jobId = '';
-    await until('job pending', async () => {
-      const { stdout } = await run('squeue', ['-h', '-n', 'hestia-llm', '-t', 'PENDING', '-o', '%i'], {
-        env: { ...process.env, SLURM_CONF },
-      });
-      jobId = stdout.trim().split('\n')[0] ?? '';
-      return jobId !== '';
-    });
+    await waitFor(
+      async () => {
+        const { stdout } = await run('squeue', ['-h', '-n', 'hestia-llm', '-t', 'PENDING', '-o', '%i'], {
+          env: { ...process.env, SLURM_CONF },
+        });
+        jobId = stdout.trim().split('\n')[0] ?? '';
+        return jobId !== '';
+      },
+      { message: 'job pending', intervalMs: 100 },
+    );
     jobIds.add(jobId);
     ac.abort();
     await assert.rejects(p, /abandoned; job cancelled/);
@@ -174,7 +167,7 @@ describe('slurm launcher (real single-node Slurm)', { skip: skip ?? false }, () 
     const h = await l.start(ctx);
     const jobId = track(h);
     assert.equal(h.host, 'localhost');
-    await until(`job server on ${port}`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `job server on ${port}` });
     assert.equal((await askServer(port)).token, 'via-ssh');
     await l.stop(h, ctx);
     assert.match(await squeueState(jobId), /^(CANCELLED|)$/);

@@ -12,21 +12,12 @@ import { LaunchError } from '../../src/launchers/types.ts';
 import { sshTargetFor } from '../../src/remote/ssh/connection.ts';
 import { runOnMachine, runSshCommand } from '../../src/remote/ssh/exec.ts';
 import { fingerprintSha256 } from '../../src/remote/ssh/host-key.ts';
-import {
-  askServer,
-  CI_DIR,
-  freePort,
-  killPid,
-  LAUNCHED_SERVER,
-  launchCtx,
-  portOpen,
-  SSH_DIR,
-  sshdUnavailable,
-  testConfig,
-  until,
-} from './helpers.ts';
+import { CI_DIR, requireOrSkip, SSH_DIR, sshdUnavailable } from '../helpers/backends.ts';
+import { askServer, killPid, LAUNCHED_SERVER, launchCtx, testConfig } from '../helpers/launchers.ts';
+import { freePort, portOpen } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-const skip = await sshdUnavailable();
+const skip = requireOrSkip('sshd on 127.0.0.1:2222', await sshdUnavailable());
 const RUN_DIR = `${CI_DIR}/ssh/test-runs-${process.pid}`;
 const startedPids = new Set<number>();
 
@@ -89,24 +80,24 @@ describe('ssh launcher (real sshd on 127.0.0.1:2222)', { skip: skip ?? false }, 
     const handle = await launcher.start(ctx);
     rememberPid(pidFile);
     assert.deepEqual(handle.persist, { machine: 'box' });
-    await until(`server on port ${port}`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `server on port ${port}` });
     const first = await askServer(port);
     assert.equal(first.token, 'tok-1');
     assert.equal(await launcher.isRunning!(ctx), true);
 
     await launcher.stop(handle, ctx);
-    await until(`port ${port} closed`, async () => !(await portOpen(port)));
+    await waitFor(async () => !(await portOpen(port)), { message: `port ${port} closed` });
     assert.equal(await launcher.isRunning!(ctx), false);
 
     const again = await launcher.start(ctx);
     rememberPid(pidFile);
-    await until(`server on port ${port} again`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `server on port ${port} again` });
     const second = await askServer(port);
     assert.equal(second.token, 'tok-1');
     assert.notEqual(second.pid, first.pid, 'a new process answers after the restart');
     assert.ok(await launcher.adopt!({ machine: 'box' }, ctx), 'a running service is adopted');
     await launcher.stop(again, ctx);
-    await until(`port ${port} closed again`, async () => !(await portOpen(port)));
+    await waitFor(async () => !(await portOpen(port)), { message: `port ${port} closed again` });
     assert.equal(await launcher.adopt!({ machine: 'box' }, ctx), null, 'a stopped service is not adopted');
   });
 
@@ -121,14 +112,14 @@ describe('ssh launcher (real sshd on 127.0.0.1:2222)', { skip: skip ?? false }, 
     const h = await launcher.start(ctx);
     rememberPid(pidFile);
     assert.ok(h.exited, 'a watched start has an exited promise');
-    await until(`server on port ${port}`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `server on port ${port}` });
     killPid(Number(readFileSync(pidFile, 'utf8')), 'SIGKILL'); // the server dies behind Hestia's back
     const crash = await h.exited;
     assert.match(crash.reason, /is_running_command on box exited with code 1/);
 
     const h2 = await launcher.start(ctx);
     rememberPid(pidFile);
-    await until(`server on port ${port} again`, () => portOpen(port));
+    await waitFor(() => portOpen(port), { message: `server on port ${port} again` });
     await launcher.stop(h2, ctx);
     assert.equal((await h2.exited!).reason, 'stopped');
     await launcher.close!();
@@ -251,13 +242,16 @@ describe('ssh launcher (real sshd on 127.0.0.1:2222)', { skip: skip ?? false }, 
     const { launcher } = launcherFor(await freePort(), 'x', { command: `echo $$ > ${pidFile}; exec sleep 60` });
     const ac = new AbortController();
     const p = launcher.start(launchCtx('svc', { machineId: 'box', signal: ac.signal }));
-    await until('remote command started', async () => {
-      try {
-        return readFileSync(pidFile, 'utf8').trim() !== '';
-      } catch {
-        return false;
-      }
-    });
+    await waitFor(
+      async () => {
+        try {
+          return readFileSync(pidFile, 'utf8').trim() !== '';
+        } catch {
+          return false;
+        }
+      },
+      { message: 'remote command started' },
+    );
     rememberPid(pidFile);
     ac.abort();
     await assert.rejects(p, /aborted/);

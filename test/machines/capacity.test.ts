@@ -11,8 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import { HestiaError } from '../../src/errors.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { countLines, fixtureService, freePort, readPids, tempDir } from '../services/support.ts';
-import { type MachineRegistry, machineRegistry, type Upstream, upstreamOn } from './helpers.ts';
+import { countLines, fixtureService, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { namedHandler, startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { type MachineRegistry, machineRegistry } from './helpers.ts';
 
 const GPU = (mb: number) => ({ requires: { gpu_mem_mb: mb } });
 
@@ -206,7 +208,7 @@ describe('no room: next machine, else 503 HESTIA_NO_CAPACITY over HTTP', () => {
   let up: Upstream;
 
   before(async () => {
-    up = await upstreamOn('127.0.0.3', 'm3');
+    up = await startUpstream(namedHandler('m3'), { host: '127.0.0.3' });
     const svc = (extra: Record<string, unknown>) => ({
       base_url: `http://{host}:${up.port}`,
       health_url: `http://{host}:${up.port}/health`,
@@ -279,7 +281,7 @@ describe('a reservation lives exactly as long as the service is not cold', () =>
   });
 
   const allocation = () =>
-    (mr.registry.machines().find((m) => m.id === 'local')?.allocation ?? []).map((a) => [a.serviceId, a.state]);
+    (mr.machines().find((m) => m.id === 'local')?.allocation ?? []).map((a) => [a.serviceId, a.state]);
 
   test('reserved as soon as the start chose the machine; released when a stop cancels the start', async () => {
     const slow = mr.registry.get('slow');

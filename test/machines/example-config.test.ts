@@ -6,8 +6,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { machineOrder } from '../../src/config/machine-order.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
-import { machineOrder } from '../../src/machines/placement-rules.ts';
 
 const FILE = fileURLToPath(new URL('../../examples/machines.yml', import.meta.url));
 

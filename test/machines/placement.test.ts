@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { HestiaEvent } from '../../src/observability/events.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder } from '../services/support.ts';
-import { freePortOn, type Upstream, upstreamOn } from './helpers.ts';
+import { freePort } from '../helpers/net.ts';
+import { namedHandler, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('placement across machines (loopback addresses)', () => {
   let gw: TestGateway;
@@ -19,9 +20,9 @@ describe('placement across machines (loopback addresses)', () => {
 
   before(async () => {
     // The same port on two addresses: which machine answered is which address {host} became.
-    port = await freePortOn('127.0.0.2');
-    ups.push(await upstreamOn('127.0.0.2', 'm2', { port, status: { '/start': 500 } }));
-    ups.push(await upstreamOn('127.0.0.3', 'm3', { port }));
+    port = await freePort('127.0.0.2');
+    ups.push(await startUpstream(namedHandler('m2', { status: { '/start': 500 } }), { host: '127.0.0.2', port }));
+    ups.push(await startUpstream(namedHandler('m3'), { host: '127.0.0.3', port }));
     const svc = (extra: Record<string, unknown>) => ({
       base_url: `http://{host}:${port}`,
       health_url: `http://{host}:${port}/health`,

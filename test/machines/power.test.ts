@@ -10,10 +10,13 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { isMagicPacketFor } from '../../src/machines/wol.ts';
 import type { EventType, HestiaEvent } from '../../src/observability/events.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { parseExposition } from '../observability/prom-text.ts';
-import { EventRecorder, tempDir } from '../services/support.ts';
-import { freePortOn, tcpListener, type Upstream, udpListener, upstreamOn } from './helpers.ts';
+import { tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { parseExposition } from '../helpers/prom-text.ts';
+import { namedHandler, startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { tcpListener, udpListener } from './helpers.ts';
 
 const MAC = '02:00:00:aa:bb:01';
 const MAC_NEVER = '02:00:00:aa:bb:02';
@@ -56,9 +59,9 @@ describe('wake-on-LAN before a start', () => {
   before(async () => {
     udp = await udpListener();
     closers.push(() => udp.close());
-    sshPort = await freePortOn('127.0.0.2');
-    upPort = await freePortOn('127.0.0.2');
-    m3 = await upstreamOn('127.0.0.3', 'm3');
+    sshPort = await freePort('127.0.0.2');
+    upPort = await freePort('127.0.0.2');
+    m3 = await startUpstream(namedHandler('m3'), { host: '127.0.0.3' });
     closers.push(() => m3.close());
     const wol = (mac: string, extra: Record<string, unknown>) => ({
       type: 'wol',
@@ -117,7 +120,7 @@ describe('wake-on-LAN before a start', () => {
     // The machine "boots": its ssh port, then its server.
     const ssh = await tcpListener('127.0.0.2', sshPort);
     closers.push(() => ssh.close());
-    const up = await upstreamOn('127.0.0.2', 'gpu', { port: upPort });
+    const up = await startUpstream(namedHandler('gpu'), { host: '127.0.0.2', port: upPort });
     closers.push(() => up.close());
     const rs = await answers;
     assert.deepEqual(
@@ -171,8 +174,8 @@ describe('sleep when none of the machine services has been up for idle_sleep_ms'
   let sleeper: Upstream;
 
   before(async () => {
-    up = await upstreamOn('127.0.0.2', 'box');
-    sleeper = await upstreamOn('127.0.0.1', 'sleeper', { status: { '/fail': 500 } });
+    up = await startUpstream(namedHandler('box'), { host: '127.0.0.2' });
+    sleeper = await startUpstream(namedHandler('sleeper', { status: { '/fail': 500 } }), { host: '127.0.0.1' });
     const svc = (machine: string, extra: Record<string, unknown> = {}) => ({
       machines: [machine],
       base_url: `http://127.0.0.2:${up.port}`,

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from '../../src/config/machine-order.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
 import {
   CapacityLedger,
@@ -13,7 +14,6 @@ import {
   shortfall,
   type VictimCandidate,
 } from '../../src/machines/capacity.ts';
-import { LOCAL_MACHINE_ID, machineOrder, placedMachine } from '../../src/machines/placement-rules.ts';
 import { isMagicPacketFor, MAGIC_PACKET_BYTES, magicPacket, parseMac } from '../../src/machines/wol.ts';
 import { configFrom } from '../helpers/gateway.ts';
 

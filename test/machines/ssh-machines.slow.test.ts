@@ -8,11 +8,14 @@
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { CI_DIR, requireOrSkip, SSH_DIR, sshdUnavailable } from '../helpers/backends.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { CI_DIR, freePort, killPid, LAUNCHED_SERVER, SSH_DIR, sshdUnavailable, until } from '../launchers/helpers.ts';
-import { EventRecorder } from '../services/support.ts';
+import { killPid, LAUNCHED_SERVER } from '../helpers/launchers.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
-const skip = await sshdUnavailable();
+const skip = requireOrSkip('sshd on 127.0.0.1:2222', await sshdUnavailable());
 const RUN_DIR = `${CI_DIR}/ssh/machines-runs-${process.pid}`;
 
 const SSH = {
@@ -119,12 +122,15 @@ describe('machines over ssh (real sshd on 127.0.0.1:2222)', { skip: skip ?? fals
     assert.equal(wake?.details.action, 'ssh');
     assert.equal(wake?.details.result, 'ok');
     assert.match(String(wake?.details.detail), /ssh command on box succeeded/);
-    await until('lazy server pid file', async () => {
-      try {
-        return readFileSync(`${RUN_DIR}/lazy.pid`, 'utf8').trim() !== '';
-      } catch {
-        return false;
-      }
-    });
+    await waitFor(
+      async () => {
+        try {
+          return readFileSync(`${RUN_DIR}/lazy.pid`, 'utf8').trim() !== '';
+        } catch {
+          return false;
+        }
+      },
+      { message: 'lazy server pid file' },
+    );
   });
 });

@@ -8,8 +8,10 @@ import { once } from 'node:events';
 import { connect } from 'node:net';
 import { after, afterEach, test } from 'node:test';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, tempDir } from '../services/support.ts';
+import { fixtureService, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
 import { openSse, type SseStream } from './sse-client.ts';
 
 const tmp = tempDir();

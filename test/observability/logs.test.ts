@@ -12,8 +12,12 @@ import { stringify } from 'yaml';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { hashPassword } from '../../src/auth/password.ts';
 import { HESTIA_BIN } from '../helpers/cli.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, startUpstream, tempDir, waitFor } from '../services/support.ts';
+import { fixtureService, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -160,7 +164,7 @@ test('`hestia serve` logs JSON lines on stdout at the level of HESTIA_LOG_LEVEL'
   const loud = await serve({ ...env, HESTIA_LOG_LEVEL: 'debug' }, (l) => l.event_type === 'listening');
   assert.ok(loud.url);
   await (await fetch(`${loud.url}/services/a/x`)).arrayBuffer();
-  await waitFor(() => loud.lines().some((l) => l.event_type === 'request'), 'the request line on stdout');
+  await waitFor(() => loud.lines().some((l) => l.event_type === 'request'), { message: 'the request line on stdout' });
   assert.equal(await loud.stop(), 0);
   const levels = new Set(loud.lines().map((l) => l.level));
   assert.ok(levels.has('info'), 'info lines at debug level');
@@ -245,7 +249,7 @@ test('secrets never reach the log: keys, Authorization, cookies, passwords, conf
   assert.equal(await login(secrets.wrongPassword), 401);
   assert.equal(await login(secrets.password), 303);
   // The upstream saw the Authorization that was not the gateway's key (it passed through).
-  await waitFor(() => gw.lines().filter((l) => l.event_type === 'request').length >= 4, 'request lines');
+  await waitFor(() => gw.lines().filter((l) => l.event_type === 'request').length >= 4, { message: 'request lines' });
   assert.equal(await gw.stop(), 0);
 
   const out = gw.out();

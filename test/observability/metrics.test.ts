@@ -8,17 +8,13 @@ import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { after, afterEach, describe, test } from 'node:test';
 import { SampleStats, WINDOW } from '../../src/observability/timing.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import {
-  EventRecorder,
-  fixtureService,
-  freePort,
-  readPids,
-  startUpstream,
-  tempDir,
-  waitFor,
-} from '../services/support.ts';
-import { type Exposition, parseExposition } from './prom-text.ts';
+import { fixtureService, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { type Exposition, parseExposition } from '../helpers/prom-text.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -92,7 +88,7 @@ test('a cold start and traffic through the proxy move the counters, histograms a
 
   // Three requests wait for the start (held by the health gate until all three are queued).
   const waiting = [1, 2, 3].map((i) => fetch(`${gw.url}/services/svc/wait/${i}`));
-  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 3, 'three queued');
+  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 3, { message: 'three queued' });
   const mid = await scrape(gw);
   assert.equal(mid.value('hestia_queued_requests', { service: 'svc' }), 3);
   assert.equal(mid.value('hestia_service_state', { service: 'svc', state: 'starting' }), 1);
@@ -181,7 +177,7 @@ test('idle shutdown, API stop, crash, failed start, queue rejection and timeout 
   assert.equal((await fetch(`${gw.url}/services/broken/`)).status, 503);
 
   const queued = fetch(`${gw.url}/services/gated/a`);
-  await waitFor(() => gw.ctx.services.get('gated')?.status().queuePending === 1, 'one queued');
+  await waitFor(() => gw.ctx.services.get('gated')?.status().queuePending === 1, { message: 'one queued' });
   const full = await fetch(`${gw.url}/services/gated/b`);
   assert.equal(full.status, 503);
   await full.arrayBuffer();

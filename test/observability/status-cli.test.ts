@@ -1,5 +1,5 @@
 /**
- * `hestia status` (the real bin, as a child process) against a real gateway: the table, the
+ * `hestia status` (in-process, through src/cli/main.ts) against a real gateway: the table, the
  * defaults from HESTIA_HOST/HESTIA_PORT, API keys when auth is on, and a clear error when no
  * gateway is running.
  */
@@ -9,13 +9,15 @@ import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { defaultUrl, formatTable } from '../../src/cli/status.ts';
 import type { ServiceStatus } from '../../src/services/types.ts';
 import { runCli } from '../helpers/cli.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, tempDir } from '../services/support.ts';
+import { fixtureService, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
 
-/** The child must not inherit a developer's HESTIA_* settings. */
+/** The command must not see a developer's HESTIA_* settings. */
 const clean = { HESTIA_HOST: undefined, HESTIA_PORT: undefined, HESTIA_API_KEY: undefined };
 
 test('hestia status prints one row per service: state, machine, in flight, queued, last used, idle countdown', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * The proxy behind the gateway's real auth (main's wiring, auth/http.ts gateProxyRequest):
+ * The proxy behind the gateway's real auth (main's wiring, auth/request-guards.ts gateProxyRequest):
  * `/services/*` requests and upgrades need a key, and the key never reaches the upstream.
  */
 import assert from 'node:assert/strict';
@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { hashApiKey } from '../../src/auth/api-keys.ts';
-import { json, send } from '../fixtures/client.ts';
-import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { json, send } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const KEY = 'hk_proxy_test_key_0123456789';
 const dir = mkdtempSync(join(tmpdir(), 'hestia-proxy-auth-'));

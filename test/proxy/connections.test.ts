@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, test } from 'node:test';
-import { send } from '../fixtures/client.ts';
-import { startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { send } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { waitFor } from '../services/support.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const CAP = 3;
 const BURST = 12;
@@ -76,14 +76,14 @@ test(`a burst of ${BURST} concurrent requests uses at most upstream_max_connecti
 test('a request waiting for a free connection whose client leaves is never sent; its lease is released', async () => {
   // A holds the only connection.
   const a = send(gw.url, '/services/one/hold');
-  await waitFor(() => heldResponses.length === 1, 'A reached the upstream');
+  await waitFor(() => heldResponses.length === 1, { message: 'A reached the upstream' });
   // B waits for a connection inside the gateway (it holds a lease meanwhile).
   const b = request(`${gw.url}/services/one/b`, { agent: false });
   b.on('error', () => {});
   b.end();
-  await waitFor(() => inflight('one') === 2, 'B leased and waiting for a connection');
+  await waitFor(() => inflight('one') === 2, { message: 'B leased and waiting for a connection' });
   b.destroy();
-  await waitFor(() => inflight('one') === 1, "B's lease released when its client left");
+  await waitFor(() => inflight('one') === 1, { message: "B's lease released when its client left" });
   heldResponses.shift()?.();
   assert.equal((await a).status, 200);
   // The connection survived and serves the next request; B never reached the upstream.

@@ -10,9 +10,9 @@ import { type IncomingMessage, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Deadlines, type Timed } from '../../src/proxy/deadlines.ts';
-import { json, send } from '../fixtures/client.ts';
-import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { json, send } from '../helpers/client.ts';
+import { type ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 describe('Deadlines', () => {
   test('fires a passed deadline once, keeps the others, and stops ticking when nothing is tracked', async () => {

@@ -5,18 +5,18 @@ import { type IncomingMessage, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { HestiaEvent } from '../../src/observability/events.ts';
-import { json, send } from '../fixtures/client.ts';
+import { json, send } from '../helpers/client.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { refusedPort } from '../helpers/net.ts';
 import {
   echoHandler,
   onRequestHead,
   type RawUpstream,
   type Received,
-  refusedPort,
   startRawUpstream,
   startUpstream,
   type Upstream,
-} from '../fixtures/upstreams.ts';
-import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+} from '../helpers/upstream.ts';
 
 /** A raw upstream that counts request heads and resets each connection after reading one. */
 async function resettingUpstream(): Promise<RawUpstream & { heads: () => number }> {

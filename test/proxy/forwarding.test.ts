@@ -3,9 +3,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { json, send, sendRaw } from '../fixtures/client.ts';
-import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { json, send, sendRaw } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let up: Upstream;
 let sse: Upstream;

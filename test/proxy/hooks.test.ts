@@ -5,9 +5,9 @@ import { after, before, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { HestiaError } from '../../src/errors.ts';
 import type { ServiceHandle } from '../../src/services/types.ts';
-import { json, send } from '../fixtures/client.ts';
-import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { json, send } from '../helpers/client.ts';
+import { type ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let up: Upstream;
 let wss: WebSocketServer;

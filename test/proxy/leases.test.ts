@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { type IncomingMessage, request } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { json, send } from '../fixtures/client.ts';
-import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import { echoHandler, type Received, startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { json, send } from '../helpers/client.ts';
+import { type ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { echoHandler, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let up: Upstream;
 let gw: ProxyGateway & { handles: Map<string, import('../../src/services/types.ts').ServiceHandle> };

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { startUpstream, type Upstream } from '../fixtures/upstreams.ts';
+import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const MiB = 1024 * 1024;
 const TOTAL = 256 * MiB;

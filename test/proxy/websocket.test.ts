@@ -4,15 +4,10 @@ import type { IncomingMessage } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ServiceHandle } from '../../src/services/types.ts';
-import { type ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import {
-  type RawUpstream,
-  refusedPort,
-  startRawUpstream,
-  startUpstream,
-  type Upstream,
-} from '../fixtures/upstreams.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
+import { refusedPort } from '../helpers/net.ts';
+import { type ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { type RawUpstream, startRawUpstream, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let echo: Upstream;
 let wss: WebSocketServer;

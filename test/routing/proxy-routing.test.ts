@@ -12,16 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { json, send } from '../fixtures/client.ts';
-import {
-  echoHandler,
-  headerValues,
-  type Received,
-  refusedPort,
-  startUpstream,
-  type Upstream,
-} from '../fixtures/upstreams.ts';
+import { json, send } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { refusedPort } from '../helpers/net.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 let gw: TestGateway;
 let now = 1_700_000_000_000;

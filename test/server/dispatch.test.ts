@@ -11,17 +11,11 @@ import { type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import type { ServiceConfig } from '../../src/config/schema.ts';
 import type { AcquireOptions, Lease } from '../../src/services/types.ts';
-import { json, type Sent, send } from '../fixtures/client.ts';
-import { ControlledService, type ProxyGateway, startProxyGateway } from '../fixtures/service-doubles.ts';
-import {
-  echoHandler,
-  headerValues,
-  type Received,
-  refusedPort,
-  startUpstream,
-  type Upstream,
-} from '../fixtures/upstreams.ts';
+import { json, type Sent, send } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { refusedPort } from '../helpers/net.ts';
+import { ControlledService, type ProxyGateway, startProxyGateway } from '../helpers/service-doubles.ts';
+import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const CAP = 1024;
 const BIN = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80]);

@@ -4,17 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import {
-  EventRecorder,
-  fixtureService,
-  freePort,
-  isAlive,
-  readPids,
-  startUpstream,
-  tempDir,
-  waitFor,
-} from './support.ts';
+import { fixtureService, isAlive, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 let gw: TestGateway;
@@ -111,7 +106,7 @@ test('status of a cold service whose upstream already runs: probed, adopted, hot
   assert.equal(body.readiness, 'ready');
   assert.equal(body.machineId, 'local');
   assert.equal(typeof body.idleRemainingMs, 'number', 'its idle clock runs');
-  assert.ok(upstream.hits.includes('/health'));
+  assert.ok(upstream.hits.includes('GET /health'));
   const adopted = events.of('service_adopted', 'running');
   assert.equal(adopted.length, 1);
   assert.equal(adopted[0]?.details.via, 'status_probe');
@@ -132,7 +127,7 @@ test('POST start → 202, then 409 while starting/hot; POST stop → 202, then 4
   const again = await json('/v1/services/proc/start', { method: 'POST' });
   assert.equal(again.status, 409);
   assert.equal(again.body.code, 'HESTIA_CONFLICT');
-  await waitFor(async () => (await json('/v1/services/proc/status')).body.state === 'hot', 'proc hot');
+  await waitFor(async () => (await json('/v1/services/proc/status')).body.state === 'hot', { message: 'proc hot' });
   assert.equal((await json('/v1/services/proc/start', { method: 'POST' })).status, 409);
   const st = (await json('/v1/services/proc/status')).body;
   assert.equal(st.readiness, 'ready');
@@ -140,7 +135,7 @@ test('POST start → 202, then 409 while starting/hot; POST stop → 202, then 4
   const stop = await json('/v1/services/proc/stop', { method: 'POST' });
   assert.equal(stop.status, 202);
   assert.equal(stop.body.serviceId, 'proc');
-  await waitFor(async () => (await json('/v1/services/proc/status')).body.state === 'cold', 'proc cold');
+  await waitFor(async () => (await json('/v1/services/proc/status')).body.state === 'cold', { message: 'proc cold' });
   const stopAgain = await json('/v1/services/proc/stop', { method: 'POST' });
   assert.equal(stopAgain.status, 409);
   const [pid] = readPids(tmp.path('proc.pids'));

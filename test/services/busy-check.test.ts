@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { busyCheckSchema } from '../../src/config/schema.ts';
 import { checkBusy, isBusyValue, valueAtPath } from '../../src/services/busy-check.ts';
 import { templateVars } from '../../src/services/placement.ts';
-import { startUpstream } from './support.ts';
+import { jsonHandler, startUpstream } from '../helpers/upstream.ts';
 
 test('valueAtPath walks dotted paths through objects and arrays', () => {
   const doc = { exec_info: { queue_remaining: 2 }, items: [{ state: 'busy' }] };
@@ -24,8 +24,10 @@ test('busy when the value equals `equals` (deep), else when it is truthy / a non
 });
 
 test('checkBusy asks the service; an unreachable check counts as not busy', async () => {
-  const up = await startUpstream(0, (path) =>
-    path === '/queue' ? { status: 200, body: { exec_info: { queue_remaining: 1 } } } : { status: 500, body: {} },
+  const up = await startUpstream(
+    jsonHandler((path) =>
+      path === '/queue' ? { status: 200, body: { exec_info: { queue_remaining: 1 } } } : { status: 500, body: {} },
+    ),
   );
   try {
     const url = `http://127.0.0.1:${up.port}`;

@@ -6,8 +6,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { after, afterEach, test } from 'node:test';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, isAlive, readPids, tempDir, waitFor } from './support.ts';
+import { fixtureService, isAlive, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -42,7 +45,7 @@ test('200 concurrent requests to a cold service: one launch, 200 answers from it
       };
     }),
   );
-  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 200, 'all 200 queued');
+  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 200, { message: 'all 200 queued' });
   writeFileSync(gate, '');
   const responses = await all;
   const launched = readPids(pids);
@@ -68,7 +71,7 @@ test('queue overflow answers 503 HESTIA_QUEUE_FULL with Retry-After; the deadlin
     svc: fixtureService(port, ['--fail-health-until-file', gate], { queue_size: 1, request_timeout_seconds: 1 }),
   });
   const first = fetch(`${gw.url}/services/svc/a`);
-  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 1, 'one queued');
+  await waitFor(() => gw.ctx.services.get('svc')?.status().queuePending === 1, { message: 'one queued' });
   const full = await fetch(`${gw.url}/services/svc/b`);
   assert.equal(full.status, 503);
   assert.match(full.headers.get('retry-after') ?? '', /^\d+$/);
@@ -90,9 +93,9 @@ test('a client that disconnects while queued leaves the queue; the start goes on
   req.on('error', () => {});
   req.end();
   const svc = gw.ctx.services.get('svc');
-  await waitFor(() => svc?.status().queuePending === 1, 'queued');
+  await waitFor(() => svc?.status().queuePending === 1, { message: 'queued' });
   req.destroy();
-  await waitFor(() => svc?.status().queuePending === 0, 'the queue count to drop');
+  await waitFor(() => svc?.status().queuePending === 0, { message: 'the queue count to drop' });
   assert.equal(svc?.state, 'starting');
   writeFileSync(gate, '');
   await events.nth('service_ready', 1);
@@ -169,8 +172,8 @@ test('shutdown: a queued request gets 503 HESTIA_SHUTTING_DOWN; an in-flight str
   await (await fetch(`${gw.url}/services/hot/`)).arrayBuffer();
   const stream = fetch(`${gw.url}/services/hot/stream?chunks=5&interval=100`);
   const queued = fetch(`${gw.url}/services/cold/x`);
-  await waitFor(() => gw.ctx.services.get('cold')?.status().queuePending === 1, 'queued');
-  await waitFor(() => gw.ctx.services.get('hot')?.status().inflight === 1, 'stream in flight');
+  await waitFor(() => gw.ctx.services.get('cold')?.status().queuePending === 1, { message: 'queued' });
+  await waitFor(() => gw.ctx.services.get('hot')?.status().inflight === 1, { message: 'stream in flight' });
   const closing = gw.close();
   const q = await queued;
   assert.equal(q.status, 503);

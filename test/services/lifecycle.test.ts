@@ -14,15 +14,15 @@ import {
   countLines,
   fixtureArgv,
   fixtureService,
-  freePort,
   isAlive,
   readPids,
   startRegistry,
-  startUpstream,
   type TestRegistry,
   tempDir,
-  waitFor,
-} from './support.ts';
+} from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { jsonHandler, startUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 after(() => tmp.cleanup());
@@ -71,7 +71,9 @@ test("the child's output is logged, tagged with its service id", async () => {
   const port = await freePort();
   const t = start({ svc: fixtureService(port, ['--stdout', 'model loaded', '--stderr', 'a warning']) });
   (await svc(t).acquire()).release();
-  await waitFor(() => t.logs().some((l) => l.event_type === 'service_output' && l.msg === 'a warning'), 'stderr line');
+  await waitFor(() => t.logs().some((l) => l.event_type === 'service_output' && l.msg === 'a warning'), {
+    message: 'stderr line',
+  });
   const out = t.logs().filter((l) => l.event_type === 'service_output');
   assert.ok(out.some((l) => l.msg === 'model loaded' && l.stream === 'stdout' && l.service_id === 'svc'));
   assert.ok(out.every((l) => l.service_id === 'svc'));
@@ -95,10 +97,9 @@ test('a full queue answers 503 HESTIA_QUEUE_FULL with Retry-After at once', asyn
   // A flood of rejections is reported in throttled events whose counts add up.
   const flood = await Promise.allSettled(Array.from({ length: 50 }, () => s.acquire()));
   assert.ok(flood.every((r) => r.status === 'rejected'));
-  await waitFor(
-    () => t.events.of('queue_rejected').reduce((n, e) => n + Number(e.details.count), 0) === 51,
-    'all 51 rejections counted',
-  );
+  await waitFor(() => t.events.of('queue_rejected').reduce((n, e) => n + Number(e.details.count), 0) === 51, {
+    message: 'all 51 rejections counted',
+  });
   assert.ok(t.events.of('queue_rejected').length < 51, 'fewer events than rejections');
   writeFileSync(gate, '');
   const leases = await Promise.all(waiting);
@@ -304,7 +305,7 @@ test('busy_check postpones the idle stop while the service says it is busy', asy
   });
   const s = svc(t);
   (await s.acquire()).release();
-  await waitFor(() => t.logs().some((l) => l.event_type === 'idle_postponed'), 'idle_postponed');
+  await waitFor(() => t.logs().some((l) => l.event_type === 'idle_postponed'), { message: 'idle_postponed' });
   assert.equal(s.state, 'hot');
   assert.equal(t.events.of('idle_shutdown').length, 0);
   rmSync(busy);
@@ -325,12 +326,12 @@ test('regression (read, await, act): a busy check answered after new activity do
   const s = svc(t);
   (await s.acquire()).release();
   // Check #1 has begun: the service was idle, and it will answer "not busy" 300 ms later.
-  await waitFor(() => countLines(hits) >= 1, 'the first busy check');
+  await waitFor(() => countLines(hits) >= 1, { message: 'the first busy check' });
   // Meanwhile a request comes and goes, and the service becomes busy.
   writeFileSync(busy, '');
   (await s.acquire()).release();
   // Check #2 (the new idle period) says "busy": postponed.
-  await waitFor(() => t.logs().some((l) => l.event_type === 'idle_postponed'), 'idle_postponed');
+  await waitFor(() => t.logs().some((l) => l.event_type === 'idle_postponed'), { message: 'idle_postponed' });
   // Check #1's stale "not busy" arrived before check #2's answer, and was ignored.
   assert.equal(s.state, 'hot');
   assert.equal(t.events.of('idle_shutdown').length, 0);
@@ -340,8 +341,10 @@ test('regression (read, await, act): a busy check answered after new activity do
 
 test('launcher none: "starting" waits for health_url; a stop only makes it cold', async () => {
   let ready = false;
-  const up = await startUpstream(0, (path) =>
-    path === '/health' ? { status: ready ? 200 : 503, body: {} } : { status: 200, body: { path } },
+  const up = await startUpstream(
+    jsonHandler((path) =>
+      path === '/health' ? { status: ready ? 200 : 503, body: {} } : { status: 200, body: { path } },
+    ),
   );
   try {
     const t = start({
@@ -353,7 +356,7 @@ test('launcher none: "starting" waits for health_url; a stop only makes it cold'
     });
     const s = svc(t);
     const pending = s.acquire();
-    await waitFor(() => up.hits.includes('/health'), 'a health probe');
+    await waitFor(() => up.hits.includes('GET /health'), { message: 'a health probe' });
     assert.equal(s.state, 'starting');
     ready = true;
     const lease = await pending;
@@ -454,13 +457,13 @@ test('a stop while starting cancels the start: waiters get 503, the child is sto
   const t = start({ svc: fixtureService(port, ['--record-pid', pids, '--fail-health-until-file', gate]) });
   const s = svc(t);
   const waiting = s.acquire();
-  await waitFor(() => readPids(pids).length === 1, 'the launch');
+  await waitFor(() => readPids(pids).length === 1, { message: 'the launch' });
   assert.equal(s.stop('test'), true);
   assert.equal(s.stop('again'), false, 'already stopping → 409');
   await assert.rejects(waiting, isCode('HESTIA_START_FAILED'));
   await t.events.nth('service_stopped', 1);
   assert.equal(s.state, 'cold');
-  await waitFor(() => !isAlive(readPids(pids)[0] ?? 0), 'the child to be gone');
+  await waitFor(() => !isAlive(readPids(pids)[0] ?? 0), { message: 'the child to be gone' });
   assert.equal(t.events.of('service_start_failed').length, 0, 'a cancelled start is a stop, not a failure');
 });
 
@@ -513,7 +516,7 @@ test('shutdown: queued waiters get 503 HESTIA_SHUTTING_DOWN and new requests are
   const t = start({ svc: fixtureService(port, ['--record-pid', pids, '--fail-health-until-file', gate]) });
   const s = svc(t);
   const waiting = s.acquire();
-  await waitFor(() => readPids(pids).length === 1, 'the launch');
+  await waitFor(() => readPids(pids).length === 1, { message: 'the launch' });
   const closing = t.registry.close();
   await assert.rejects(waiting, isCode('HESTIA_SHUTTING_DOWN'));
   await assert.rejects(s.acquire(), isCode('HESTIA_SHUTTING_DOWN'));
@@ -534,8 +537,8 @@ test('reload: new settings apply without dropping requests; a changed launcher i
   const s = svc(t);
   const held = await s.acquire();
   const queuedOnGone = svc(t, 'gone').acquire();
-  await waitFor(() => svc(t, 'gone').status().queuePending === 1, 'a waiter on gone');
-  await waitFor(() => readPids(gonePids).length === 1, 'gone launched');
+  await waitFor(() => svc(t, 'gone').status().queuePending === 1, { message: 'a waiter on gone' });
+  await waitFor(() => readPids(gonePids).length === 1, { message: 'gone launched' });
 
   const next = configFrom({
     services: {
@@ -547,7 +550,7 @@ test('reload: new settings apply without dropping requests; a changed launcher i
   // The removed service fails its queued request and is no longer listed.
   await assert.rejects(queuedOnGone, /removed from the configuration/);
   assert.deepEqual(t.registry.ids().sort(), ['added', 'ollama', 'svc']);
-  await waitFor(() => !isAlive(readPids(gonePids)[0] ?? 0), "the removed service's child to be stopped");
+  await waitFor(() => !isAlive(readPids(gonePids)[0] ?? 0), { message: "the removed service's child to be stopped" });
   assert.equal(t.registry.get('added')?.state, 'cold');
   // The held request is untouched; the new idle period applies once it ends.
   assert.equal(s.state, 'hot');

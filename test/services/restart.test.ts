@@ -12,16 +12,10 @@ import { stringify } from 'yaml';
 import { Store } from '../../src/store/store.ts';
 import { HESTIA_BIN } from '../helpers/cli.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import {
-  fixtureArgv,
-  fixtureService,
-  freePort,
-  isAlive,
-  readPids,
-  startUpstream,
-  tempDir,
-  waitFor,
-} from './support.ts';
+import { fixtureArgv, fixtureService, isAlive, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+import { startUpstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const tmp = tempDir();
 const spawned: ChildProcessWithoutNullStreams[] = [];
@@ -47,11 +41,14 @@ async function serveProcess(config: Record<string, unknown>, db: string) {
     out += c.toString();
   });
   let url = '';
-  await waitFor(() => {
-    const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
-    if (m?.[1]) url = m[1];
-    return url !== '' || child.exitCode !== null;
-  }, 'hestia serve to listen');
+  await waitFor(
+    () => {
+      const m = /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out);
+      if (m?.[1]) url = m[1];
+      return url !== '' || child.exitCode !== null;
+    },
+    { message: 'hestia serve to listen' },
+  );
   assert.ok(url, `hestia serve did not start:\n${out}`);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, url, exited, output: () => out };
@@ -160,7 +157,7 @@ test('restart after a gateway crash: the surviving child is re-adopted (no secon
   const config = { services: { proc: fixtureService(port, ['--record-pid', pids], { idle_timeout_ms: 600_000 }) } };
   const first = await serveProcess(config, db);
   assert.equal((await fetch(`${first.url}/v1/services/proc/start`, { method: 'POST' })).status, 202);
-  await waitFor(async () => (await statusOf(first.url, 'proc')).state === 'hot', 'proc hot');
+  await waitFor(async () => (await statusOf(first.url, 'proc')).state === 'hot', { message: 'proc hot' });
   const [childPid] = readPids(pids);
   assert.ok(childPid);
   first.child.kill('SIGKILL'); // the gateway dies without any chance to clean up
@@ -241,15 +238,17 @@ test('SIGTERM to `hestia serve`: queued requests get 503, exit 0, no launched ch
   );
   await fetch(`${served.url}/v1/services/hot/start`, { method: 'POST' });
   await fetch(`${served.url}/v1/services/starting/start`, { method: 'POST' });
-  await waitFor(async () => (await statusOf(served.url, 'hot')).state === 'hot', 'hot service up');
-  await waitFor(() => readPids(startingPids).length === 1, 'second service launched');
+  await waitFor(async () => (await statusOf(served.url, 'hot')).state === 'hot', { message: 'hot service up' });
+  await waitFor(() => readPids(startingPids).length === 1, { message: 'second service launched' });
   const pids = [...readPids(hotPids), ...readPids(startingPids), Number(readFileSync(grandchild, 'utf8'))];
   assert.equal(pids.length, 3);
   assert.ok(pids.every(isAlive));
 
   // A request queued behind the start that never finishes: answered 503 at shutdown.
   const queued = fetch(`${served.url}/services/starting/x`);
-  await waitFor(async () => (await statusOf(served.url, 'starting')).queuePending === 1, 'a queued request');
+  await waitFor(async () => (await statusOf(served.url, 'starting')).queuePending === 1, {
+    message: 'a queued request',
+  });
 
   served.child.kill('SIGTERM');
   const q = await queued;

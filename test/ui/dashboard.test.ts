@@ -5,18 +5,17 @@
  * through a real login (session cookie + the same-origin Origin header fetch() sends).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { hashPassword } from '../../src/auth/password.ts';
+import { CHROMIUM, chromiumUnavailable, requireOrSkip } from '../helpers/backends.ts';
+import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { EventRecorder, fixtureService, freePort, tempDir } from '../services/support.ts';
+import { fixtureService, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) to run the dashboard tests`;
+const skip = requireOrSkip('Chromium', chromiumUnavailable());
 /** Where the screenshot of the dashboard goes (for a human to look at). */
 const SCREENSHOT = '/tmp/hestia-dashboard.png';
 

@@ -3,22 +3,26 @@
  * through the same queue, routing strategy and forwarding as `/services/{id}/…`, answered as
  * `{status, headers, body, bodyEncoding?}` whatever the upstream's status.
  *
- * validate (400 naming the field) → unknown service (404) → lease (hot path, else wait in the
- * service's queue; a client that leaves, leaves the queue) → route → forward (the proxy's
- * forwarding: pools, header rules, timeouts, retries, fallback) → collect at most
- * `dispatcher.max_response_bytes` (502 HESTIA_RESPONSE_TOO_LARGE beyond) → encode.
+ * validate (400 naming the field: the body must be parsed to know the service id) → admission,
+ * the same steps as every door (proxy/admission.ts: shutting down (503) → service lookup → auth
+ * (done earlier by the control plane's hook, see DISPATCH_DOOR) → unknown service (404) → lease:
+ * hot path, else wait in the service's queue; a client that leaves, leaves the queue) → route →
+ * forward (the proxy's forwarding: pools, header rules, timeouts, attempt policy) → collect at
+ * most `dispatcher.max_response_bytes` (502 HESTIA_RESPONSE_TOO_LARGE beyond) → encode →
+ * report (the proxy's log line and observer call, for every admitted request, refusals too).
  * The lease is released exactly once, in the `finally`, whatever happened.
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway-context.ts';
-import type { ProxyHandler } from '../../proxy/handler.ts';
+import { acquireLeaseAsync, admit, type Door } from '../../proxy/admission.ts';
+import type { EndedRequest, ProxyHandler } from '../../proxy/handler.ts';
 import { buildDispatchHeaders } from '../../proxy/headers.ts';
 import { routeRequest } from '../../routing/route-request.ts';
 import type { Lease } from '../../services/types.ts';
 import { collectCapped } from '../collect-body.ts';
 import { encodeResponseBody, flattenHeaders } from '../dispatch-body.ts';
-import { parseDispatchRequest } from '../dispatch-validation.ts';
+import { type DispatchRequest, parseDispatchRequest } from '../dispatch-validation.ts';
 
 export const DISPATCH_ROUTE = '/v1/requests';
 
@@ -38,6 +42,19 @@ async function* once(bytes: Buffer): AsyncGenerator<Buffer> {
   yield bytes;
 }
 
+/**
+ * The dispatcher's door (proxy/admission.ts): the service is named by the validated body's
+ * `serviceId`. No auth step of its own: the control plane's hook authenticated the request
+ * before its body was parsed, and its preHandler held a scoped key to the body's `serviceId`.
+ */
+const DISPATCH_DOOR: Door<DispatchRequest> = {
+  pick: (d) => ({ id: d.serviceId, rest: d.path }),
+  unknownService: (id, known) => unknownServiceError(id ?? '', known),
+};
+
+/** The dispatched request as reported when it ends (proxy-context.ts `EndedRequest`). */
+type DispatchEnd = { -readonly [K in keyof EndedRequest]: EndedRequest[K] };
+
 export async function registerRequestRoutes(
   app: FastifyInstance,
   ctx: GatewayContext,
@@ -45,12 +62,22 @@ export async function registerRequestRoutes(
 ): Promise<void> {
   app.post(DISPATCH_ROUTE, async (request, reply) => {
     const startedAt = performance.now();
+    // Before admission: the service id is in the body (400 naming the field; not reported).
     const parsed = parseDispatchRequest(request.body);
     if (!parsed.ok) throw parsed.error;
     const d = parsed.value;
-    const service = ctx.services.get(d.serviceId);
-    if (service === undefined) throw unknownServiceError(d.serviceId, ctx.services.ids());
-    if (ctx.shuttingDown) throw new HestiaError('HESTIA_SHUTTING_DOWN', 'hestia is shutting down');
+    const head = buildDispatchHeaders(d.headers, request.raw, ctx.config.server.trust_proxy);
+    const end: DispatchEnd = {
+      requestId: head.requestId,
+      service: null,
+      method: d.method,
+      startedAt,
+      bytesIn: d.body?.length ?? 0,
+      bytesOut: 0,
+      upstream: null,
+      errorCode: null,
+      routeReason: null,
+    };
 
     // The client leaving (its connection closes before our answer) aborts the wait in the
     // queue and whatever is in flight upstream.
@@ -61,17 +88,15 @@ export async function registerRequestRoutes(
     };
     raw.on('close', onClose);
 
-    const head = buildDispatchHeaders(d.headers, request.raw, ctx.config.server.trust_proxy);
     let lease: Lease | null = null;
     let status = 0;
     let upstreamStatus: number | null = null;
-    let upstream: string | null = null;
-    let routeReason: string | null = null;
-    let bytesOut = 0;
-    let error: string | null = null;
     try {
-      lease = service.tryAcquire() ?? (await service.acquire({ signal: ac.signal }));
-      if (ac.signal.aborted) throw ac.signal.reason;
+      const admitted = admit(ctx, DISPATCH_DOOR, d);
+      end.service = admitted.service;
+      if (admitted.error !== null) throw admitted.error;
+      const service = admitted.service;
+      lease = await acquireLeaseAsync(ctx.log, service, head.requestId, ac.signal);
       const viewHeaders: Record<string, string> = { ...d.headers };
       if (d.body !== null) viewHeaders['content-length'] = String(d.body.length);
       const routed = await routeRequest(ctx.routing, service.id, lease.baseUrl, {
@@ -80,7 +105,7 @@ export async function registerRequestRoutes(
         headers: viewHeaders,
         body: d.body === null ? once(Buffer.alloc(0)) : once(d.body),
       });
-      routeReason = routed?.decision.reason ?? null;
+      end.routeReason = routed?.decision.reason ?? null;
       const res = await proxy.forward({
         service,
         lease,
@@ -94,11 +119,11 @@ export async function registerRequestRoutes(
         signal: ac.signal,
       });
       upstreamStatus = res.status;
-      upstream = res.upstream;
-      routeReason = res.routeReason;
+      end.upstream = res.upstream;
+      end.routeReason = res.routeReason;
       const cap = ctx.config.dispatcher.max_response_bytes;
       const collected = await collectCapped(res.body, cap);
-      bytesOut = res.bytesOut();
+      end.bytesOut = res.bytesOut();
       if (!collected.ok) {
         throw new HestiaError(
           'HESTIA_RESPONSE_TOO_LARGE',
@@ -117,14 +142,14 @@ export async function registerRequestRoutes(
       if (ac.signal.aborted) {
         // Nobody is left to answer; Fastify must not try to.
         status = 499;
-        error = 'CLIENT_CLOSED';
+        end.errorCode = 'CLIENT_CLOSED';
         reply.hijack();
         raw.destroy();
         return reply;
       }
       if (err instanceof HestiaError) {
         status = err.status;
-        error = err.code;
+        end.errorCode = err.code;
         reply.header('x-request-id', head.requestId);
       } else status = 500;
       throw err;
@@ -132,22 +157,7 @@ export async function registerRequestRoutes(
       raw.off('close', onClose);
       lease?.release();
       // The same log line and metrics observer as a request through /services.
-      proxy.report({
-        request_id: head.requestId,
-        service_id: service.id,
-        method: d.method,
-        route: DISPATCH_ROUTE,
-        status,
-        upstream_status: upstreamStatus,
-        duration_ms: Math.round((performance.now() - startedAt) * 1000) / 1000,
-        bytes_in: d.body?.length ?? 0,
-        bytes_out: bytesOut,
-        cold_start_ms: lease?.coldStart ? Math.round(lease.waitedMs) : null,
-        upstream,
-        error,
-        websocket: false,
-        ...(routeReason !== null ? { route_reason: routeReason } : {}),
-      });
+      proxy.reportEnd(end, DISPATCH_ROUTE, status, lease, false, upstreamStatus);
     }
   });
 }

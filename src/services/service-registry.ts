@@ -1,13 +1,13 @@
 /**
  * id → ServiceRuntime, built from the config: one runtime (state machine, queue, idle timer)
  * and one launcher per configured service. Also the gateway-wide lifecycle steps: re-adoption
- * at boot and the shutdown sequence (SPEC §1, §5).
+ * at boot and the shutdown sequence (SPEC §1, §5). The placement is given (src/main.ts builds
+ * the machines one); the registry never builds it.
  */
 import type { Config, ServiceConfig } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
 import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/launcher-factories.ts';
 import type { Launcher } from '../launchers/types.ts';
-import { type MachineInfo, MachinePlacement } from '../machines/machine-placement.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
@@ -21,8 +21,12 @@ export interface RegistryOptions {
   log: Logger;
   /** Durable state; null keeps everything in memory (tests of the runtime alone). */
   store?: Store | null;
-  /** Default: MachinePlacement (placement rules, capacity, wake/sleep; src/machines/). */
-  placement?: Placement;
+  /**
+   * Where services start: src/machines/ MachinePlacement (placement rules, capacity, wake/sleep)
+   * in the gateway, built by src/main.ts with `services: () => registry.all()` for eviction;
+   * `localPlacement` (placement.ts) in tests of the runtime alone. Closed at shutdown.
+   */
+  placement: Placement;
   factories?: LauncherFactories;
 }
 
@@ -35,13 +39,11 @@ export class ServiceRegistry implements ServiceLookup {
   private readonly store: Store | null;
   private readonly sink: StateSink | undefined;
   private readonly placement: Placement;
-  /** The machines view, when placement is the machines-aware one (it is unless a test replaced it). */
-  private readonly machinePlacement: MachinePlacement | null = null;
-  private config: Config;
+  private _config: Config;
   private closing: Promise<void> | undefined;
 
   constructor(private readonly opts: RegistryOptions) {
-    this.config = opts.config;
+    this._config = opts.config;
     this.store = opts.store ?? null;
     const store = this.store;
     this.sink = store
@@ -50,23 +52,19 @@ export class ServiceRegistry implements ServiceLookup {
           touch: (id, at) => store.touchServiceState(id, at),
         }
       : undefined;
-    if (opts.placement) this.placement = opts.placement;
-    else {
-      this.machinePlacement = new MachinePlacement({
-        getConfig: () => this.config,
-        bus: opts.bus,
-        log: opts.log,
-        services: () => this.byId.values(),
-      });
-      this.placement = this.machinePlacement;
-    }
+    this.placement = opts.placement;
     for (const [id, svc] of Object.entries(opts.config.services)) this.byId.set(id, this.makeRuntime(id, svc));
+  }
+
+  /** The config the services were last built or reconfigured from. */
+  get config(): Config {
+    return this._config;
   }
 
   private makeLauncher(id: string, svc: ServiceConfig): Launcher {
     const launcher = createLauncher(
       svc.launcher,
-      { serviceId: id, config: this.config, log: this.opts.log.child({ service_id: id }) },
+      { serviceId: id, config: this._config, log: this.opts.log.child({ service_id: id }) },
       this.opts.factories ?? launcherFactories,
     );
     this.launchers.push(launcher);
@@ -85,7 +83,7 @@ export class ServiceRegistry implements ServiceLookup {
    * refuse new requests, fail their queued ones with 503, and are stopped like at shutdown.
    */
   reconfigure(config: Config): void {
-    this.config = config;
+    this._config = config;
     for (const [id, svc] of Object.entries(config.services)) {
       const rt = this.byId.get(id);
       if (!rt) {
@@ -123,11 +121,6 @@ export class ServiceRegistry implements ServiceLookup {
 
   all(): ServiceRuntime[] {
     return [...this.byId.values()];
-  }
-
-  /** Machines with capacity, allocation and power state (`GET /v1/machines`). */
-  machines(): MachineInfo[] {
-    return this.machinePlacement?.describe() ?? [];
   }
 
   /** Re-adopt what the previous gateway left running (SPEC §5), all services in parallel. */

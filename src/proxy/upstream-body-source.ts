@@ -22,7 +22,7 @@ export interface BodyOwner {
 }
 
 const kSource = Symbol('hestia.bodySource');
-type SourcedRequest = Readable & { [kSource]?: RequestBodySource | null };
+type SourcedRequest = Readable & { [kSource]?: UpstreamBodySource | null };
 
 function onReqData(this: SourcedRequest, chunk: Buffer): void {
   const src = this[kSource];
@@ -39,7 +39,7 @@ function onReqError(this: SourcedRequest, err: Error): void {
   this[kSource]?.destroy(err);
 }
 
-export class RequestBodySource extends Readable {
+export class UpstreamBodySource extends Readable {
   private attached = false;
 
   constructor(

@@ -1,7 +1,8 @@
 /**
  * Which machines a service may start on, in preference order (SPEC §6). Pure: a function of
  * the service's settings and the config, no I/O, so resolve.ts can check it at load time and
- * the runtime can ask it on every start (a reload changes the answer at once).
+ * the placement (src/machines/) can ask it on every start (a reload changes the answer at once).
+ * It lives in config, the bottom layer, so that config never imports machines.
  *
  * Order of precedence:
  * 1. the service's own `machines: [...]` list;
@@ -11,8 +12,7 @@
  *    — so `{host}` in base_url is the machine the server runs on, not the gateway's;
  * 4. else the gateway's own machine, `local`.
  */
-import type { Config, ServiceConfig } from '../config/schema.ts';
-import type { PlacedMachine } from '../launchers/types.ts';
+import type { Config, ServiceConfig } from './schema.ts';
 
 /** The gateway's own machine: always present, always reachable, never woken or slept. */
 export const LOCAL_MACHINE_ID = 'local';
@@ -42,8 +42,11 @@ export function machineOrder(svc: ServiceConfig, config: Pick<Config, 'placement
   return { ids: [LOCAL_MACHINE_ID], source: 'default' };
 }
 
-/** Id and host of a machine (a machine not in the config is only ever `local`). */
-export function placedMachine(config: Pick<Config, 'machines'>, id: string): PlacedMachine {
+/**
+ * Id and host of a machine (a machine not in the config is only ever `local`). The result is a
+ * launchers' `PlacedMachine` (same shape; config does not import launchers).
+ */
+export function placedMachine(config: Pick<Config, 'machines'>, id: string): { id: string; host: string } {
   const host = config.machines[id]?.host ?? (id === LOCAL_MACHINE_ID ? LOCAL_DEFAULT_HOST : id);
   return { id, host };
 }

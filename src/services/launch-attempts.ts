@@ -1,0 +1,239 @@
+/**
+ * The attempts of one start (services/DESIGN.md, "Starting"): the placement's candidates in
+ * order; on each, `prepare` (a claim, or a MachineUnavailableError that costs no retries), then
+ * `retry_count` attempts `retry_delay_ms` apart; one attempt is launch + readiness, bounded by
+ * `start_timeout_ms` and failing at once if the launched thing exits.
+ *
+ * It never changes the service's state. What it finds out goes to its host (the
+ * ServiceRuntime) through the callbacks below — the machine being tried, the claim, the last
+ * probe, and finally `started` or `failed`, which make the transition — each called only
+ * while the start is still current (`stale()` false), synchronously after the check.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ServiceConfig } from '../config/schema.ts';
+import {
+  type ExitInfo,
+  expandTemplate,
+  type LaunchContext,
+  LaunchError,
+  type Launcher,
+  type LaunchHandle,
+  type PlacedMachine,
+  type TemplateVars,
+} from '../launchers/types.ts';
+import type { EventBus } from '../observability/events.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { ProbeResult } from '../remote/http-probe.ts';
+import { type StartFailure, StartTimeoutError } from './errors.ts';
+import { MachineUnavailableError, type Placement, type PlacementClaim } from './placement.ts';
+import { waitUntilReady } from './probe.ts';
+
+/** What a successful attempt launched, and where. */
+export interface Started {
+  handle: LaunchHandle;
+  /** The launcher that made `handle` (it stops it, even after a reload changed the launcher). */
+  launcher: Launcher;
+  machine: PlacedMachine;
+  vars: TemplateVars;
+}
+
+export interface LaunchHost {
+  readonly id: string;
+  readonly log: Logger;
+  readonly bus: EventBus;
+  readonly placement: Placement;
+  /** The service's settings and launcher as they are now (a reload may change them mid-start). */
+  config(): ServiceConfig;
+  launcher(): Launcher;
+  varsFor(machine: PlacedMachine): TemplateVars;
+  launchContext(machine: PlacedMachine, vars: TemplateVars, signal: AbortSignal): LaunchContext;
+  /** The start is now on `machine` (status and events name it). */
+  onMachine(machine: PlacedMachine): void;
+  /** `prepare` on the current machine returned this claim (null: nothing to prepare). */
+  onClaim(claim: PlacementClaim | null): void;
+  /** Every attempt on the current machine failed: give its room back before the next one. */
+  releaseClaim(): void;
+  /** A failed readiness probe of this start (explains a later 504). */
+  onProbe(detail: string): void;
+  /** An attempt succeeded: the host makes `starting → hot`. */
+  started(started: Started, attempts: number): void;
+  /** Every machine and attempt failed: the host makes `starting → cold`. */
+  failed(failures: StartFailure[]): void;
+}
+
+const never = new Promise<never>(() => {});
+
+function abortPromise(signal: AbortSignal): Promise<never> {
+  return new Promise<never>((_resolve, reject) => {
+    if (signal.aborted) reject(signal.reason);
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+  });
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Stop a launch we no longer want; a failure is only logged (warn on the context's logger). */
+export async function stopQuietly(launcher: Launcher, handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+  try {
+    await launcher.stop(handle, ctx);
+  } catch (err) {
+    ctx.log.warn({ event_type: 'service_cleanup_failed', err: message(err) }, 'clean-up stop failed');
+  }
+}
+
+/**
+ * All attempts of one start: `retry_count` per machine, machines in placement order. Returns
+ * (without calling back) as soon as `stale()` says the start was cancelled or superseded;
+ * rejects only on a bug in a callback (the caller fails the waiters).
+ */
+export async function runLaunchAttempts(host: LaunchHost, signal: AbortSignal, stale: () => boolean): Promise<void> {
+  const perMachine = Math.max(1, host.config().retry_count);
+  const failures: StartFailure[] = [];
+  const machines = host.placement.candidates(host.id);
+  for (const [index, machine] of machines.entries()) {
+    if (stale()) return;
+    host.onMachine(machine);
+    const before = failures.length;
+    // The machine first (awake, room reserved); one that cannot take us costs no retries.
+    try {
+      const claim = (await host.placement.prepare?.(host.id, machine, signal)) ?? null;
+      if (stale()) {
+        claim?.release();
+        return;
+      }
+      host.onClaim(claim);
+    } catch (err) {
+      if (stale()) return;
+      const stage = err instanceof MachineUnavailableError ? err.kind : 'prepare';
+      failures.push({ machine: machine.id, attempt: 0, reason: message(err), timedOut: false, stage });
+      noteMachineFailed(host, machine, machines[index + 1], failures.slice(before));
+      continue;
+    }
+    for (let attempt = 1; attempt <= perMachine; attempt++) {
+      if (stale()) return;
+      host.onMachine(machine);
+      try {
+        const started = await attemptOn(host, machine, signal);
+        if (stale()) {
+          // Cancelled while the last step finished: do not leave it running.
+          await stopQuietly(
+            started.launcher,
+            started.handle,
+            host.launchContext(started.machine, started.vars, new AbortController().signal),
+          );
+          return;
+        }
+        host.started(started, failures.length + 1);
+        return;
+      } catch (err) {
+        if (stale()) return;
+        const timedOut = err instanceof StartTimeoutError;
+        const reason = message(err);
+        failures.push({ machine: machine.id, attempt, reason, timedOut, stage: 'start' });
+        host.log.warn(
+          { event_type: 'service_start_attempt_failed', machine_id: machine.id, attempt, reason },
+          `start attempt ${attempt} of service '${host.id}' on ${machine.id} failed: ${reason}`,
+        );
+        const delay = host.config().retry_delay_ms;
+        if (attempt < perMachine && delay > 0) {
+          await sleep(delay, undefined, { signal }).catch(() => {});
+        }
+      }
+    }
+    if (stale()) return;
+    // Every attempt here failed: give the machine's room back before trying the next.
+    host.releaseClaim();
+    noteMachineFailed(host, machine, machines[index + 1], failures.slice(before));
+  }
+  if (stale()) return;
+  host.failed(failures);
+}
+
+/**
+ * One attempt: launch, then wait for readiness, bounded by start_timeout_ms, failing at once
+ * if the launched thing exits. On rejection nothing this attempt launched is left running.
+ */
+async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: AbortSignal): Promise<Started> {
+  const launcher = host.launcher();
+  const cfg = host.config();
+  let vars = host.varsFor(machine);
+  const ac = new AbortController();
+  const onStartAbort = () => ac.abort(startSignal.reason);
+  startSignal.addEventListener('abort', onStartAbort, { once: true });
+  const timeoutMs = cfg.start_timeout_ms;
+  const timer = timeoutMs > 0 ? setTimeout(() => ac.abort(new StartTimeoutError(timeoutMs)), timeoutMs) : null;
+  const ctx = host.launchContext(machine, vars, ac.signal);
+  const cleanupCtx = () => host.launchContext(machine, vars, new AbortController().signal);
+  const aborted = abortPromise(ac.signal);
+  let handle: LaunchHandle | null = null;
+  let lastProbe: ProbeResult | null = null;
+  try {
+    const launching = launcher.start(ctx);
+    try {
+      handle = await Promise.race([launching, aborted]);
+    } catch (err) {
+      // A launcher that finishes after we gave up still gets its launch undone.
+      launching.then((h) => stopQuietly(launcher, h, cleanupCtx())).catch(() => {});
+      throw err;
+    }
+    if (handle.host) vars = { ...vars, host: handle.host };
+    const exitedEarly: Promise<never> = handle.exited
+      ? handle.exited.then((info: ExitInfo) => {
+          throw new LaunchError(`the launched process ${info.reason} during the start`, { exit: info });
+        })
+      : never;
+    // Read after the launch, as before the split: a reload during the launch applies here.
+    const ready = host.config();
+    await Promise.race([
+      waitUntilReady({
+        healthUrl: ready.health_url ? expandTemplate(ready.health_url, vars) : null,
+        intervalMs: ready.health_interval_ms,
+        warmupMs: ready.warmup_ms,
+        signal: ac.signal,
+        onProbe: (r) => {
+          lastProbe = r;
+          host.onProbe(r.detail);
+        },
+      }),
+      exitedEarly,
+      aborted,
+    ]);
+    return { handle, launcher, machine, vars };
+  } catch (err) {
+    ac.abort(err);
+    if (handle) await stopQuietly(launcher, handle, cleanupCtx());
+    if (err instanceof StartTimeoutError && lastProbe) {
+      const probe: ProbeResult = lastProbe;
+      throw Object.assign(new StartTimeoutError(timeoutMs), {
+        message: `${err.message}; health_url last answered: ${probe.detail}`,
+      });
+    }
+    throw err;
+  } finally {
+    if (timer) clearTimeout(timer);
+    startSignal.removeEventListener('abort', onStartAbort);
+  }
+}
+
+/**
+ * A machine was given up on (its prepare or all its attempts failed): when there is a next
+ * one, a `machine_failover` event with that machine's failures. (The last machine's failures
+ * are in `service_start_failed`.) An event only: no state changes.
+ */
+function noteMachineFailed(
+  host: LaunchHost,
+  machine: PlacedMachine,
+  next: PlacedMachine | undefined,
+  failures: StartFailure[],
+): void {
+  const last = failures.at(-1);
+  if (!next || !last) return;
+  host.bus.publish(
+    'machine_failover',
+    host.id,
+    { from: machine.id, to: next.id, stage: last.stage, reason: last.reason, attempts: failures },
+    machine.id,
+  );
+}
