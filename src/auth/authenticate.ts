@@ -19,7 +19,7 @@ import { HestiaError } from '../errors.ts';
 import type { EventBus } from '../observability/events.ts';
 import { bearerToken, digestsEqual, type HeaderBag, hashApiKey, type KeySource, readPresentedKey } from './api-keys.ts';
 import type { StoredKey } from './key-store.ts';
-import { bucketOf, FailureLimiter, type RateLimitOptions } from './rate-limit.ts';
+import { bucketOf, ConcurrencyGate, FailureLimiter, type RateLimitOptions } from './rate-limit.ts';
 import { SESSION_COOKIE, SessionStore, withoutCookie } from './session.ts';
 
 /** Why a request was refused: the `reason` of `auth_denied` events and the metric label. */
@@ -87,6 +87,12 @@ export class Authenticator {
   readonly keyLimiter: FailureLimiter;
   /** Failed dashboard logins, per client address (separate, so a broken script does not lock the owner out). */
   readonly loginLimiter: FailureLimiter;
+  /**
+   * Dashboard logins running at once. scrypt costs ~32 MiB and tens of ms per check, so at most
+   * MAX_CONCURRENT_LOGINS run together, and at most MAX_CONCURRENT_LOGINS_PER_ADDRESS for one
+   * address, so one client cannot hold every slot; further attempts get 429 at once.
+   */
+  readonly loginGate = new ConcurrencyGate(MAX_CONCURRENT_LOGINS, MAX_CONCURRENT_LOGINS_PER_ADDRESS);
   readonly sessions: SessionStore;
   readonly #denied: Record<DenyReason, number> = {
     missing_key: 0,
@@ -266,6 +272,10 @@ export class Authenticator {
 }
 
 /** auth_denied events per client address per window; beyond it they are counted, not published. */
+/** Dashboard logins (scrypt checks) at once, in total and from one address (see `loginGate`). */
+export const MAX_CONCURRENT_LOGINS = 4;
+export const MAX_CONCURRENT_LOGINS_PER_ADDRESS = 1;
+
 export const EVENTS_PER_WINDOW = 10;
 const EVENT_WINDOW_MS = 60_000;
 const EVENT_GATE_MAX_ADDRESSES = 10_000;

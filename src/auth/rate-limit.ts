@@ -160,3 +160,47 @@ function expandIPv6(a: string): string[] | null {
   if (halves.length === 1 ? fill !== 0 : fill < 0) return null;
   return [...head, ...Array<string>(fill).fill('0'), ...tail].map((g) => Number.parseInt(g || '0', 16).toString(16));
 }
+
+export type GateEntry = { ok: true; leave: () => void } | { ok: false; reason: 'total' | 'address'; limit: number };
+
+/**
+ * A cap on work running at once (the dashboard login's scrypt checks), in total and per
+ * address bucket (bucketOf), so one client cannot take every slot and lock everyone else out.
+ * Memory is bounded by the slots in use: a bucket's entry goes when its count drops to 0.
+ */
+export class ConcurrencyGate {
+  #total = 0;
+  readonly #perAddress = new Map<string, number>();
+
+  constructor(
+    readonly maxTotal: number,
+    readonly maxPerAddress: number,
+  ) {}
+
+  /** Take a slot for `address`; `leave()` (once) gives it back. */
+  enter(address: string): GateEntry {
+    const key = bucketOf(address);
+    const mine = this.#perAddress.get(key) ?? 0;
+    if (mine >= this.maxPerAddress) return { ok: false, reason: 'address', limit: this.maxPerAddress };
+    if (this.#total >= this.maxTotal) return { ok: false, reason: 'total', limit: this.maxTotal };
+    this.#total++;
+    this.#perAddress.set(key, mine + 1);
+    let left = false;
+    return {
+      ok: true,
+      leave: () => {
+        if (left) return;
+        left = true;
+        this.#total--;
+        const n = (this.#perAddress.get(key) ?? 1) - 1;
+        if (n > 0) this.#perAddress.set(key, n);
+        else this.#perAddress.delete(key);
+      },
+    };
+  }
+
+  /** Slots in use, in total or for one address. */
+  inUse(address?: string): number {
+    return address === undefined ? this.#total : (this.#perAddress.get(bucketOf(address)) ?? 0);
+  }
+}

@@ -59,6 +59,7 @@ export const GLOBAL_ENV: Readonly<Record<string, { path: string[]; kind: ScalarK
   HESTIA_DB_PATH: { path: ['server', 'db_path'], kind: 'string' },
   HESTIA_LOG_LEVEL: { path: ['server', 'log_level'], kind: 'string' },
   HESTIA_AUTH_ENABLED: { path: ['auth', 'enabled'], kind: 'boolean' },
+  HESTIA_STRICT_CONFIG: { path: ['server', 'strict_config'], kind: 'boolean' },
   HESTIA_STRATEGIES_DIR: { path: ['strategies_dir'], kind: 'string' },
   SEMAPHORE_BASE_URL: { path: ['semaphore_base_url'], kind: 'string' },
   SEMAPHORE_TIMEOUT: { path: ['semaphore_timeout'], kind: 'number' },

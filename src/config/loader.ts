@@ -15,7 +15,7 @@ export const DEFAULT_CONFIG_PATH = './hestia_config.yml';
 
 export type LoadResult =
   | { ok: true; config: Config; path: string | null; warnings: string[]; notes: string[] }
-  | { ok: false; message: string; issues: ConfigIssue[] };
+  | { ok: false; message: string; issues: ConfigIssue[]; warnings: string[] };
 
 export interface LoadOptions {
   /** Explicit path (--config / check-config FILE); wins over HESTIA_CONFIG_PATH. */
@@ -35,11 +35,11 @@ export function loadConfig(opts: LoadOptions): LoadResult {
       text = readFileSync(path, 'utf8');
     } catch (err) {
       const message = `${path}: cannot read config file: ${(err as Error).message}`;
-      return { ok: false, message, issues: [{ file: path, path: '', message }] };
+      return { ok: false, message, issues: [{ file: path, path: '', message }], warnings };
     }
   } else if (explicit !== undefined) {
     const message = `${path}: config file not found (from ${opts.path ? 'the command line' : 'HESTIA_CONFIG_PATH'})`;
-    return { ok: false, message, issues: [{ file: path, path: '', message: 'config file not found' }] };
+    return { ok: false, message, issues: [{ file: path, path: '', message: 'config file not found' }], warnings };
   } else {
     file = BUILTIN_CONFIG_NAME;
     base = builtinServices();
@@ -49,11 +49,19 @@ export function loadConfig(opts: LoadOptions): LoadResult {
   }
   const r = resolveConfig(text, opts.env, { file, ...(base ? { baseServices: base } : {}) });
   if (!r.ok) {
-    const lines = r.issues.map((i) => `  - ${formatIssue(i)}`);
+    // Every problem at once, and the warnings with them: an unknown key is often the cause of
+    // an error (`base_ur` → "base_url is required").
+    const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+    const lines = [...r.issues.map((i) => `  - ${formatIssue(i)}`), ...r.warnings.map((w) => `  - warning: ${w}`)];
+    const counts = [
+      plural(r.issues.length, 'problem'),
+      ...(r.warnings.length ? [plural(r.warnings.length, 'warning')] : []),
+    ];
     return {
       ok: false,
       issues: r.issues,
-      message: `invalid configuration (${r.issues.length} problem${r.issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`,
+      warnings: [...warnings, ...r.warnings],
+      message: `invalid configuration (${counts.join(', ')}):\n${lines.join('\n')}`,
     };
   }
   return {

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { applyEnvOverrides } from './env.ts';
 import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
 import { type Config, configSchema } from './schema.ts';
+import { closestKey, describeUnion, describeValue, expectedNoun, maskText } from './validation.ts';
 
 export interface ConfigIssue {
   /** The file (or `<built-in>` / `<env>`). */
@@ -31,8 +32,11 @@ export interface ResolveOptions {
   baseServices?: Record<string, unknown>;
 }
 
-/** The service every config has unless the file defines it (SPEC §3). */
-export const DEFAULT_OLLAMA = { base_url: 'http://localhost:11434' };
+/**
+ * The original's built-in service, present only when the file defines no services (or there is
+ * no file). With a `health_url`, so a start reports ready only when an Ollama really answers.
+ */
+export const DEFAULT_OLLAMA = { base_url: 'http://localhost:11434', health_url: 'http://localhost:11434/api/tags' };
 
 export function formatIssue(i: ConfigIssue): string {
   const where = i.path ? `${i.file}: ${i.path}` : i.file;
@@ -85,9 +89,11 @@ export function resolveConfig(
   }
   const services = raw.services as Raw;
   for (const [id, svc] of Object.entries(services)) if (svc === null) services[id] = {};
+  // A file that defines services gets exactly those (a user who wants `ollama` declares it).
+  const fileDefinesServices = Object.keys(services).length > 0;
   for (const [id, svc] of Object.entries(opts.baseServices ?? {}))
     if (!(id in services)) services[id] = structuredClone(svc);
-  if (!('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
+  if (!fileDefinesServices && !('ollama' in services)) services.ollama = { ...DEFAULT_OLLAMA };
 
   // 3. Environment.
   const envResult = applyEnvOverrides(raw, env);
@@ -98,8 +104,15 @@ export function resolveConfig(
     variable: i.variable,
   }));
 
-  // 4. Unknown keys warn (they are dropped).
-  for (const p of unknownKeys(configSchema, raw, [])) warnings.push(`${file}: ${p}: unknown key (ignored)`);
+  // 4. Unknown keys warn (they are dropped), or are errors with server.strict_config. Either
+  //    way they are reported together with every other problem.
+  const strict = isObj(raw.server) && raw.server.strict_config === true;
+  for (const u of unknownKeys(configSchema, raw, [])) {
+    const guess = closestKey(u.key, u.known);
+    const hint = guess ? `; did you mean ${guess}?` : '';
+    if (strict) issues.push({ file, path: u.path, message: `unknown key${hint} (server.strict_config is true)` });
+    else warnings.push(`${file}: ${u.path}: unknown key (ignored)${hint}`);
+  }
 
   // 5. Original semantics that sit between fields.
   for (const [id, svc] of Object.entries(services)) {
@@ -130,7 +143,7 @@ export function resolveConfig(
   if (!parsed.success) {
     for (const iss of parsed.error.issues) issues.push(zodIssue(file, iss, raw));
   }
-  if (issues.length > 0 || !parsed.success) return { ok: false, issues: dedupe(issues), warnings };
+  if (issues.length > 0 || !parsed.success) return { ok: false, issues: dedupe(issues).map(masked), warnings };
 
   // 7. Cross-field rules.
   const config = parsed.data;
@@ -148,7 +161,7 @@ export function resolveConfig(
         issues.push({ file, path: `placement_rules.${i}.machines.${j}`, message: `unknown machine '${m}'` });
   issues.push(...machineIssues(file, config));
   issues.push(...modelIssues(file, config));
-  if (issues.length > 0) return { ok: false, issues, warnings };
+  if (issues.length > 0) return { ok: false, issues: issues.map(masked), warnings };
 
   return { ok: true, config, warnings, notes: envResult.notes };
 }
@@ -216,6 +229,11 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
   return issues;
 }
 
+/** Values echoed in messages (`got "http://u:pw@…"`) never show a secret. */
+function masked(i: ConfigIssue): ConfigIssue {
+  return { ...i, message: maskText(i.message) };
+}
+
 function dedupe(issues: ConfigIssue[]): ConfigIssue[] {
   const seen = new Set<string>();
   return issues.filter((i) => {
@@ -231,12 +249,20 @@ function zodIssue(file: string, iss: z.core.$ZodIssue, raw: Raw): ConfigIssue {
   let message = iss.message;
   if (iss.code === 'invalid_union' && valueAt(raw, iss.path) === undefined) {
     message = 'is required';
+  } else if (iss.code === 'invalid_union') {
+    // zod says only "Invalid input": say what each branch accepts (`a string or a list of strings`).
+    const got = describeValue(valueAt(raw, iss.path));
+    const expected = describeUnion(iss.errors);
+    if (!/^Invalid input\b/.test(iss.message)) message = `${iss.message}, got ${got}`;
+    else if (expected) message = `must be ${expected}, got ${got}`;
   } else if (iss.code === 'invalid_type') {
     const got = valueAt(raw, iss.path);
+    // A schema's own wording ("must be a URL string") beats zod's default ("Invalid input: …").
+    const own = /^Invalid input\b/.test(iss.message) ? null : iss.message;
     message =
       got === undefined
         ? 'is required'
-        : `must be ${iss.expected === 'number' ? 'a number' : iss.expected === 'boolean' ? 'a boolean (true/false)' : `of type ${iss.expected}`}, got ${JSON.stringify(got)}`;
+        : `${own ?? `must be ${expectedNoun(iss.expected)}`}, got ${describeValue(got)}`;
   } else if (iss.code === 'too_small' || iss.code === 'too_big') {
     const got = valueAt(raw, iss.path);
     if (typeof got === 'number' && !message.includes('got')) message = `${message}, got ${got}`;
@@ -266,17 +292,25 @@ type Def = {
 };
 const defOf = (s: z.ZodType): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
 
-/** Walk `value` along `schema` and list key paths the schema does not know. */
-export function unknownKeys(schema: z.ZodType, value: unknown, path: string[]): string[] {
+export interface UnknownKey {
+  /** Dotted path of the key. */
+  path: string;
+  key: string;
+  /** The keys known at that place (for "did you mean"). */
+  known: string[];
+}
+
+/** Walk `value` along `schema` and list the keys the schema does not know. */
+export function unknownKeys(schema: z.ZodType, value: unknown, path: string[]): UnknownKey[] {
   let def = defOf(schema);
   while (def.innerType) def = defOf(def.innerType);
   if (def.type === 'object' && def.shape && isObj(value)) {
     // A catch-all (passthrough) object accepts anything extra.
     if (def.catchall && defOf(def.catchall).type !== 'never') return [];
-    const out: string[] = [];
+    const out: UnknownKey[] = [];
     for (const [k, v] of Object.entries(value)) {
       const child = def.shape[k];
-      if (!child) out.push([...path, k].join('.'));
+      if (!child) out.push({ path: [...path, k].join('.'), key: k, known: Object.keys(def.shape) });
       else out.push(...unknownKeys(child, v, [...path, k]));
     }
     return out;

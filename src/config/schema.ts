@@ -7,8 +7,8 @@
  * - Env names: every *scalar* field of a service (string, number, boolean, enum) can be set with
  *   `<ID>_<FIELD>` (see env.ts, which reads the shape of `serviceSchema` to find them).
  *
- * Unknown keys are not errors (they are warnings, found by resolve.ts walking these shapes), so
- * the objects here strip them.
+ * Unknown keys are not errors (they are warnings with a "did you mean", found by resolve.ts
+ * walking these shapes; errors with `server.strict_config: true`), so the objects here strip them.
  */
 import { z } from 'zod';
 
@@ -38,6 +38,7 @@ export const httpUrl = () =>
 const stringList = () => z.array(z.string());
 const isMac = (v: string) => /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v.trim()) || /^[0-9a-f]{12}$/i.test(v.trim());
 const stringMap = () => z.record(z.string(), z.string());
+const COMMAND_TYPE = 'must be a string (run by /bin/sh -c) or a list of strings (argv)';
 
 // ---------------------------------------------------------------------------------------------
 // Launchers (SPEC §5). One schema per type; the core only ever sees `LauncherConfig`.
@@ -48,10 +49,10 @@ export const noneLauncherSchema = z.object({ type: z.literal('none') });
 export const processLauncherSchema = z.object({
   type: z.literal('process'),
   /** argv array (no shell), or a string run by `/bin/sh -c`. */
-  command: z.union([
-    z.string().min(1, { error: 'must not be empty' }),
-    z.array(z.string()).min(1, { error: 'must not be empty' }),
-  ]),
+  command: z.union(
+    [z.string().min(1, { error: 'must not be empty' }), z.array(z.string()).min(1, { error: 'must not be empty' })],
+    { error: COMMAND_TYPE },
+  ),
   cwd: z.string().optional(),
   env: stringMap().default({}),
   stop_signal: z.string().default('SIGTERM'),
@@ -257,7 +258,7 @@ const powerActionSchema = z
     address: z.string().optional(),
     port: z.number().int().min(1).max(65535).optional(),
     // command (local: argv, or a string run by /bin/sh -c) / ssh (a string, run on `machine`)
-    command: z.union([z.string(), z.array(z.string())]).optional(),
+    command: z.union([z.string(), z.array(z.string())], { error: COMMAND_TYPE }).optional(),
     /** ssh: the machine to run the command on (default: this machine; a wake usually names another). */
     machine: z.string().optional(),
     // http
@@ -352,6 +353,8 @@ export const serverSchema = z.object({
   shutdown_grace_ms: ms().default(10_000),
   /** `X-Forwarded-*` from clients are trusted (appended to) only when this is true. */
   trust_proxy: z.boolean().default(false),
+  /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
+  strict_config: z.boolean().default(false),
 });
 
 export const eventsSchema = z.object({

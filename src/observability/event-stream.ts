@@ -19,7 +19,9 @@
  *   between them.
  * - A comment line (`: ping`) every HEARTBEAT_MS keeps idle connections (and proxies) open.
  * - A client that does not read (more than MAX_BUFFERED bytes pending) is disconnected rather
- *   than buffered without bound; at most MAX_CLIENTS streams are open at once.
+ *   than buffered without bound; at most MAX_CLIENTS streams are open at once, and at most
+ *   MAX_CLIENTS_PER_OWNER for one owner (an API key or dashboard user; the client address when
+ *   auth is off), so one key holder cannot take every slot and lock out the dashboard.
  * - `close()` (gateway shutdown) ends every stream, so the server can close.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -28,6 +30,7 @@ import type { HestiaEvent, StoredEvent } from './events.ts';
 export const HEARTBEAT_MS = 15_000;
 export const MAX_BUFFERED = 256 * 1024;
 export const MAX_CLIENTS = 256;
+export const MAX_CLIENTS_PER_OWNER = 16;
 export const REPLAY_MAX = 1000;
 
 /** An event as the API shows it (`GET /v1/events` items and stream frames). */
@@ -61,7 +64,18 @@ export interface StreamFilter {
 interface Client {
   res: ServerResponse;
   filter: StreamFilter;
+  owner: string;
 }
+
+export interface EventHubOptions {
+  /** Most streams open at once (MAX_CLIENTS). */
+  maxClients?: number;
+  /** Most streams one owner may hold (MAX_CLIENTS_PER_OWNER). */
+  maxPerOwner?: number;
+}
+
+/** Why a new stream was refused: the total cap, or the owner's own. */
+export type RoomCheck = { ok: true } | { ok: false; reason: 'closed' | 'total' | 'owner'; limit: number };
 
 function frame(ev: ApiEvent): string {
   // JSON.stringify never emits a raw newline, so one `data:` line carries the whole object.
@@ -74,17 +88,34 @@ function matches(f: StreamFilter, type: string, serviceId: string | null): boole
 
 export class EventHub {
   private readonly clients = new Set<Client>();
+  /** Open streams per owner (entries removed at 0, so the map is bounded by the open streams). */
+  private readonly perOwner = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
+  private readonly maxClients: number;
+  private readonly maxPerOwner: number;
+
+  constructor(opts: EventHubOptions = {}) {
+    this.maxClients = opts.maxClients ?? MAX_CLIENTS;
+    this.maxPerOwner = opts.maxPerOwner ?? MAX_CLIENTS_PER_OWNER;
+  }
 
   /** Open streams now. */
   get size(): number {
     return this.clients.size;
   }
 
-  /** Whether another stream may be opened (MAX_CLIENTS). */
-  hasRoom(): boolean {
-    return !this.closed && this.clients.size < MAX_CLIENTS;
+  /** Open streams of one owner now. */
+  sizeOf(owner: string): number {
+    return this.perOwner.get(owner) ?? 0;
+  }
+
+  /** Whether `owner` may open another stream (its own cap, and the total). */
+  checkRoom(owner: string): RoomCheck {
+    if (this.closed) return { ok: false, reason: 'closed', limit: 0 };
+    if (this.sizeOf(owner) >= this.maxPerOwner) return { ok: false, reason: 'owner', limit: this.maxPerOwner };
+    if (this.clients.size >= this.maxClients) return { ok: false, reason: 'total', limit: this.maxClients };
+    return { ok: true };
   }
 
   /** Fan one event out to the matching streams. `id` is its store row id (null if not stored). */
@@ -100,10 +131,17 @@ export class EventHub {
 
   /**
    * Take over `res` as an event stream: write the head, the `replay` events (oldest first), then
-   * live events until the client leaves or `close()`. The caller checked auth and `hasRoom()`.
+   * live events until the client leaves or `close()`. The caller checked auth and
+   * `checkRoom(owner)`.
    */
-  open(req: IncomingMessage, res: ServerResponse, filter: StreamFilter, replay: readonly ApiEvent[] = []): void {
-    const client: Client = { res, filter };
+  open(
+    req: IncomingMessage,
+    res: ServerResponse,
+    filter: StreamFilter,
+    replay: readonly ApiEvent[] = [],
+    owner = '',
+  ): void {
+    const client: Client = { res, filter, owner };
     // The socket closes with the stream (`Connection: close`): nothing follows a stream on it, and
     // close() must leave no idle keep-alive socket behind that would hold the server open.
     res.shouldKeepAlive = false;
@@ -119,6 +157,7 @@ export class EventHub {
     // A stream is never "finished": Nagle would only delay frames.
     req.socket.setNoDelay(true);
     this.clients.add(client);
+    this.perOwner.set(owner, this.sizeOf(owner) + 1);
     const drop = () => this.remove(client);
     res.on('close', drop);
     res.on('error', drop);
@@ -148,7 +187,10 @@ export class EventHub {
   }
 
   private remove(c: Client): void {
-    this.clients.delete(c);
+    if (!this.clients.delete(c)) return;
+    const n = this.sizeOf(c.owner) - 1;
+    if (n > 0) this.perOwner.set(c.owner, n);
+    else this.perOwner.delete(c.owner);
     if (this.clients.size === 0 && this.heartbeat !== null) {
       clearInterval(this.heartbeat);
       this.heartbeat = null;

@@ -13,6 +13,7 @@
  * - a service naming a strategy that is not loaded → a warning when the config is applied, and
  *   its requests go to `base_url`.
  */
+import { maskSecrets, maskUrl } from '../config/mask.ts';
 import type { Config, ServiceConfig } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -194,16 +195,12 @@ export function decisionProblem(out: unknown): string | null {
   return null;
 }
 
-/** `http://user:secret@host` → `http://user:***@host`: /v1/strategies must not show credentials. */
+/**
+ * `http://user:secret@host/?token=x` → `http://user:***@host/?token=***`: /v1/strategies must not
+ * show credentials (config/mask.ts has the rules).
+ */
 export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password === '') return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return url;
-  }
+  return maskUrl(url);
 }
 
 function isHttpUrl(s: string): boolean {
@@ -314,7 +311,7 @@ export class RoutingTable {
         })),
         routing: svc.routing
           ? {
-              ...svc.routing,
+              ...maskSecrets(svc.routing),
               by_model: Object.fromEntries(Object.entries(svc.routing.by_model).map(([m, u]) => [m, redactUrl(u)])),
             }
           : null,

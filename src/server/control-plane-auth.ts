@@ -33,13 +33,6 @@ declare module 'fastify' {
   }
 }
 
-/**
- * scrypt costs ~32 MiB and tens of ms per check; the per-address limiter does not stop an
- * attacker with many addresses from running many at once, so at most this many run together
- * and further attempts get 429 at once.
- */
-const MAX_CONCURRENT_LOGINS = 4;
-
 type Access = 'open' | 'credential' | 'ui';
 
 function classify(path: string, ctx: GatewayContext): Access {
@@ -137,8 +130,6 @@ function safeNext(next: unknown): string {
 }
 
 function loginRoutes(ctx: GatewayContext) {
-  let verifying = 0;
-
   return async function routes(app: FastifyInstance): Promise<void> {
     // HTML forms post urlencoded; this parser exists only inside this plugin.
     app.addContentTypeParser(
@@ -201,21 +192,23 @@ function loginRoutes(ctx: GatewayContext) {
         const err = auth.blockedLogin(blocked.retryAfterMs);
         return fail(err, err.message);
       }
-      if (verifying >= MAX_CONCURRENT_LOGINS) {
+      // scrypt is costly: a cap in total and per address (auth.loginGate), so one client cannot
+      // hold every slot and lock the dashboard's owner out.
+      const slot = auth.loginGate.enter(client);
+      if (!slot.ok) {
         const err = new HestiaError(
           'HESTIA_TOO_MANY_REQUESTS',
-          'too many logins at once; try again',
+          slot.reason === 'address'
+            ? 'a login from this address is already being checked; try again'
+            : 'too many logins at once; try again',
           {},
-          {
-            'retry-after': '1',
-          },
+          { 'retry-after': '1' },
         );
         return fail(err, err.message);
       }
       const username = typeof body.username === 'string' ? body.username : '';
       const password = typeof body.password === 'string' ? body.password : '';
 
-      verifying++;
       let ok: boolean;
       try {
         const userOk = equalStrings(username, dashboard.username);
@@ -223,7 +216,7 @@ function loginRoutes(ctx: GatewayContext) {
         const passOk = await verifyPassword(password, dashboard.password_hash);
         ok = userOk && passOk && password.length > 0;
       } finally {
-        verifying--;
+        slot.leave();
       }
 
       if (!ok) {

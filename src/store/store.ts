@@ -10,13 +10,33 @@
  *   PRUNE_EVERY inserts, so its cost is bounded and amortised.
  * - A write that fails at run time (disk full) is reported to `onError` and dropped: the event
  *   log is an observer and must never take the gateway down.
+ * - File modes: the directory Hestia creates for the database is 0700, the database file 0600
+ *   (created so before SQLite opens it; an existing one is tightened). SQLite gives the `-wal`
+ *   and `-shm` files the database file's mode; those present at open are tightened too.
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import BetterSqlite3, { type Database, type Statement } from 'better-sqlite3';
 import type { ServiceState } from '../lifecycle-states.ts';
 import type { HestiaEvent, StoredEvent } from '../observability/events.ts';
 import { MIGRATIONS, type Migration } from './migrations.ts';
+
+/** Modes of what Hestia creates for its database: only the gateway's user may read it. */
+export const DB_FILE_MODE = 0o600;
+export const DIR_MODE = 0o700;
+
+/** Create `file` with DB_FILE_MODE (when `create`), or tighten an existing one to it. */
+function restrictFile(file: string, create: boolean): void {
+  if (!existsSync(file)) {
+    if (create) closeSync(openSync(file, 'a', DB_FILE_MODE));
+    return;
+  }
+  try {
+    chmodSync(file, DB_FILE_MODE);
+  } catch {
+    // Not ours to change (another owner, a read-only mount): SQLite reports what matters.
+  }
+}
 
 /** Inserts between two retention passes. */
 export const PRUNE_EVERY = 100;
@@ -158,15 +178,20 @@ export class Store {
     try {
       if (!memory) {
         try {
-          mkdirSync(dirname(file), { recursive: true });
+          // Only directories created here get 0700 (the umask can only narrow it further).
+          mkdirSync(dirname(file), { recursive: true, mode: DIR_MODE });
         } catch (err) {
           throw new StoreError(file, `cannot create its directory: ${(err as Error).message}`, { cause: err });
         }
       }
       try {
+        if (!memory) restrictFile(file, true);
         db = new BetterSqlite3(file);
         db.pragma('busy_timeout = 5000');
-        if (!memory) db.pragma('journal_mode = WAL');
+        if (!memory) {
+          db.pragma('journal_mode = WAL');
+          for (const suffix of ['-wal', '-shm']) restrictFile(file + suffix, false);
+        }
         db.pragma('synchronous = NORMAL');
         // Reading the schema forces SQLite to parse the header: a corrupt file fails here.
         db.prepare('SELECT count(*) FROM sqlite_master').get();

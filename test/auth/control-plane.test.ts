@@ -226,6 +226,42 @@ describe('dashboard login (real cookie jar)', () => {
     assert.equal(res.headers.getSetCookie().length, 0);
   });
 
+  test('logins being checked are capped per address as well as in total: one client cannot lock the owner out', async () => {
+    const at = (xff: string) =>
+      fetch(`${gw.url}/ui/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': xff },
+        body: JSON.stringify({ username: 'admin', password: PASSWORD }),
+      });
+    const gate = gw.ctx.auth.loginGate;
+    // A login from 203.0.113.60 is being checked (its scrypt still running).
+    const busy = gate.enter('203.0.113.60');
+    assert.ok(busy.ok);
+    try {
+      const same = await at('203.0.113.60');
+      assert.equal(same.status, 429);
+      const body = await json(same);
+      assert.equal(body.code, 'HESTIA_TOO_MANY_REQUESTS');
+      assert.match(String(body.error), /from this address/);
+      assert.equal(same.headers.get('retry-after'), '1');
+      assert.equal((await at('203.0.113.61')).status, 200, 'another address logs in meanwhile');
+      // The global cap still holds when many addresses are busy.
+      const others = ['203.0.113.62', '203.0.113.63', '203.0.113.64'].map((a) => gate.enter(a));
+      try {
+        assert.equal(gate.inUse(), gate.maxTotal);
+        const full = await at('203.0.113.65');
+        assert.equal(full.status, 429);
+        assert.match(String((await json(full)).error), /too many logins at once/);
+      } finally {
+        for (const o of others) if (o.ok) o.leave();
+      }
+    } finally {
+      busy.leave();
+    }
+    assert.equal(gate.inUse(), 0);
+    assert.equal((await at('203.0.113.60')).status, 200, 'free again once the check ends');
+  });
+
   test('failed logins are rate-limited per address: 401 five times, then blocked with 429 even for the right password', async () => {
     // A separate gateway that trusts X-Forwarded-For, so this test's address is its own.
     const g2 = await startTestGateway({ ...baseConfig, server: { db_path: dbPath, trust_proxy: true } });

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { bucketOf, FailureLimiter } from '../../src/auth/rate-limit.ts';
+import { bucketOf, ConcurrencyGate, FailureLimiter } from '../../src/auth/rate-limit.ts';
 
 function clock(start = 1_000_000) {
   let t = start;
@@ -80,5 +80,25 @@ describe('bucketOf', () => {
     assert.equal(bucketOf('fe80::1%eth0'), 'fe80:0:0:0::/64');
     assert.equal(bucketOf('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
     assert.equal(bucketOf('unknown'), 'unknown');
+  });
+});
+
+describe('ConcurrencyGate', () => {
+  test('caps per address bucket and in total; leave() frees the slot once', () => {
+    const g = new ConcurrencyGate(3, 1);
+    const a = g.enter('10.0.0.1');
+    assert.ok(a.ok);
+    assert.deepEqual(g.enter('::ffff:10.0.0.1'), { ok: false, reason: 'address', limit: 1 }, 'same bucket');
+    const b = g.enter('2001:db8::1');
+    assert.ok(b.ok);
+    assert.deepEqual(g.enter('2001:db8::2'), { ok: false, reason: 'address', limit: 1 }, 'same /64');
+    const c = g.enter('10.0.0.3');
+    assert.ok(c.ok);
+    assert.deepEqual(g.enter('10.0.0.4'), { ok: false, reason: 'total', limit: 3 });
+    a.leave();
+    a.leave();
+    assert.equal(g.inUse(), 2, 'a second leave() is a no-op');
+    assert.equal(g.inUse('10.0.0.1'), 0);
+    assert.ok(g.enter('10.0.0.4').ok);
   });
 });

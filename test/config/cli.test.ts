@@ -30,6 +30,38 @@ describe('hestia check-config', () => {
     assert.match(r.stderr, /config OK/);
   });
 
+  test('masks URL userinfo, token query values, secret-named env values and http launcher headers/body', async () => {
+    const file = write(
+      'secrets.yml',
+      [
+        'services:',
+        '  llm:',
+        '    base_url: http://llm-user:url-pw@127.0.0.1:1/?api_token=query-tok',
+        '    launcher:',
+        '      type: process',
+        '      command: [server]',
+        '      env: { HF_TOKEN: hf-tok, CUDA_VISIBLE_DEVICES: "0" }',
+        '  hook:',
+        '    base_url: http://127.0.0.1:2',
+        '    launcher:',
+        '      type: http',
+        '      start_url: http://ctl/start?token=start-tok',
+        '      headers: { X-Api-Token: hdr-tok }',
+        '      body: { password: body-pw, action: start }',
+      ].join('\n'),
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 0, r.stderr);
+    for (const s of ['url-pw', 'query-tok', 'hf-tok', 'start-tok', 'hdr-tok', 'body-pw'])
+      assert.ok(!r.stdout.includes(s), `${s} printed:\n${r.stdout}`);
+    const printed = parse(r.stdout) as {
+      services: Record<string, { base_url: string; launcher: { env?: object; body?: object } }>;
+    };
+    assert.equal(printed.services.llm!.base_url, 'http://llm-user:***@127.0.0.1:1/?api_token=***');
+    assert.deepEqual(printed.services.llm!.launcher.env, { HF_TOKEN: '***', CUDA_VISIBLE_DEVICES: '0' });
+    assert.deepEqual(printed.services.hook!.launcher.body, { password: '***', action: 'start' });
+  });
+
   test('exits 1 with the file, key path and problem on an invalid config', async () => {
     const file = write('bad.yml', 'services:\n  comfyui:\n    base_url: http://localhost:8188\n    queue_size: 0\n');
     const r = await runCli(['check-config', file], { env: cleanEnv });
@@ -41,6 +73,38 @@ describe('hestia check-config', () => {
       ),
     );
     assert.equal(r.stdout, '');
+  });
+
+  test('a hard error and a typo: every problem at once, the typo with its suggestion, the type expected', async () => {
+    const file = write(
+      'typos.yml',
+      'services:\n  a:\n    base_url: http://a:1\n    idle_timout_ms: 600000\n    launcher: { type: process, command: 42 }\n',
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /invalid configuration \(1 problem, 1 warning\)/);
+    assert.match(
+      r.stderr,
+      /services\.a\.launcher\.command: must be a string \(run by \/bin\/sh -c\) or a list of strings \(argv\), got 42/,
+    );
+    assert.match(
+      r.stderr,
+      /warning: .*services\.a\.idle_timout_ms: unknown key \(ignored\); did you mean idle_timeout_ms\?/,
+    );
+    assert.doesNotMatch(r.stderr, /Invalid input/);
+  });
+
+  test('server.strict_config: true: an unknown key fails check-config (exit 1)', async () => {
+    const file = write(
+      'strict.yml',
+      'server:\n  strict_config: true\nservices:\n  a:\n    base_url: http://a:1\n    idle_timout_ms: 1\n',
+    );
+    const r = await runCli(['check-config', file], { env: cleanEnv });
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /services\.a\.idle_timout_ms: unknown key; did you mean idle_timeout_ms\? \(server\.strict_config is true\)/,
+    );
   });
 
   test('an explicitly named missing file is an error', async () => {

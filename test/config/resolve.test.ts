@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { type ConfigIssue, formatIssue, resolveConfig } from '../../src/config/resolve.ts';
 import type { Config } from '../../src/config/schema.ts';
-import { sharedDir } from '../helpers/shared.ts';
 
-const ORIGINAL = join(sharedDir(), 'compat', 'hestia_config.original.yml');
+/** The original Python Hestia's full example configuration, kept verbatim in the repository. */
+const ORIGINAL = fileURLToPath(new URL('../fixtures/compat/hestia_config.original.yml', import.meta.url));
 
 function ok(text: string, env: Record<string, string> = {}): { config: Config; warnings: string[]; notes: string[] } {
   const r = resolveConfig(text, env, { file: 'hestia_config.yml' });
@@ -231,7 +231,7 @@ describe('validation', () => {
     assert.match(byPath['services.a.base_url']!, /must be an http:\/\/ or https:\/\/ URL, got "ftp:\/\/nope"/);
     assert.equal(byPath['services.a.warmup_ms'], 'must be >= 0, got -1');
     assert.equal(byPath['services.a.request_timeout_seconds'], 'must be >= 1, got 0');
-    assert.equal(byPath['services.a.retry_count'], 'must be a number, got "three"');
+    assert.equal(byPath['services.a.retry_count'], 'must be a whole number, got "three"');
     assert.match(byPath['services.a.launcher.type']!, /must be one of: none, process/);
     assert.equal(byPath['services.b.semaphore_machine_id'], 'is required when semaphore_enabled is true');
   });
@@ -250,7 +250,7 @@ describe('validation', () => {
     const { warnings } = ok('colour: blue\nservices:\n  a:\n    base_url: http://a\n    quue_size: 3\n');
     assert.deepEqual(warnings, [
       'hestia_config.yml: colour: unknown key (ignored)',
-      'hestia_config.yml: services.a.quue_size: unknown key (ignored)',
+      'hestia_config.yml: services.a.quue_size: unknown key (ignored); did you mean queue_size?',
     ]);
   });
 
@@ -258,7 +258,9 @@ describe('validation', () => {
     const { warnings } = ok(
       'services:\n  a:\n    base_url: http://a\n    launcher: { type: process, command: [x], comand: y }\n',
     );
-    assert.deepEqual(warnings, ['hestia_config.yml: services.a.launcher.comand: unknown key (ignored)']);
+    assert.deepEqual(warnings, [
+      'hestia_config.yml: services.a.launcher.comand: unknown key (ignored); did you mean command?',
+    ]);
   });
 
   test('URL templates with {host} and {port} are accepted', () => {
@@ -271,5 +273,82 @@ describe('validation', () => {
   test('a machine reference to an unknown machine is an error', () => {
     const m = messages(bad('services:\n  a:\n    base_url: http://a\n    machines: [gpu-box]\n'));
     assert.deepEqual(m, ["hestia_config.yml: services.a.machines.0: unknown machine 'gpu-box'"]);
+  });
+});
+
+describe('typos and types (issue: a mistyped key silently changes behaviour)', () => {
+  const typo = 'services:\n  a:\n    base_url: http://a\n    idle_timout_ms: 600000\n';
+
+  test('a mistyped key suggests the closest known key at that place', () => {
+    assert.deepEqual(ok(typo).warnings, [
+      'hestia_config.yml: services.a.idle_timout_ms: unknown key (ignored); did you mean idle_timeout_ms?',
+    ]);
+    assert.deepEqual(ok('server:\n  Port: 9000\n').warnings, [
+      'hestia_config.yml: server.Port: unknown key (ignored); did you mean port?',
+    ]);
+    assert.deepEqual(ok('services:\n  a:\n    base_url: http://a\n    idleTimeoutMs: 5\n').warnings, [
+      'hestia_config.yml: services.a.idleTimeoutMs: unknown key (ignored); did you mean idle_timeout_ms?',
+    ]);
+  });
+
+  test('server.strict_config: true makes unknown keys errors (with the suggestion); also HESTIA_STRICT_CONFIG', () => {
+    const strict = `server:\n  strict_config: true\n${typo}`;
+    assert.deepEqual(messages(bad(strict)), [
+      'hestia_config.yml: services.a.idle_timout_ms: unknown key; did you mean idle_timeout_ms? (server.strict_config is true)',
+    ]);
+    assert.equal(bad(typo, { HESTIA_STRICT_CONFIG: 'true' }).length, 1);
+    assert.equal(
+      ok('server:\n  strict_config: true\nservices:\n  a:\n    base_url: http://a\n').config.server.strict_config,
+      true,
+    );
+    assert.equal(ok('').config.server.strict_config, false, 'off by default');
+  });
+
+  test('the original example file loads under strict_config too (no key of it is unknown)', () => {
+    const text = readFileSync(ORIGINAL, 'utf8');
+    assert.equal(resolveConfig(text, { HESTIA_STRICT_CONFIG: '1' }, { file: 'x' }).ok, true);
+  });
+
+  test('with a hard error in the file, the unknown-key warnings are still returned', () => {
+    const r = resolveConfig(`${typo}    queue_size: 0\n`, {}, { file: 'hestia_config.yml' });
+    assert.equal(r.ok, false);
+    assert.deepEqual(r.warnings, [
+      'hestia_config.yml: services.a.idle_timout_ms: unknown key (ignored); did you mean idle_timeout_ms?',
+    ]);
+  });
+
+  test('a value of the wrong type says what was expected, never "Invalid input"', () => {
+    const m = messages(
+      bad(
+        [
+          'services:',
+          '  a:',
+          '    base_url: 42',
+          '    tags: web',
+          '    waiting_page: "yes please"',
+          '    launcher: { type: process, command: 42 }',
+          '  b:',
+          '    base_url: http://b',
+          '    launcher: { type: process, command: [ok, 7] }',
+          '    machines: { x: 1 }',
+        ].join('\n'),
+      ),
+    );
+    assert.deepEqual(m.sort(), [
+      'hestia_config.yml: services.a.base_url: must be a URL string, got 42',
+      'hestia_config.yml: services.a.launcher.command: must be a string (run by /bin/sh -c) or a list of strings (argv), got 42',
+      'hestia_config.yml: services.a.tags: must be a list, got "web"',
+      'hestia_config.yml: services.a.waiting_page: must be a boolean (true/false), got "yes please"',
+      'hestia_config.yml: services.b.launcher.command: must be a string (run by /bin/sh -c) or a list of strings (argv), got a list (["ok",7])',
+      'hestia_config.yml: services.b.machines: must be a list, got a mapping',
+    ]);
+    for (const line of m) assert.doesNotMatch(line, /Invalid input/);
+  });
+
+  test('values echoed in errors are masked', () => {
+    const m = messages(bad('services:\n  a:\n    base_url: ftp://me:hunter2@h/?token=t0k\n'));
+    assert.equal(m.length, 1);
+    assert.doesNotMatch(m[0]!, /hunter2|t0k/);
+    assert.match(m[0]!, /ftp:\/\/me:\*\*\*@h/);
   });
 });

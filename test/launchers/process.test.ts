@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { ProcessLauncherConfig } from '../../src/config/schema.ts';
@@ -187,4 +188,30 @@ test('when the gateway process dies of an uncaught error, its children die with 
   const child = Number(readFileSync(pidFile, 'utf8'));
   assert.ok(child > 0);
   await waitFor(() => !isAlive(child), { message: 'the orphan-to-be to be dead', timeoutMs: 5_000 });
+});
+
+test('a child that dies of EADDRINUSE says so: the reason keeps the error line, not the middle of the stack', async () => {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  after(() => holder.close());
+  const port = (holder.address() as AddressInfo).port;
+  const { l, log } = launcher({
+    command: [
+      process.execPath,
+      '-e',
+      "require('node:net').createServer().listen(Number(process.argv.at(-1)), '127.0.0.1')",
+      '{port}',
+    ],
+  });
+  const ctx = ctxFor(port, log);
+  const handle = await l.start(ctx);
+  started.push({ launcher: l, handle, ctx });
+  const exit = await handle.exited;
+  assert.ok(exit);
+  assert.match(
+    exit.reason,
+    new RegExp(`^exited with code 1: Error: listen EADDRINUSE: address already in use 127\\.0\\.0\\.1:${port}\\n…\\n`),
+  );
+  assert.doesNotMatch(exit.reason, /^\s+at /m, 'no stack frames');
+  assert.match(exit.reason, /Node\.js v\d+/, 'the tail is kept');
 });

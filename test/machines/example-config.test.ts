@@ -22,16 +22,13 @@ test('examples/machines.yml loads cleanly and places each service as documented'
     return machineOrder(svc, config).ids;
   };
   assert.deepEqual(
-    Object.fromEntries(
-      ['whisper', 'chat', 'llama-70b', 'comfyui', 'llama-405b', 'ollama'].map((id) => [id, order(id)]),
-    ),
+    Object.fromEntries(['whisper', 'chat', 'llama-70b', 'comfyui', 'llama-405b'].map((id) => [id, order(id)])),
     {
       whisper: ['local'],
       chat: ['gpu-box', 'local'],
       'llama-70b': ['gpu-box'],
       comfyui: ['gpu-box'],
       'llama-405b': ['hpc'],
-      ollama: ['local'],
     },
   );
   const box = config.machines['gpu-box'];

@@ -54,7 +54,6 @@ describe('placement order', () => {
     // `half` has only one of rule 1's tags.
     assert.deepEqual(order('half'), { ids: [LOCAL_MACHINE_ID], source: 'default' });
     assert.deepEqual(order('pinned'), { ids: ['hpc'], source: 'launcher' });
-    assert.deepEqual(order('ollama'), { ids: [LOCAL_MACHINE_ID], source: 'default' });
   });
 
   test('{host} comes from the machine; local is 127.0.0.1 unless machines.local says otherwise', () => {

@@ -42,7 +42,7 @@ test('hestia status prints one row per service: state, machine, in flight, queue
   assert.match(web, /^web\s+hot\s+local\s+0\s+0\s+\d+ s ago\s+(9|10) min \d+ s$/);
   const big = lines.find((l) => l.startsWith('big-model'));
   assert.match(big ?? '', /^big-model\s+cold\s+local\s+0\s+0\s+never\s+never$/, 'idle_timeout_ms 0: never');
-  assert.equal(lines.length, 4, 'header + web + big-model + ollama');
+  assert.equal(lines.length, 3, 'header + web + big-model (no built-in ollama beside a file that defines services)');
 
   // Defaults come from HESTIA_HOST / HESTIA_PORT; --json prints the service objects.
   const { port: gwPort } = new URL(gw.url);
@@ -54,7 +54,6 @@ test('hestia status prints one row per service: state, machine, in flight, queue
     [
       ['web', 'hot'],
       ['big-model', 'cold'],
-      ['ollama', 'cold'],
     ],
   );
 });

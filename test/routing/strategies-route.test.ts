@@ -86,7 +86,11 @@ test('GET /v1/strategies lists built-ins and plugins, and every service configur
   });
   assert.equal(body.service_configurations.api?.strategy, 'pinned');
   const api = body.service_configurations.api;
-  assert.equal((api?.instances[1] as { url: string } | undefined)?.url, 'http://bob:***@api-2:9000/');
+  assert.equal(
+    (api?.instances[1] as { url: string } | undefined)?.url,
+    'http://bob:***@api-2:9000',
+    'as configured, password masked',
+  );
   assert.doesNotMatch(JSON.stringify(body), /s3cret/);
   assert.deepEqual(body.service_configurations.plain, { strategy: null, instances: [], routing: null });
 });

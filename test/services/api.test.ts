@@ -49,7 +49,7 @@ test('GET /v1/services lists the status of every configured service', async () =
   const { status, body } = await json('/v1/services');
   assert.equal(status, 200);
   const list = body.services as Array<Record<string, unknown>>;
-  assert.deepEqual(list.map((s) => s.serviceId).sort(), ['down', 'ollama', 'proc', 'running']);
+  assert.deepEqual(list.map((s) => s.serviceId).sort(), ['down', 'proc', 'running']);
   const proc = list.find((s) => s.serviceId === 'proc');
   assert.deepEqual(
     Object.keys(proc ?? {})

@@ -549,7 +549,7 @@ test('reload: new settings apply without dropping requests; a changed launcher i
   t.registry.reconfigure(next);
   // The removed service fails its queued request and is no longer listed.
   await assert.rejects(queuedOnGone, /removed from the configuration/);
-  assert.deepEqual(t.registry.ids().sort(), ['added', 'ollama', 'svc']);
+  assert.deepEqual(t.registry.ids().sort(), ['added', 'svc']);
   await waitFor(() => !isAlive(readPids(gonePids)[0] ?? 0), { message: "the removed service's child to be stopped" });
   assert.equal(t.registry.get('added')?.state, 'cold');
   // The held request is untouched; the new idle period applies once it ends.

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -183,4 +183,34 @@ test('`hestia serve` exits 1 with a message naming a corrupt database file', asy
   assert.equal(code, 1, stderr);
   assert.ok(stderr.includes(file), stderr);
   assert.match(stderr, /not a database/);
+});
+
+test('file modes: the directory Hestia creates is 0700, the database and its -wal/-shm files 0600', () => {
+  const previous = process.umask(0o022); // the usual umask, under which defaults would be 0755/0644
+  try {
+    const parent = join(dir, 'modes');
+    const file = join(parent, 'data', 'hestia.db');
+    const s = open(file);
+    s.appendEvent(ev('service_start', 'a'));
+    const mode = (p: string) => statSync(p).mode & 0o777;
+    assert.equal(mode(join(parent, 'data')).toString(8), '700');
+    assert.equal(mode(parent).toString(8), '700', 'every directory created for it');
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+      assert.ok(existsSync(f), `${f} exists while open`);
+      assert.equal(mode(f).toString(8), '600', f);
+    }
+    s.close();
+  } finally {
+    process.umask(previous);
+  }
+});
+
+test('file modes: an existing world-readable database (and its WAL files) is tightened to 0600 at open', () => {
+  const file = join(dir, 'loose.db');
+  open(file).close();
+  chmodSync(file, 0o644);
+  const s = open(file);
+  s.appendEvent(ev('service_start', 'a'));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) assert.equal((statSync(f).mode & 0o777).toString(8), '600', f);
+  s.close();
 });

@@ -7,7 +7,8 @@
  * - The child gets its own process group (`detached: true`): a stop signals the whole group
  *   with `stop_signal`, then SIGKILLs the group after `stop_timeout_ms`.
  * - Each stdout/stderr line is logged with `event_type: 'service_output'` and the service id;
- *   the last stderr lines are kept for the failure reason ("exited with code 1: <stderr>").
+ *   the first and last stderr lines are kept for the failure reason ("exited with code 1:
+ *   <first error line> … <last lines>", stack frames dropped; see remote/output-excerpt.ts).
  * - `handle.exited` settles when the child exits, whatever the cause.
  * - `handle.persist` records pid, start time, boot id and argv so that a restarted gateway can
  *   adopt the child only if it is provably the same process (see `adopt`).
@@ -18,6 +19,7 @@ import { constants as osConstants } from 'node:os';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessLauncherConfig } from '../../config/schema.ts';
+import { HeadTailLines } from '../../remote/output-excerpt.ts';
 import {
   type ExitInfo,
   expandTemplate,
@@ -32,8 +34,6 @@ import { trackGroup, untrackGroup } from './children.ts';
 import { stopGroup } from './group.ts';
 import { bootId, readCmdline, readStat } from './proc.ts';
 
-/** How many stderr lines a failure reason quotes. */
-const STDERR_TAIL_LINES = 10;
 /** How often an adopted (not our child, so no exit event) process is checked for liveness. */
 const ADOPTED_POLL_MS = 1_000;
 
@@ -106,9 +106,9 @@ export class ProcessLauncher implements Launcher {
     if (pid === undefined) throw new LaunchError(`cannot run ${JSON.stringify(file)}: no pid`);
     trackGroup(pid);
 
-    const stderrTail: string[] = [];
-    this.pipeOutput(child, stderrTail);
-    const exited = this.watchExit(child, stderrTail);
+    const stderrLines = new HeadTailLines();
+    this.pipeOutput(child, stderrLines);
+    const exited = this.watchExit(child, stderrLines);
     ctx.log.info(
       { event_type: 'service_process_spawned', pid, argv, cwd: cwd ?? null },
       `service '${ctx.serviceId}' process started (pid ${pid})`,
@@ -162,7 +162,7 @@ export class ProcessLauncher implements Launcher {
     return this.signal;
   }
 
-  private pipeOutput(child: ChildProcess, stderrTail: string[]): void {
+  private pipeOutput(child: ChildProcess, stderrLines: HeadTailLines): void {
     const log = this.deps.log;
     for (const stream of ['stdout', 'stderr'] as const) {
       const src = child[stream];
@@ -171,23 +171,20 @@ export class ProcessLauncher implements Launcher {
       src.on('error', () => {});
       const rl = createInterface({ input: src, crlfDelay: Number.POSITIVE_INFINITY });
       rl.on('line', (line) => {
-        if (stream === 'stderr') {
-          stderrTail.push(line);
-          if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-        }
+        if (stream === 'stderr') stderrLines.push(line);
         // deps.log is bound to the service (service_id) by the registry.
         log.info({ event_type: 'service_output', stream, pid: child.pid }, line);
       });
     }
   }
 
-  private watchExit(child: ChildProcess, stderrTail: string[]): Promise<ExitInfo> {
+  private watchExit(child: ChildProcess, stderrLines: HeadTailLines): Promise<ExitInfo> {
     return new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
         // The last stderr lines may still be in the pipe: wait for the streams to close, but
         // not for long (a grandchild may hold them open).
         const finish = () => {
-          const tail = stderrTail.join('\n').trim();
+          const tail = stderrLines.summary();
           const base = describeExit(code, signal);
           resolve({ code, signal, reason: tail ? `${base}: ${tail}` : base });
         };

@@ -6,9 +6,12 @@
  * - `GET /v1/events/stream?service=&type=&since=`: the same objects live, as Server-Sent Events
  *   (format and replay rules in observability/event-stream.ts). Auth: like every `/v1` route (an
  *   API key, or the dashboard session; a key scoped to some services is refused, as for
- *   `/v1/events`). At most MAX_CLIENTS streams at once, further ones get 429.
+ *   `/v1/events`). At most MAX_CLIENTS streams at once and MAX_CLIENTS_PER_OWNER per owner
+ *   (the API key, or the dashboard user; with auth off, the client address, IPv6 by /64);
+ *   further ones get 429.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { bucketOf } from '../../auth/rate-limit.ts';
 import { HestiaError, unknownServiceError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway-context.ts';
 import { apiEvent, type EventHub, REPLAY_MAX } from '../../observability/event-stream.ts';
@@ -26,6 +29,13 @@ interface StreamQuery {
   service?: string;
   type?: string;
   since?: string;
+}
+
+/** Whose stream this is, for the per-owner cap: the key or dashboard user, else the address. */
+export function streamOwner(req: FastifyRequest, ctx: GatewayContext): string {
+  const who = req.hestiaAuth;
+  if (who?.ok) return who.via === 'session' ? `user:${who.keyName}` : `key:${who.keyName}`;
+  return `addr:${bucketOf(ctx.auth.clientAddress(req.headers, req.socket.remoteAddress))}`;
 }
 
 export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayContext, hub: EventHub): Promise<void> {
@@ -69,8 +79,14 @@ export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayCont
     }
     // Fastify answers HEAD with the GET handler: say what a GET would be, without opening a stream.
     if (req.method === 'HEAD') return reply.header('content-type', 'text/event-stream; charset=utf-8').send();
-    if (!hub.hasRoom()) {
-      throw new HestiaError('HESTIA_TOO_MANY_REQUESTS', 'too many event streams are open', {}, { 'retry-after': '5' });
+    const owner = streamOwner(req, ctx);
+    const room = hub.checkRoom(owner);
+    if (!room.ok) {
+      const message =
+        room.reason === 'owner'
+          ? `too many event streams open for this ${owner.startsWith('addr:') ? 'address' : owner.startsWith('user:') ? 'user' : 'API key'} (at most ${room.limit}); close one first`
+          : 'too many event streams are open';
+      throw new HestiaError('HESTIA_TOO_MANY_REQUESTS', message, { limit: room.limit }, { 'retry-after': '5' });
     }
     const replay =
       after === null
@@ -82,6 +98,6 @@ export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayCont
             .map((e) => apiEvent(e, e.id));
     // From here on the response is ours, not Fastify's (it never ends by itself).
     reply.hijack();
-    hub.open(req.raw, reply.raw, filter, replay);
+    hub.open(req.raw, reply.raw, filter, replay, owner);
   });
 }
