@@ -87,9 +87,14 @@ interface WritableResponse {
  * through Fastify. A response that has already started cannot carry an error any more: the
  * caller must destroy the socket instead, so this returns false.
  */
-export function sendError(res: WritableResponse, err: HestiaError): boolean {
+export function sendError(
+  res: WritableResponse,
+  err: HestiaError,
+  /** The body's shape: Hestia's envelope by default; the model endpoints pass `openAiErrorBody`. */
+  shape: (err: HestiaError) => unknown = toEnvelope,
+): boolean {
   if (res.headersSent || res.writableEnded) return false;
-  const payload = JSON.stringify(err.toBody());
+  const payload = JSON.stringify(shape(err));
   res.statusCode = err.status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(payload));
@@ -97,6 +102,10 @@ export function sendError(res: WritableResponse, err: HestiaError): boolean {
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   res.end(payload);
   return true;
+}
+
+function toEnvelope(err: HestiaError): ErrorBody {
+  return err.toBody();
 }
 
 /** OpenAI's error `type` for a status, so the `openai` client libraries pick the right exception. */

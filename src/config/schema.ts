@@ -355,6 +355,11 @@ export const serverSchema = z.object({
   trust_proxy: z.boolean().default(false),
   /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
   strict_config: z.boolean().default(false),
+  /**
+   * The model endpoints (SPEC §11): most JSON body bytes read to find its `model` (a multipart
+   * form's `model` field must come within them). Larger bodies are refused with 413.
+   */
+  model_body_cap_bytes: nonNegInt().default(8 * 1024 * 1024),
 });
 
 export const eventsSchema = z.object({

@@ -1,11 +1,13 @@
 /**
  * The HTTP server: one node:http server whose requests are split at the door.
  * `/services/…` (and WebSocket upgrades) go straight to the proxy, which is the hot path and
- * must not pay for a router, hooks or body parsing; everything else (/v1, /metrics, /healthz,
+ * must not pay for a router, hooks or body parsing; so do the model endpoints (`POST
+ * /v1/chat/completions`, `/api/chat`, …: config/model-endpoints.ts, proxy/model-door.ts); everything else (/v1, /metrics, /healthz,
  * /ui) is the control plane on Fastify.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { modelEndpoint } from '../config/model-endpoints.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { EventHub } from '../observability/event-stream.ts';
@@ -58,7 +60,12 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     // Fastify's own request logging is off: the gateway logs one line per request itself.
     serverFactory: (handler) => {
       server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
-        if (isProxyPath(req.url)) proxy.handleRequest(req, res);
+        if (isProxyPath(req.url)) {
+          proxy.handleRequest(req, res);
+          return;
+        }
+        const model = req.method === 'POST' ? modelEndpoint(req.url) : undefined;
+        if (model !== undefined) proxy.handleModelRequest(model, req, res);
         else handler(req, res);
       });
       // Every upgrade goes to the proxy: under /services it is tunnelled, elsewhere the proxy
