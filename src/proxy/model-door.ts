@@ -168,6 +168,7 @@ export function handleModelRequest(
           const a = admit(ctx, door, { req, model, scope });
           if (a.error !== null) {
             refuse(a.service, a.error);
+            discardRest(forward);
             return;
           }
           const head = buildUpstreamHeaders(req, ctx.config.server.trust_proxy, null, a.authed);
@@ -189,4 +190,16 @@ function clientLeft(ex: Exchange): void {
   ex.errorCode = 'CLIENT_CLOSED';
   if (ex.res.closed) ex.finish();
   else ex.res.destroy();
+}
+
+/**
+ * A refused request whose body was not read to its end: read the rest and drop it, so the client
+ * (still uploading) gets to read the answer. Closing at once would reset the connection with
+ * unread bytes in it, and the client would see ECONNRESET instead of the 413. Bounded by the
+ * server's request timeout.
+ */
+function discardRest(forward: Buffer | Readable): void {
+  if (Buffer.isBuffer(forward)) return;
+  forward.on('error', () => {});
+  forward.resume();
 }

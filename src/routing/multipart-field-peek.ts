@@ -59,7 +59,8 @@ export async function readMultipartField(
       field = info.valueTruncated ? { status: 'too_large' } : { status: 'found', value };
   });
   // File parts before the field: parsed past, their data dropped.
-  bb.on('file', (_n, file) => file.resume());
+  // (A file part cut short when parsing stops reports an error nobody needs: ignored.)
+  bb.on('file', (_n, file) => file.on('error', ignore).resume());
   bb.on('error', () => {
     field ??= { status: 'missing' };
   });
@@ -84,7 +85,7 @@ export async function readMultipartField(
     if (field === null && size > capBytes) field = { status: 'too_large' };
   }
   bb.removeAllListeners('field');
-  bb.on('error', () => {});
+  bb.on('error', ignore);
   bb.destroy();
   return {
     field,
@@ -92,3 +93,5 @@ export async function readMultipartField(
     bufferedBytes: size,
   };
 }
+
+function ignore(): void {}
