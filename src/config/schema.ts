@@ -214,6 +214,11 @@ export const serviceSchema = z.object({
   models: z.array(z.string().trim().min(1, { error: 'must not be empty' })).default([]),
   health_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(250),
   start_timeout_ms: ms().default(120_000),
+  /**
+   * How long a start waits for services busy with requests to finish them and make room on a
+   * machine (swapping, SPEC §6); default: start_timeout_ms; 0 = fail at once (HESTIA_NO_CAPACITY).
+   */
+  capacity_wait_ms: ms().optional(),
   websocket_keeps_alive: z.boolean().default(false),
   waiting_page: z.boolean().default(false),
   max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),
