@@ -154,9 +154,9 @@ describe('concurrent starts never exceed capacity', () => {
 
   before(async () => {
     const services: Record<string, unknown> = {};
+    // capacity_wait_ms 0: a start that would have to wait for a busy (or starting) holder
+    // fails at once; waiting for it (swapping) is test/models/model-swap.test.ts.
     for (const id of ids)
-      // capacity_wait_ms 0: a start that would have to wait for a busy (or starting) holder
-      // fails at once; waiting for it (swapping) is test/models/model-swap.test.ts.
       services[id] = fixtureService(await freePort(), ['--record-pid', tmp.path(`${id}.pids`)], {
         ...GPU(60),
         capacity_wait_ms: 0,

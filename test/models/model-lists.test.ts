@@ -39,6 +39,13 @@ describe('model lists, auth off', () => {
     assert.equal(typeof data[0]?.created, 'number');
   });
 
+  test('the dashboard shows each service’s models under its name', async () => {
+    const html = await (await fetch(`${gw.url}/ui`)).text();
+    assert.match(html, /<th scope="row">qwen<span class="models" data-field="models">qwen2\.5:7b, qwen<\/span><\/th>/);
+    assert.match(html, /<th scope="row">embed<span class="models" data-field="models">org\/nomic-embed<\/span><\/th>/);
+    assert.match(html, /<th scope="row">plain<\/th>/);
+  });
+
   test('GET /v1/models/{model} returns one model, names with / and : included', async () => {
     const one = await json(await fetch(`${gw.url}/v1/models/org/nomic-embed`));
     assert.equal(one.id, 'org/nomic-embed');
