@@ -206,3 +206,45 @@ describe('model endpoints with auth', () => {
     assert.equal(((await own.json()) as { error: { type: string } }).error.type, 'api_error');
   });
 });
+
+describe('model endpoints: lifecycle errors in each API family’s shape', () => {
+  let gw: TestGateway;
+  before(async () => {
+    gw = await startTestGateway({
+      services: {
+        // Its process exits at once: every start fails.
+        broken: {
+          base_url: 'http://127.0.0.1:9',
+          health_url: 'http://127.0.0.1:9/health',
+          models: ['broken-model'],
+          start_timeout_ms: 20_000,
+          launcher: { type: 'process', command: [process.execPath, '-e', 'process.exit(3)'] },
+        },
+      },
+    });
+  });
+  after(() => gw.close());
+
+  test('a start that fails: 503 HESTIA_START_FAILED, OpenAI shape on /v1 (readable openai exception), envelope on /api', async () => {
+    const openai = new OpenAI({ baseURL: `${gw.url}/v1`, apiKey: 'unused', maxRetries: 0 });
+    await assert.rejects(
+      openai.chat.completions.create({ model: 'broken-model', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof OpenAI.InternalServerError, String(err));
+        assert.equal(err.status, 503);
+        assert.match(err.message, /broken/);
+        assert.equal(err.code, 'hestia_start_failed');
+        return true;
+      },
+    );
+    const ollama = new Ollama({ host: gw.url });
+    await assert.rejects(
+      ollama.chat({ model: 'broken-model', messages: [{ role: 'user', content: 'hi' }] }),
+      (err: Error & { status_code?: number }) => {
+        assert.equal(err.status_code, 503);
+        assert.match(err.message, /broken/);
+        return true;
+      },
+    );
+  });
+});
