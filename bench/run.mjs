@@ -33,12 +33,13 @@ import { median } from './lib/stats.mjs';
 import { runColdStart } from './scenarios/coldstart.mjs';
 import { runIdle } from './scenarios/idle.mjs';
 import { runMemory } from './scenarios/memory.mjs';
+import { runModels } from './scenarios/models.mjs';
 import { runProfile } from './scenarios/profile.mjs';
 import { runSse } from './scenarios/sse.mjs';
 import { runSyscalls } from './scenarios/syscalls.mjs';
 import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
 
-const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'coldstart', 'idle'];
+const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'coldstart', 'idle'];
 /** Run by default only when their tool is installed (they are extra insight, not targets). */
 const OPTIONAL_TOOLS = { syscalls: 'strace' };
 const QUICK_SCENARIOS = ['throughput', 'sse', 'coldstart', 'idle'];
@@ -186,6 +187,7 @@ async function startStack(ctx) {
   });
   await waitHttp(`http://${HOST}:${nodePort}/small`, { timeoutMs: 10_000, isDead: () => nodeUp.exitInfo !== null });
   stack.nodeUpstream = nodeUp;
+  stack.nodeUrl = `http://${HOST}:${nodePort}`;
   log(`  node upstream on :${nodePort}`);
 
   if (opts.legs.includes('direct')) {
@@ -305,7 +307,7 @@ async function main() {
     const need = new Set(opts.scenarios);
     if (need.has('syscalls') && !hasTool('strace'))
       throw new Error('the syscalls scenario needs: apt-get install strace');
-    if (['throughput', 'sse', 'memory', 'syscalls', 'profile'].some((s) => need.has(s))) {
+    if (['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models'].some((s) => need.has(s))) {
       log('starting upstreams and gateways');
       const stack = await startStack(ctx);
       const hestiaLeg = stack.legs.find((l) => l.id === 'hestia');
@@ -351,6 +353,10 @@ async function main() {
           log('profile (hestia, small, c=32)');
           res.profile = await runProfile(ctx, stack);
         } else res.notes.push('profile skipped: the Hestia leg did not proxy');
+      }
+      if (need.has('models')) {
+        log('models (routing by model vs /services/{id}, 4 KiB chat body, c=32)');
+        res.models = await runModels(ctx, stack);
       }
       await stopProc(stack.nodeUpstream);
       await stopProc(stack.upstream.proc);

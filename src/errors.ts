@@ -14,6 +14,7 @@ export const ErrorCodes = {
   HESTIA_FORBIDDEN: 403,
   HESTIA_UNKNOWN_SERVICE: 404,
   HESTIA_NOT_FOUND: 404,
+  HESTIA_UNKNOWN_MODEL: 404,
   HESTIA_METHOD_NOT_ALLOWED: 405,
   HESTIA_REQUEST_TIMEOUT: 408,
   HESTIA_CONFLICT: 409,
@@ -90,9 +91,14 @@ interface WritableResponse {
  * through Fastify. A response that has already started cannot carry an error any more: the
  * caller must destroy the socket instead, so this returns false.
  */
-export function sendError(res: WritableResponse, err: HestiaError): boolean {
+export function sendError(
+  res: WritableResponse,
+  err: HestiaError,
+  /** The body's shape: Hestia's envelope by default; the model endpoints pass `openAiErrorBody`. */
+  shape: (err: HestiaError) => unknown = toEnvelope,
+): boolean {
   if (res.headersSent || res.writableEnded) return false;
-  const payload = JSON.stringify(err.toBody());
+  const payload = JSON.stringify(shape(err));
   res.statusCode = err.status;
   res.setHeader('content-type', 'application/json; charset=utf-8');
   res.setHeader('content-length', Buffer.byteLength(payload));
@@ -100,6 +106,47 @@ export function sendError(res: WritableResponse, err: HestiaError): boolean {
   for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
   res.end(payload);
   return true;
+}
+
+function toEnvelope(err: HestiaError): ErrorBody {
+  return err.toBody();
+}
+
+/** OpenAI's error `type` for a status, so the `openai` client libraries pick the right exception. */
+function openAiErrorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  if (status < 500) return 'invalid_request_error';
+  return 'api_error';
+}
+
+/**
+ * The error body of the OpenAI-style model endpoints (`/v1/chat/completions`, `/v1/models`, …):
+ * OpenAI's `{error: {message, type, code}}`, which the `openai` and Anthropic client libraries
+ * turn into a readable exception, plus Hestia's own fields beside it (`code: "HESTIA_…"`,
+ * `src: "hestia"`, the details). `error.code` is `model_not_found` for an unknown model (OpenAI's
+ * own code), else the Hestia code in lower case.
+ */
+export function openAiErrorBody(err: HestiaError): Record<string, unknown> {
+  return {
+    ...err.details,
+    error: {
+      message: err.message,
+      type: openAiErrorType(err.status),
+      code: err.code === 'HESTIA_UNKNOWN_MODEL' ? 'model_not_found' : err.code.toLowerCase(),
+    },
+    code: err.code,
+    src: 'hestia',
+  };
+}
+
+export function unknownModelError(model: string, known: readonly string[]): HestiaError {
+  return new HestiaError('HESTIA_UNKNOWN_MODEL', `the model '${model}' does not exist (no service lists it)`, {
+    model,
+    models: [...known],
+  });
 }
 
 export function unknownServiceError(id: string, known: readonly string[]): HestiaError {

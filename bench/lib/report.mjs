@@ -439,6 +439,23 @@ export function renderMarkdown(res) {
     for (const t of res.targets) L.push(row([t.name, t.target, t.measured, t.pass ? 'met' : '**MISSED**']));
     L.push('');
   }
+  if (res.models) {
+    const m = res.models.summary;
+    L.push(
+      "## Model routing: `/v1/chat/completions` (by the body's model) vs `/services/{id}/…`, 4 KiB chat body, c=32",
+      '',
+    );
+    L.push('| path | req/s | p50 ms | p99 ms | gateway CPU µs/req | errors |', '| --- | --- | --- | --- | --- | --- |');
+    for (const leg of ['services', 'models'])
+      L.push(
+        `| ${leg === 'models' ? '`/v1/chat/completions`' : '`/services/bench/v1/chat/completions`'} | ${fmt(m[leg].rps, 0)} | ${fmt(m[leg].p50Ms, 2)} | ${fmt(m[leg].p99Ms, 2)} | ${fmt(m[leg].gwCpuUsPerReq, 1)} | ${m[leg].errors + m[leg].nonOk} |`,
+      );
+    L.push(
+      '',
+      `Routing by model adds **${fmt(m.addedCpuUsPerReq, 1)} µs** of gateway CPU per request (target: under 50).`,
+      '',
+    );
+  }
   if (res.profile) {
     L.push(`## Profile: Hestia, small body, c=32 (\`node --cpu-prof\`, ${res.opts.profileS} s)`, '');
     L.push(

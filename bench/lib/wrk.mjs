@@ -5,14 +5,20 @@ import { spawnTracked } from './procs.mjs';
 const REPORT_LUA = fileURLToPath(new URL('../wrk/report.lua', import.meta.url));
 
 /**
+ * `script` (default: wrk/report.lua) may set the request (method, body) and must report like it;
+ * `env` adds variables for it.
  * @returns {Promise<{requests:number, durationS:number, rps:number, p50Ms:number, p90Ms:number,
  *   p99Ms:number, maxMs:number, meanMs:number, bytes:number, errors:number, nonOk:number}>}
  */
-export function runWrk({ url, connections, durationS, core, timeoutS = 10 }) {
+export function runWrk({ url, connections, durationS, core, timeoutS = 10, script = REPORT_LUA, env }) {
   // One wrk thread: the load generator shares core 0 with the upstream, and more threads on one
   // core only add context switches. (wrk needs connections >= threads.)
-  const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', `${timeoutS}s`, '-s', REPORT_LUA, url];
-  const proc = spawnTracked('wrk', 'wrk', args, { core, captureStdout: true });
+  const args = ['-t1', `-c${connections}`, `-d${durationS}s`, '--timeout', `${timeoutS}s`, '-s', script, url];
+  const proc = spawnTracked('wrk', 'wrk', args, {
+    core,
+    captureStdout: true,
+    env: env ? { ...process.env, ...env } : undefined,
+  });
   const chunks = [];
   proc.child.stdout.on('data', (c) => chunks.push(c));
   return proc.exited.then(({ code, signal, error }) => {

@@ -26,6 +26,15 @@ const server = http.createServer((req, res) => {
   if (req.method === 'GET' && url.pathname === '/sse') return sse(url, req, res);
   if (req.method === 'GET' && url.pathname === '/download') return download(url, res);
   if (req.method === 'POST' && url.pathname === '/upload') return upload(req, res);
+  // The model-routing scenario's chat endpoint: the body is read (and dropped), a small answer.
+  if (req.method === 'POST' && url.pathname === '/v1/chat/completions') {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': SMALL.length });
+      res.end(SMALL);
+    });
+    return;
+  }
   if (url.pathname === '/small') {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': SMALL.length });
     return res.end(SMALL);

@@ -14,6 +14,7 @@
  * - on success the key's `last_used_at` is noted and `{ok: true, keyName}` returned.
  * It is synchronous and does no I/O beyond one indexed SQLite read (see key-store.ts).
  */
+import { modelEndpoint } from '../config/model-endpoints.ts';
 import type { Config } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
 import type { EventBus } from '../observability/events.ts';
@@ -319,14 +320,18 @@ class EventGate {
 /**
  * May a key limited to `services` make this request? Unscoped keys may do anything. A scoped key
  * may use its services through the proxy, `/v1/services/{id}/…` for them, and `POST /v1/requests`
- * (whose body's `serviceId` the route checks against the same list); everything else — listings
- * of all services, events, metrics — is refused: a scoped key sees only what it was given.
+ * (whose body's `serviceId` the route checks against the same list), the model endpoints (whose
+ * door checks the body's model's service against the same list), and the model lists
+ * (`/v1/models…`, `/api/tags`, which show it only its services' models); everything else —
+ * listings of all services, events, metrics — is refused: a scoped key sees only what it was given.
  */
 export function scopeAllows(services: readonly string[] | null, path: string, serviceId?: string): boolean {
   if (services === null) return true;
   if (serviceId !== undefined) return services.includes(serviceId);
   const p = path.split('?')[0] ?? '';
-  if (p === '/v1/requests') return true;
+  if (p === '/v1/requests' || p === '/v1/models' || p.startsWith('/v1/models/') || p === '/api/tags') return true;
+  // The model endpoints: the model door checks the body's model's service against the key's.
+  if (modelEndpoint(p) !== undefined) return true;
   const m = /^\/v1\/services\/([^/]+)(?:\/|$)/.exec(p);
   if (m) {
     try {

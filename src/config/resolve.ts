@@ -160,9 +160,32 @@ export function resolveConfig(
       if (!(m in config.machines) && m !== 'local')
         issues.push({ file, path: `placement_rules.${i}.machines.${j}`, message: `unknown machine '${m}'` });
   issues.push(...machineIssues(file, config));
+  issues.push(...modelIssues(file, config));
   if (issues.length > 0) return { ok: false, issues: issues.map(masked), warnings };
 
   return { ok: true, config, warnings, notes: envResult.notes };
+}
+
+/** A model name belongs to one service: the model endpoint routes by it. */
+function modelIssues(file: string, config: Config): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const owner = new Map<string, string>();
+  for (const [id, svc] of Object.entries(config.services)) {
+    for (const [i, model] of svc.models.entries()) {
+      const first = owner.get(model);
+      if (first === undefined) owner.set(model, id);
+      else
+        issues.push({
+          file,
+          path: `services.${id}.models.${i}`,
+          message:
+            first === id
+              ? `model '${model}' is listed twice`
+              : `model '${model}' is already served by service '${first}' (a model name picks one service)`,
+        });
+    }
+  }
+  return issues;
 }
 
 /** Cross-field rules of machines and placement (SPEC §6; src/machines/). */

@@ -213,8 +213,18 @@ export const serviceSchema = z.object({
   launcher: launcherSchema.optional(),
   machines: stringList().default([]),
   tags: stringList().default([]),
+  /**
+   * Model names (and aliases) clients may send as `model` to the model endpoint (`/v1/chat/…`,
+   * `/api/chat`, …); unique across services.
+   */
+  models: z.array(z.string().trim().min(1, { error: 'must not be empty' })).default([]),
   health_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(250),
   start_timeout_ms: ms().default(120_000),
+  /**
+   * How long a start waits for services busy with requests to finish them and make room on a
+   * machine (swapping, SPEC §6); default: start_timeout_ms; 0 = fail at once (HESTIA_NO_CAPACITY).
+   */
+  capacity_wait_ms: ms().optional(),
   websocket_keeps_alive: z.boolean().default(false),
   waiting_page: z.boolean().default(false),
   max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),
@@ -366,6 +376,11 @@ export const serverSchema = z.object({
   dispatch_buffer_mb: z.number().int().min(1).default(64),
   /** Unknown keys are errors (exit 1) instead of warnings. Off by default: the original's files load. */
   strict_config: z.boolean().default(false),
+  /**
+   * The model endpoints (SPEC §11): most JSON body bytes read to find its `model` (a multipart
+   * form's `model` field must come within them). Larger bodies are refused with 413.
+   */
+  model_body_cap_bytes: nonNegInt().default(8 * 1024 * 1024),
 });
 
 export const eventsSchema = z.object({

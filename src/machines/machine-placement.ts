@@ -29,6 +29,7 @@ import {
   exceedsTotal,
   formatResources,
   type Resources,
+  shortfall,
   type VictimCandidate,
 } from './capacity.ts';
 import { type PowerInfo, PowerManager, raceSignal } from './power.ts';
@@ -45,6 +46,12 @@ export interface EvictableService {
   evictionCandidate(): { lastUsedAt: number } | null;
   /** Its busy_check answer, or null when it has none. Never rejects. */
   busyCheck(): Promise<BusyResult | null>;
+  /** Its last use when it could be swapped out once its requests end (hot or starting), else null. */
+  swapCandidate(): { lastUsedAt: number } | null;
+  /** Admit nothing new, serve what is in flight and queued now, then stop (cause `evicted`); false if no candidate. */
+  evictWhenDrained(details: Record<string, unknown>): boolean;
+  /** Give up a pending `evictWhenDrained` (the waiting start gave up). */
+  cancelEviction(): void;
   /**
    * Stop it through its own lifecycle (`hot → stopping`, cause `evicted`) if it is still a
    * candidate; synchronous decision, returns whether the stop began.
@@ -179,7 +186,7 @@ export class MachinePlacement implements Placement {
       (c) => !busy.has(c.serviceId) && (askedIds.has(c.serviceId) || !c.svc.config.busy_check),
     );
     const victims = chooseVictims(candidates, again.short);
-    if (!victims) throw this.noCapacity(serviceId, machineId, requires, again.short, busy);
+    if (!victims) return this.reserveBehindBusy(serviceId, machineId, requires, again.short, busy, signal);
 
     const claim = this.ledger.forceReserve(machineId, serviceId, requires);
     const waitFor: Promise<void>[] = [];
@@ -216,12 +223,108 @@ export class MachinePlacement implements Placement {
     return claim;
   }
 
+  /**
+   * Swapping (SPEC §6, docs/models.md): nothing idle frees enough, but stopping services that
+   * are busy with requests would. Unless a later machine of the service's list fits with idle
+   * stops (then that one is used: this throws to move on), or `capacity_wait_ms` is 0: the
+   * claim is taken now, the chosen holders are told to make room once their in-flight requests
+   * (and those already queued) are served (`evictWhenDrained`: they admit nothing new meanwhile,
+   * new requests wait behind the swap), and the start proceeds when their claims are released.
+   * After `capacity_wait_ms` (default `start_timeout_ms`) the holders go back to normal and the
+   * start fails with no_capacity (503 HESTIA_NO_CAPACITY).
+   */
+  private async reserveBehindBusy(
+    serviceId: string,
+    machineId: string,
+    requires: Resources,
+    short: Resources,
+    busy: Map<string, string>,
+    signal: AbortSignal,
+  ): Promise<Claim> {
+    const cfg = this.opts.getConfig().services[serviceId];
+    const waitMs = cfg?.capacity_wait_ms ?? cfg?.start_timeout_ms ?? 0;
+    if (waitMs === 0 || this.laterMachineFits(serviceId, machineId, requires))
+      throw this.noCapacity(serviceId, machineId, requires, short, busy);
+    const candidates: Array<VictimCandidate & { svc: EvictableService; claim: Claim }> = [];
+    for (const claim of this.ledger.claims(machineId)) {
+      if (claim.serviceId === serviceId || busy.has(claim.serviceId)) continue;
+      const svc = this.runtimeOf(claim.serviceId);
+      const c = svc?.swapCandidate();
+      if (!svc || !c) continue;
+      candidates.push({ serviceId: svc.id, requires: claim.requires, lastUsedAt: c.lastUsedAt, svc, claim });
+    }
+    const victims = chooseVictims(candidates, short);
+    if (!victims) throw this.noCapacity(serviceId, machineId, requires, short, busy);
+
+    const claim = this.ledger.forceReserve(machineId, serviceId, requires);
+    const marked: EvictableService[] = [];
+    const waitFor: Promise<void>[] = [];
+    const undo = () => {
+      for (const m of marked) m.cancelEviction();
+      claim.release();
+    };
+    for (const id of victims) {
+      const c = candidates.find((x) => x.serviceId === id)!;
+      if (!c.svc.evictWhenDrained({ forService: serviceId, machineId })) {
+        undo(); // cannot happen (same tick as swapCandidate)
+        throw this.noCapacity(serviceId, machineId, requires, short, busy);
+      }
+      marked.push(c.svc);
+      this.opts.bus.publish(
+        'capacity_eviction',
+        id,
+        { victim: id, forService: serviceId, freed: c.requires, afterInFlight: true, waitMs },
+        machineId,
+      );
+      waitFor.push(c.claim.released);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), waitMs);
+    });
+    try {
+      const r = await raceSignal(Promise.race([Promise.all(waitFor), timedOut]), signal);
+      if (r === 'timeout') {
+        undo();
+        throw this.noCapacity(
+          serviceId,
+          machineId,
+          requires,
+          short,
+          busy,
+          `waited ${waitMs} ms (capacity_wait_ms) for ${victims.join(', ')} to finish their requests`,
+        );
+      }
+    } catch (err) {
+      if (!(err instanceof MachineUnavailableError)) undo();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    return claim;
+  }
+
+  /** Whether a machine after `machineId` in the service's list takes it now, stopping idle services at most. */
+  private laterMachineFits(serviceId: string, machineId: string, requires: Resources): boolean {
+    const svc = this.opts.getConfig().services[serviceId];
+    if (!svc) return false;
+    const ids = machineOrder(svc, this.opts.getConfig()).ids;
+    for (const id of ids.slice(ids.indexOf(machineId) + 1)) {
+      const capacity = this.ledger.capacity(id);
+      if (Object.keys(exceedsTotal(capacity, requires)).length > 0) continue;
+      const short = shortfall(capacity, this.ledger.used(id), requires);
+      if (Object.keys(short).length === 0 || chooseVictims(this.idleOn(id, serviceId), short) !== null) return true;
+    }
+    return false;
+  }
+
   private noCapacity(
     serviceId: string,
     machineId: string,
     requires: Resources,
     short: Resources,
     busy: Map<string, string>,
+    waited?: string,
   ): MachineUnavailableError {
     const allocation = this.ledger.claims(machineId).map((c) => {
       const svc = this.runtimeOf(c.serviceId);
@@ -236,7 +339,7 @@ export class MachinePlacement implements Placement {
     return new MachineUnavailableError(
       'no_capacity',
       machineId,
-      `no room for service '${serviceId}' (requires ${formatResources(requires)}) on machine '${machineId}': ${formatResources(short)} short, held by ${held || 'nobody'} and nothing idle frees enough`,
+      `no room for service '${serviceId}' (requires ${formatResources(requires)}) on machine '${machineId}': ${formatResources(short)} short, held by ${held || 'nobody'} and ${waited ?? 'nothing idle frees enough'}`,
       { requires, short, capacity: this.ledger.capacity(machineId), allocation },
     );
   }

@@ -1,7 +1,7 @@
 /**
  * The admission pipeline: how one request gets in, the same for every way in ("door": the
- * HTTP proxy `/services/{id}/…`, WebSocket upgrades, the dispatcher `POST /v1/requests`, and
- * the doors still to come, which differ only in how they pick the service). One order, one
+ * HTTP proxy `/services/{id}/…`, WebSocket upgrades, the dispatcher `POST /v1/requests`, the
+ * model endpoints (`POST /v1/chat/completions`, …: model-door.ts), and the doors still to come, which differ only in how they pick the service). One order, one
  * implementation:
  *
  * 1. **shutting down** → 503 HESTIA_SHUTTING_DOWN, whatever the request names;
@@ -61,8 +61,11 @@ export interface Door<R> {
    * no configured service. Absent when this door has no auth step of its own.
    */
   readonly authorize?: ((req: R, serviceId: string | undefined) => AuthVerdict) | undefined;
-  /** The answer for a request naming no configured service (`id` null: naming none at all). */
-  unknownService(id: string | null, known: string[]): HestiaError;
+  /**
+   * The answer for a request naming no configured service (`id` null: naming none at all);
+   * `req` for a door whose answer depends on it (the model door lists the caller's models).
+   */
+  unknownService(id: string | null, known: string[], req?: R): HestiaError;
 }
 
 export type Admission =
@@ -92,7 +95,7 @@ export function admit<R>(ctx: GatewayContext, door: Door<R>, req: R): Admission 
   }
   const verdict = door.authorize?.(req, service?.id);
   if (verdict !== undefined && verdict !== null) return refused(verdict, service ?? null);
-  if (service === undefined) return refused(door.unknownService(picked?.id ?? null, ctx.services.ids()), null);
+  if (service === undefined) return refused(door.unknownService(picked?.id ?? null, ctx.services.ids(), req), null);
   return { error: null, service, rest: picked!.rest, authed: verdict === null };
 }
 

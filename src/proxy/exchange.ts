@@ -28,6 +28,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
 import { HestiaError, sendError } from '../errors.ts';
 import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
@@ -62,6 +63,10 @@ function incomingRequestId(req: IncomingMessage): string | undefined {
 export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   waitAbort: AbortController | null = null;
   private drainHooked = false;
+  /** The route in the log line and metrics: `/services/{id}`, or the model endpoint's path (model-door.ts). */
+  route: string = PROXY_ROUTE;
+  /** The body of Hestia's own errors: the envelope, or OpenAI's shape on the model endpoints. */
+  errorShape: ((err: HestiaError) => unknown) | undefined = undefined;
 
   /**
    * An admitted request (admission.ts), with its upstream head already built (headers.ts); the
@@ -111,7 +116,7 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
     }
     res.setHeader('x-request-id', this.requestId);
     if (err.code === 'HESTIA_SHUTTING_DOWN') res.shouldKeepAlive = false;
-    sendError(res, err);
+    sendError(res, err, this.errorShape);
   }
 
   /** LeaseWaiter.answerCold: a browser asking a service that is not hot gets the waiting page, at once. */
@@ -137,7 +142,8 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
       method: this.method,
       path: rest === '' || rest.charCodeAt(0) === 0x3f /* ? */ ? `/${rest}` : rest,
       headers: this.req.headers,
-      body: this.req,
+      // The model door already read the body for the model: the strategy reads those bytes.
+      body: this.body === null ? this.req : Buffer.isBuffer(this.body) ? Readable.from([this.body]) : this.body,
     })
       .then(
         (routed) => {
@@ -242,6 +248,6 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
       this.errorCode ??= 'CLIENT_CLOSED';
     } else if (!res.writableFinished) this.errorCode ??= 'CLIENT_CLOSED';
 
-    this.pctx.reportEnd(this, PROXY_ROUTE, status, lease, false);
+    this.pctx.reportEnd(this, this.route, status, lease, false);
   }
 }

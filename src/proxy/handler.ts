@@ -12,6 +12,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { gateProxyRequest } from '../auth/request-guards.ts';
+import type { ModelEndpoint } from '../config/model-endpoints.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import type { ProxyObserver } from '../observability/request-record.ts';
@@ -19,6 +20,7 @@ import { acquireLease, admit } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
+import { handleModelRequest, modelDoor } from './model-door.ts';
 import type { ProxyHooks } from './path-door.ts';
 import { ProxyContext } from './proxy-context.ts';
 import { handleUpgrade } from './websocket.ts';
@@ -30,6 +32,8 @@ export type { EndedRequest } from './proxy-context.ts';
 
 export interface ProxyHandler {
   handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** A request to a model endpoint (`POST /v1/chat/completions`, …; model-door.ts). */
+  handleModelRequest(endpoint: ModelEndpoint, req: IncomingMessage, res: ServerResponse): void;
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   /**
    * Forward one request for the dispatcher (`POST /v1/requests`) through the proxy's pools and
@@ -86,9 +90,11 @@ export function createProxyHandler(
   hooks: ProxyHooks = authHooks(ctx),
 ): ProxyHandler {
   const pctx = new ProxyContext(ctx, observer ?? null, hooks);
+  const models = modelDoor(ctx);
   let closing: Promise<void> | undefined;
   return {
     handleRequest: (req, res) => handleRequest(pctx, req, res),
+    handleModelRequest: (endpoint, req, res) => handleModelRequest(pctx, models, endpoint, req, res),
     handleUpgrade: (req, socket, head) => handleUpgrade(pctx, req, socket, head),
     forward: (opts) => forwardCollected(pctx, opts),
     reportEnd: (r, route, status, lease, websocket, upstreamStatus) =>

@@ -48,14 +48,15 @@ export async function readBodyForRouting(body: AsyncIterable<unknown>, capBytes:
     if (size > capBytes) {
       return {
         view: { status: 'too_large' },
-        forward: Readable.from(replay(chunks, it), { objectMode: false }),
+        forward: Readable.from(replayBody(chunks, it), { objectMode: false }),
         bufferedBytes: size,
       };
     }
   }
 }
 
-async function* replay(prefix: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
+/** The buffered prefix, then the rest of the client's stream (pulled as it is read). */
+export async function* replayBody(prefix: Buffer[], rest: AsyncIterator<unknown>): AsyncGenerator<Buffer> {
   for (const c of prefix) yield c;
   for (;;) {
     const r = await rest.next();
@@ -64,7 +65,7 @@ async function* replay(prefix: Buffer[], rest: AsyncIterator<unknown>): AsyncGen
   }
 }
 
-function toBuffer(v: unknown): Buffer {
+export function toBuffer(v: unknown): Buffer {
   if (Buffer.isBuffer(v)) return v;
   if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
   if (typeof v === 'string') return Buffer.from(v);

@@ -1,12 +1,14 @@
 /**
  * The HTTP server: one node:http server whose requests are split at the door.
  * `/services/…` (and WebSocket upgrades) go straight to the proxy, which is the hot path and
- * must not pay for a router, hooks or body parsing; everything else (/v1, /metrics, /healthz,
+ * must not pay for a router, hooks or body parsing; so do the model endpoints (`POST
+ * /v1/chat/completions`, `/api/chat`, …: config/model-endpoints.ts, proxy/model-door.ts); everything else (/v1, /metrics, /healthz,
  * /ui) is the control plane on Fastify.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { modelEndpoint } from '../config/model-endpoints.ts';
 import { errorBody, HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { EventHub } from '../observability/event-stream.ts';
@@ -29,6 +31,7 @@ import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerModelRoutes } from './routes/models.ts';
 import { registerRequestRoutes } from './routes/requests.ts';
 import { registerServiceRoutes } from './routes/services.ts';
 import { registerStrategyRoutes } from './routes/strategies.ts';
@@ -70,7 +73,12 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     serverFactory: (handler) => {
       const s = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
         if (refuseMalformed(req, res)) return;
-        if (isProxyPath(req.url)) proxy.handleRequest(req, res);
+        if (isProxyPath(req.url)) {
+          proxy.handleRequest(req, res);
+          return;
+        }
+        const model = req.method === 'POST' ? modelEndpoint(req.url) : undefined;
+        if (model !== undefined) proxy.handleModelRequest(model, req, res);
         else handler(req, res);
       });
       hardenServer(s, ctx.config.server.request_idle_timeout_ms);
@@ -144,6 +152,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerDashboard(fastify, ctx);
   await registerMachineRoutes(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
+  await registerModelRoutes(fastify, ctx);
   await registerRequestRoutes(fastify, ctx, proxy);
 
   await fastify.ready();

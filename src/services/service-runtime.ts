@@ -162,6 +162,14 @@ export class ServiceRuntime implements ServiceHandle {
   private pumpLater: NodeJS.Immediate | null = null;
 
   private shuttingDown = false;
+  /**
+   * Capacity asked this service to make room once its requests end (`evictWhenDrained`): while
+   * set, it admits nothing new, serves at most `quota` more queued requests (those queued when
+   * the swap was asked; for a service still starting, those queued when it becomes ready; null
+   * until then), and stops (`hot → stopping`, cause `evicted`) when nothing is in flight. A flag,
+   * not a state: the state stays `hot` until that stop. Cleared on any change of state.
+   */
+  private swapOut: { details: Record<string, unknown>; quota: number | null } | null = null;
   private drainWaiters: Array<() => void> = [];
   /** Clean-ups running in the background (a crashed child's group); awaited at shutdown. */
   private readonly background = new Set<Promise<void>>();
@@ -245,7 +253,8 @@ export class ServiceRuntime implements ServiceHandle {
 
   tryAcquire(): Lease | null {
     // FIFO: nobody overtakes a queued request, even when a slot is free for an instant.
-    if (this.shuttingDown || this._state !== 'hot' || this.queue.length > 0 || !this.hasSlot()) return null;
+    if (this.shuttingDown || this._state !== 'hot' || this.queue.length > 0 || !this.hasSlot() || this.swapOut !== null)
+      return null;
     return this.makeLease(0, false);
   }
 
@@ -294,6 +303,49 @@ export class ServiceRuntime implements ServiceHandle {
     if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown || this.stopTask)
       return null;
     return { lastUsedAt: this.lastUsedAt ?? this.startedAt ?? 0 };
+  }
+
+  /**
+   * Its last use when it could be stopped to make room once its requests end (hot or starting,
+   * not stopping, not shutting down, not already swapping out); null otherwise.
+   */
+  swapCandidate(): { lastUsedAt: number } | null {
+    if ((this._state !== 'hot' && this._state !== 'starting') || this.shuttingDown || this.stopTask || this.swapOut)
+      return null;
+    return { lastUsedAt: this.lastUsedAt ?? this.startedAt ?? Date.now() };
+  }
+
+  /**
+   * Make room for another service (capacity, SPEC §6 "swapping"): admit nothing new, finish what
+   * is in flight and the requests queued now (the fairness rule, docs/models.md), then stop with
+   * cause `evicted`. A service still starting first becomes ready and serves the requests that
+   * waited for it. Requests arriving meanwhile wait in its queue, behind the swap: when it is
+   * cold they start it again. False when it is no swap candidate.
+   */
+  evictWhenDrained(details: Record<string, unknown>): boolean {
+    if (this.swapCandidate() === null) return false;
+    this.swapOut = { details, quota: this._state === 'hot' ? this.queue.length : null };
+    this.idle.disarm();
+    this.pump();
+    this.maybeSwapOut();
+    return true;
+  }
+
+  /** The swap was given up (the other start's wait ran out or it was abandoned): back to normal. */
+  cancelEviction(): void {
+    if (this.swapOut === null) return;
+    this.swapOut = null;
+    this.pump();
+    if (this.inflight === 0) this.idle.arm();
+  }
+
+  /** Swapping out and nothing left to serve: stop now. */
+  private maybeSwapOut(): void {
+    const swap = this.swapOut;
+    if (swap === null || this._state !== 'hot' || this.inflight > 0) return;
+    if (swap.quota !== null && swap.quota > 0 && this.queue.length > 0) return;
+    this.swapOut = null;
+    void this.beginStop('evicted', { ...swap.details, waitedForInFlight: true });
   }
 
   /** Its busy_check answer (null without one). Never rejects. */
@@ -482,6 +534,7 @@ export class ServiceRuntime implements ServiceHandle {
     const from = this._state;
     const type = planTransition(from, to, cause);
     this._state = to;
+    if (to !== 'hot' && to !== 'starting') this.swapOut = null;
     this.publish(type, { from, to, cause, ...details });
     this.saveState();
   }
@@ -529,7 +582,10 @@ export class ServiceRuntime implements ServiceHandle {
     this.lastStartMs = this.startBeganAt === null ? null : now - this.startBeganAt;
     this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
     this.watchExit(started.handle, this.epoch);
+    // Asked to swap out while starting: it serves the requests that waited for this start first.
+    if (this.swapOut !== null && this.swapOut.quota === null) this.swapOut.quota = this.queue.length;
     this.pump();
+    this.maybeSwapOut();
     this.idle.arm();
   }
 
@@ -688,6 +744,11 @@ export class ServiceRuntime implements ServiceHandle {
         });
         return;
       }
+      const swap = this.swapOut;
+      if (swap !== null) {
+        if (swap.quota === null || swap.quota === 0) return; // the rest waits behind the swap
+        swap.quota--;
+      }
       this.queue.grantNext((info) => this.makeLease(info.waitedMs, info.coldStart));
       granted++;
     }
@@ -712,6 +773,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.inflight--;
     this.markUsed();
     this.pump();
+    if (this.swapOut !== null) this.maybeSwapOut();
     if (this.inflight === 0) {
       this.idle.arm();
       for (const w of this.drainWaiters.splice(0)) w();

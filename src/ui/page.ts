@@ -13,6 +13,8 @@ import type { ServiceStatus } from '../services/types.ts';
 
 export interface PageData {
   services: ServiceStatus[];
+  /** The model names each service serves (its `models:`), by service id; none → absent. */
+  models?: Readonly<Record<string, readonly string[]>>;
   /** Newest first. */
   events: ApiEvent[];
   /** Logged-in user (auth on, session), or null. */
@@ -54,12 +56,14 @@ export function describeEvent(ev: ApiEvent): string {
   return '';
 }
 
-function serviceRow(s: ServiceStatus, now: number): string {
+function serviceRow(s: ServiceStatus, now: number, models: readonly string[]): string {
   const id = escapeHtml(s.serviceId);
+  const modelList =
+    models.length > 0 ? `<span class="models" data-field="models">${models.map(escapeHtml).join(', ')}</span>` : '';
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
   return `<tr data-service="${id}" data-state="${s.state}">
-  <th scope="row">${id}</th>
+  <th scope="row">${id}${modelList}</th>
   <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
@@ -88,7 +92,7 @@ export function dashboardPage(d: PageData): string {
       }`
     : '';
   const rows = d.services.length
-    ? d.services.map((s) => serviceRow(s, d.now)).join('\n')
+    ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [])).join('\n')
     : '<tr><td colspan="8">No services are configured.</td></tr>';
   return `<!doctype html>
 <html lang="en">

@@ -45,6 +45,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: GatewayContex
     const events = ctx.store.queryEvents({ limit: PAGE_EVENTS }).map((e) => apiEvent(e, e.id));
     const html = dashboardPage({
       services,
+      models: Object.fromEntries(Object.entries(ctx.config.services).map(([id, svc]) => [id, svc.models])),
       events,
       user: who?.keyName ?? null,
       canLogout: ctx.config.auth.enabled && who?.via === 'session',

@@ -42,7 +42,11 @@ describe('capacity eviction on one machine', () => {
   before(async () => {
     const services: Record<string, unknown> = {};
     for (const id of ['a', 'b', 'c', 'd'])
-      services[id] = fixtureService(await freePort(), ['--record-pid', pidFile(id)], GPU(50));
+      services[id] = fixtureService(await freePort(), ['--record-pid', pidFile(id)], {
+        ...GPU(50),
+        // d does not wait for busy services to make room (swapping: test/models/model-swap.test.ts).
+        ...(id === 'd' ? { capacity_wait_ms: 0 } : {}),
+      });
     mr = machineRegistry({ machines: { local: { host: '127.0.0.1', capacity: { gpu_mem_mb: 100 } } }, services });
   });
   after(async () => {
@@ -87,7 +91,7 @@ describe('capacity eviction on one machine', () => {
     held.release();
   });
 
-  test('nothing idle to stop: HESTIA_NO_CAPACITY, and the busy services keep running', async () => {
+  test('nothing idle to stop and capacity_wait_ms 0: HESTIA_NO_CAPACITY, and the busy services keep running', async () => {
     const leases = await Promise.all(['a', 'b'].map((id) => mr.registry.get(id)?.acquire() as Promise<Lease>));
     const err = await rejection(mr.registry.get('d')?.acquire() as Promise<Lease>);
     assert.equal(err.code, 'HESTIA_NO_CAPACITY');
@@ -150,8 +154,13 @@ describe('concurrent starts never exceed capacity', () => {
 
   before(async () => {
     const services: Record<string, unknown> = {};
+    // capacity_wait_ms 0: a start that would have to wait for a busy (or starting) holder
+    // fails at once; waiting for it (swapping) is test/models/model-swap.test.ts.
     for (const id of ids)
-      services[id] = fixtureService(await freePort(), ['--record-pid', tmp.path(`${id}.pids`)], GPU(60));
+      services[id] = fixtureService(await freePort(), ['--record-pid', tmp.path(`${id}.pids`)], {
+        ...GPU(60),
+        capacity_wait_ms: 0,
+      });
     mr = machineRegistry({ machines: { local: { host: '127.0.0.1', capacity: { gpu_mem_mb: 100 } } }, services });
   });
   after(async () => {
@@ -271,7 +280,11 @@ describe('a reservation lives exactly as long as the service is not cold', () =>
       services: {
         // Not ready until the test creates `gate`: a start that stays "starting".
         slow: fixtureService(await freePort(), ['--fail-health-until-file', gate], GPU(70)),
-        crashy: fixtureService(await freePort(), ['--record-pid', tmp.path('crashy.pids')], GPU(70)),
+        // capacity_wait_ms 0: it does not wait for the starting service to make room (swapping).
+        crashy: fixtureService(await freePort(), ['--record-pid', tmp.path('crashy.pids')], {
+          ...GPU(70),
+          capacity_wait_ms: 0,
+        }),
       },
     });
   });

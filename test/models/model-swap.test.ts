@@ -1,0 +1,122 @@
+/**
+ * Swapping (SPEC §6 capacity, §11): two model services that each need the whole `gpu_mem_mb`
+ * of `local`. Requests alternate between them through the model endpoints; exactly one runs at
+ * any time, none fails, and a long stream on one delays the other's start until it ends.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import type { HestiaEvent } from '../../src/observability/events.ts';
+import { EventRecorder } from '../helpers/events.ts';
+import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
+import { freePort } from '../helpers/net.ts';
+import { waitFor } from '../helpers/wait.ts';
+import { modelService } from './model-servers.ts';
+
+describe('model swapping on one machine', () => {
+  let gw: TestGateway;
+  let events: EventRecorder;
+  let portA: number;
+  /** Most services running (hot or stopping) at once, sampled at every lifecycle event. */
+  let maxRunning = 0;
+
+  before(async () => {
+    portA = await freePort();
+    const portB = await freePort();
+    gw = await startTestGateway({
+      machines: { local: { host: '127.0.0.1', capacity: { gpu_mem_mb: 24_000 } } },
+      services: {
+        a: modelService('a', portA, ['model-a'], { requires: { gpu_mem_mb: 24_000 } }),
+        b: modelService('b', portB, ['model-b'], { requires: { gpu_mem_mb: 24_000 } }),
+      },
+    });
+    events = new EventRecorder(gw.ctx.bus);
+    gw.ctx.bus.on('event', (_ev: HestiaEvent) => {
+      const running = ['a', 'b'].filter((id) => {
+        const s = gw.ctx.services.get(id)?.state;
+        return s === 'hot' || s === 'stopping';
+      }).length;
+      maxRunning = Math.max(maxRunning, running);
+    });
+  });
+  after(() => gw.close());
+
+  const chat = (model: string, content = 'hi') =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
+    });
+  const answer = async (res: Response) => {
+    assert.equal(res.status, 200, await res.clone().text());
+    return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content;
+  };
+
+  test('alternating requests: every one answered by its model, one service running at a time', async () => {
+    for (const model of ['model-a', 'model-b', 'model-a', 'model-b']) {
+      assert.equal(await answer(await chat(model)), `${model.slice(-1)} says hello`);
+    }
+    assert.equal(maxRunning, 1, 'never two running at once');
+    assert.equal(events.of('capacity_eviction').length, 3);
+    // Concurrent and alternating: all answered (each waits for its turn), none fails.
+    const models = ['model-a', 'model-b', 'model-a', 'model-b', 'model-a', 'model-b'];
+    const texts = await Promise.all(models.map(async (m) => answer(await chat(m))));
+    assert.deepEqual(
+      texts,
+      models.map((m) => `${m.slice(-1)} says hello`),
+    );
+    assert.equal(maxRunning, 1, 'never two running at once');
+  });
+
+  test('a long stream on A delays B’s start until it ends; a request for A meanwhile waits behind the swap', async () => {
+    // A hot (B is the one to make room for it if needed).
+    await answer(await chat('model-a'));
+    assert.equal(gw.ctx.services.get('a')?.state, 'hot');
+    const evictions = events.of('capacity_eviction').length;
+    const stopsOfA = events.of('service_stopped', 'a').length;
+
+    const stream = await fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'model-a', stream: true, messages: [{ role: 'user', content: 'hold' }] }),
+    });
+    const reader = stream.body!.getReader();
+    const first = new TextDecoder().decode((await reader.read()).value);
+    assert.match(first, /"content":"a"/);
+
+    const forB = chat('model-b');
+    // B's start asks A to make room after its in-flight request.
+    const ev = await events.nth('capacity_eviction', evictions + 1);
+    assert.deepEqual([ev.serviceId, ev.details.forService, ev.details.afterInFlight], ['a', 'b', true]);
+    assert.equal(gw.ctx.services.get('a')?.state, 'hot', 'A keeps serving its stream');
+    assert.equal(gw.ctx.services.get('b')?.state, 'starting');
+    assert.equal(events.of('service_stopped', 'a').length, stopsOfA, 'A not stopped while its stream runs');
+
+    // A request for A now waits behind the swap (A admits nothing new).
+    const forA = chat('model-a');
+    // (No event marks a request joining a queue: polled.)
+    await waitFor(() => gw.ctx.services.get('a')?.status().queuePending === 1, { message: 'request for A queued' });
+    assert.equal(gw.ctx.services.get('a')?.state, 'hot');
+    assert.equal(gw.ctx.services.get('b')?.state, 'starting', 'B still waits for the stream');
+
+    // Release the stream: it ends, A stops, B starts and answers; then A again for the waiter.
+    await fetch(`http://127.0.0.1:${portA}/_release`, { method: 'POST' });
+    let rest = '';
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) break;
+      rest += new TextDecoder().decode(r.value);
+    }
+    assert.match(rest, /\[DONE\]/);
+    assert.equal(await answer(await forB), 'b says hello');
+    assert.equal(await answer(await forA), 'a says hello');
+
+    const idx = (type: string, id: string, from = 0) =>
+      events.events.findIndex((e, i) => i >= from && e.type === type && e.serviceId === id);
+    const evictedAt = events.events.indexOf(ev);
+    assert.ok(
+      idx('service_stopped', 'a', evictedAt) < idx('service_ready', 'b', evictedAt),
+      'A was cold before B was ready',
+    );
+    assert.equal(maxRunning, 1, 'never two running at once');
+  });
+});
