@@ -6,7 +6,9 @@
  */
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { DEFAULT_CONFIG_PATH, type LoadResult, loadConfig } from '../config/loader.ts';
+import { fileURLToPath } from 'node:url';
+import { CHECKOUT_DB_PATH, defaultDbPath } from '../config/default-paths.ts';
+import { type LoadResult, loadConfig } from '../config/loader.ts';
 
 /** Enough of a writable stream for text output (and for pino, which only calls write). */
 export interface CliOutput {
@@ -30,6 +32,16 @@ export interface CliIo {
   /** Relative paths (config file, database) are taken from here. */
   cwd: string;
   signals: SignalSource;
+  /**
+   * An installed command (the package without its sources) rather than a checkout: its default
+   * database is `$XDG_STATE_HOME/hestia/hestia.db` instead of `./data/hestia.db`.
+   */
+  installed: boolean;
+}
+
+/** The package's own sources are beside it in a checkout, and absent from an installed package. */
+function isInstalledPackage(): boolean {
+  return !existsSync(fileURLToPath(new URL('../../src/', import.meta.url)));
 }
 
 /** The real process. */
@@ -41,6 +53,7 @@ export function processIo(): CliIo {
     env: process.env,
     cwd: process.cwd(),
     signals: process,
+    installed: isInstalledPackage(),
   };
 }
 
@@ -65,15 +78,16 @@ export function pathIn(io: CliIo, path: string): string {
  * taken from `io.cwd`. For the real process that is exactly loadConfig.
  */
 export function loadConfigIn(io: CliIo, path: string | undefined): LoadResult {
-  if (io.cwd === process.cwd()) return loadConfig({ path, env: io.env });
-  if (path !== undefined) return loadConfig({ path: pathIn(io, path), env: io.env });
   const fromEnv = io.env.HESTIA_CONFIG_PATH;
-  if (fromEnv !== undefined) return loadConfig({ env: { ...io.env, HESTIA_CONFIG_PATH: pathIn(io, fromEnv) } });
-  const local = resolve(io.cwd, DEFAULT_CONFIG_PATH);
-  if (existsSync(local)) return loadConfig({ path: local, env: io.env });
-  // No file in io.cwd: the built-in defaults, and the warning names io.cwd's path. (loadConfig
-  // looks for ./hestia_config.yml in process.cwd(); in-process callers with another cwd must
-  // not have one there: the test runner's cwd is the repository root, which has none.)
-  const r = loadConfig({ env: io.env });
-  return r.ok ? { ...r, warnings: r.warnings.map((w) => w.replace(resolve(DEFAULT_CONFIG_PATH), local)) } : r;
+  const env = fromEnv === undefined ? io.env : { ...io.env, HESTIA_CONFIG_PATH: pathIn(io, fromEnv) };
+  return loadConfig({ path: path === undefined ? undefined : pathIn(io, path), env, cwd: io.cwd });
+}
+
+/**
+ * The database file: `server.db_path` as configured, relative to `io.cwd`; left at its default,
+ * an installed command keeps it under `$XDG_STATE_HOME/hestia/` (config/default-paths.ts).
+ */
+export function dbPathIn(io: CliIo, configured: string): string {
+  if (configured === CHECKOUT_DB_PATH) return pathIn(io, defaultDbPath(io.env, io.installed));
+  return pathIn(io, configured);
 }

@@ -12,7 +12,7 @@ import { KeyNameTakenError, KeyStore } from '../auth/key-store.ts';
 import type { Config } from '../config/schema.ts';
 import { Store } from '../store/store.ts';
 import { parseCommandArgs } from './args.ts';
-import { type CliIo, loadConfigIn, pathIn, withDefaults } from './io.ts';
+import { type CliIo, dbPathIn, loadConfigIn, pathIn, withDefaults } from './io.ts';
 
 const USAGE = `usage: hestia keys create NAME [--services ID,ID…] [--db FILE] [--config FILE]
        hestia keys list [--json] [--db FILE] [--config FILE]
@@ -52,7 +52,7 @@ export async function keysCommand(argv: string[], io: CliIo = withDefaults()): P
     io.stderr.write(`${loaded.message}\n(or name the database with --db FILE)\n`);
     return 1;
   }
-  const dbPath = pathIn(io, values.db ?? config!.server.db_path);
+  const dbPath = values.db !== undefined ? pathIn(io, values.db) : dbPathIn(io, config!.server.db_path);
 
   // Through the store, so the file gets the same ordered migrations the gateway runs (and a
   // corrupt file is refused with a message naming it) whichever of the two opens it first.

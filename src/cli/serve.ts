@@ -4,7 +4,7 @@ import { loadConfig } from '../config/loader.ts';
 import { type Gateway, startGateway } from '../main.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { parseCommandArgs } from './args.ts';
-import { type CliIo, isProcessStdout, loadConfigIn, pathIn, withDefaults } from './io.ts';
+import { type CliIo, dbPathIn, isProcessStdout, loadConfigIn, withDefaults } from './io.ts';
 
 export const SERVE_USAGE = `usage: hestia [serve] [--config FILE] [--port PORT] [--host HOST] [--watch]
   Run the gateway in the foreground.
@@ -51,7 +51,12 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
     level: loaded.config.server.log_level,
     ...(isProcessStdout(io) ? {} : { destination: io.stdout }),
   });
-  loaded.config.server.db_path = pathIn(io, loaded.config.server.db_path);
+  loaded.config.server.db_path = dbPathIn(io, loaded.config.server.db_path);
+  // Where things are: a service manager starts the command anywhere, so say it on every start.
+  log.info(
+    { event_type: 'paths', config: loaded.path, database: loaded.config.server.db_path },
+    `config: ${loaded.path ?? 'built-in defaults'}; database: ${loaded.config.server.db_path}`,
+  );
   for (const w of loaded.warnings) log.warn({ event_type: 'config_warning' }, w);
   for (const n of loaded.notes) log.info({ event_type: 'config_note' }, n);
   // SIGHUP is handled from the very start: its default action would kill the process, and the
@@ -115,7 +120,7 @@ function reloadConfig(gateway: Gateway, path: string | null, io: CliIo, log: Log
     return;
   }
   const next = loadConfig({ path, env: io.env });
-  if (next.ok) next.config.server.db_path = pathIn(io, next.config.server.db_path);
+  if (next.ok) next.config.server.db_path = dbPathIn(io, next.config.server.db_path);
   if (!next.ok) {
     // The old config stays in force: a typo in the file must not take the gateway down.
     log.error(

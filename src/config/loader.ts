@@ -2,11 +2,13 @@
  * Config file I/O (the only impure part of config/): which file, read it, resolve it.
  *
  * HESTIA_CONFIG_PATH (or --config) names the file. Without one, `./hestia_config.yml` is used if
- * it exists; otherwise the built-in defaults (with the demo service) are served and a warning is
- * logged. An explicitly named file that is missing is an error (exit 1).
+ * it exists, else `$XDG_CONFIG_HOME/hestia/hestia_config.yml` if that exists (default-paths.ts);
+ * otherwise the built-in defaults (with the demo service) are served and a warning is logged. An
+ * explicitly named file that is missing is an error (exit 1).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve as resolvePath } from 'node:path';
+import { userConfigPath } from './default-paths.ts';
 import { BUILTIN_CONFIG_NAME, builtinServices } from './defaults.ts';
 import { type ConfigIssue, formatIssue, resolveConfig } from './resolve.ts';
 import type { Config } from './schema.ts';
@@ -21,11 +23,18 @@ export interface LoadOptions {
   /** Explicit path (--config / check-config FILE); wins over HESTIA_CONFIG_PATH. */
   path?: string | undefined;
   env: Readonly<Record<string, string | undefined>>;
+  /** Where `./hestia_config.yml` is looked for (default: the process's working directory). */
+  cwd?: string;
 }
 
 export function loadConfig(opts: LoadOptions): LoadResult {
   const explicit = opts.path ?? opts.env.HESTIA_CONFIG_PATH;
-  const path = explicit ?? DEFAULT_CONFIG_PATH;
+  const local = opts.cwd === undefined ? DEFAULT_CONFIG_PATH : resolvePath(opts.cwd, DEFAULT_CONFIG_PATH);
+  let path = explicit ?? local;
+  if (explicit === undefined && !existsSync(path)) {
+    const user = userConfigPath(opts.env);
+    if (user !== null && existsSync(user)) path = user;
+  }
   const warnings: string[] = [];
   let text = '';
   let file = path;
@@ -44,7 +53,7 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     file = BUILTIN_CONFIG_NAME;
     base = builtinServices();
     warnings.push(
-      `no config file at ${resolvePath(path)}; serving built-in defaults (the 'demo' and 'ollama' services). Set HESTIA_CONFIG_PATH or create hestia_config.yml`,
+      `no config file at ${resolvePath(path)}${userAlso(opts.env)}; serving built-in defaults (the 'demo' and 'ollama' services). Set HESTIA_CONFIG_PATH or create hestia_config.yml`,
     );
   }
   const r = resolveConfig(text, opts.env, { file, ...(base ? { baseServices: base } : {}) });
@@ -71,4 +80,10 @@ export function loadConfig(opts: LoadOptions): LoadResult {
     warnings: [...warnings, ...r.warnings],
     notes: r.notes,
   };
+}
+
+/** The warning's second place looked at, when there is one. */
+function userAlso(env: Readonly<Record<string, string | undefined>>): string {
+  const user = userConfigPath(env);
+  return user === null ? '' : ` or ${user}`;
 }

@@ -10,7 +10,9 @@
  * Unknown keys are not errors (they are warnings with a "did you mean", found by resolve.ts
  * walking these shapes; errors with `server.strict_config: true`), so the objects here strip them.
  */
+
 import { z } from 'zod';
+import { CHECKOUT_DB_PATH } from './default-paths.ts';
 
 const nonNegInt = (what = 'a whole number') =>
   z
@@ -358,7 +360,7 @@ export const authSchema = z.object({
 export const serverSchema = z.object({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
-  db_path: z.string().default('./data/hestia.db'),
+  db_path: z.string().default(CHECKOUT_DB_PATH),
   log_level: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   /** How long in-flight requests may finish after SIGTERM before they are cut. */
   shutdown_grace_ms: ms().default(10_000),

@@ -30,6 +30,8 @@ export interface CliOptions {
   cwd?: string;
   /** What the command reads on stdin (a pipe, not a terminal). Default: nothing. */
   stdin?: string;
+  /** Run as an installed command (no sources beside it): XDG database default. Default: false. */
+  installed?: boolean;
 }
 
 /** process.env overlaid with `env`; a key set to undefined is removed. */
@@ -60,6 +62,7 @@ export async function runCli(args: string[], opts: CliOptions = {}): Promise<Cli
     env: cliEnv(opts.env),
     cwd: opts.cwd ?? process.cwd(),
     signals: new EventEmitter(),
+    installed: opts.installed ?? false,
   });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
@@ -79,6 +82,7 @@ export interface CliGateway extends LogLines {
 export async function startCliGateway(
   args: string[],
   env: Record<string, string | undefined> = {},
+  opts: { cwd?: string; installed?: boolean } = {},
 ): Promise<CliGateway> {
   const signals = new EventEmitter();
   const stderr = collector();
@@ -90,6 +94,8 @@ export async function startCliGateway(
     stdin: Readable.from([]),
     env: cliEnv({ HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env }),
     signals,
+    installed: opts.installed ?? false,
+    ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
   }).finally(() => {
     done = true;
     lines.end(`command returned; stderr: ${stderr.text.slice(-500)}`);
