@@ -44,7 +44,7 @@ import { type Placement, type PlacementClaim, templateVars } from './placement.t
 import { WaitQueue } from './queue.ts';
 import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
-import type { AcquireOptions, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
+import type { AcquireOptions, LastError, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
 import { WriteBehind } from './write-behind.ts';
 
 /** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
@@ -162,7 +162,8 @@ export class ServiceRuntime implements ServiceHandle {
   private startedAt: number | null = null;
   private lastUsedAt: number | null = null;
   private lastStartMs: number | null = null;
-  private lastError: string | null = null;
+  /** Why the last start failed, the service crashed or a stop failed; null after a successful start. */
+  private lastError: LastError | null = null;
   /** The latest failed readiness probe of the start in progress (explains a 504). */
   private lastProbeDetail: string | null = null;
   /** `lastUsedAt` to the sink, written behind (null without a sink). */
@@ -544,7 +545,7 @@ export class ServiceRuntime implements ServiceHandle {
 
   private onStartFailed(failures: StartFailure[]): void {
     const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
-    this.lastError = err.message;
+    this.lastError = { message: err.message, code: err.code, at: new Date().toISOString(), attempts: failures.length };
     this.releaseClaim();
     this.handle = null;
     this.handleLauncher = null;
@@ -593,7 +594,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.handle = null;
     this.handleLauncher = null;
     this.startedAt = null;
-    this.lastError = `crashed: ${info.reason}`;
+    this.lastError = { message: `crashed: ${info.reason}`, code: 'crashed', at: new Date().toISOString(), attempts: 0 };
     this.idle.disarm();
     this.releaseClaim();
     this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
@@ -656,7 +657,13 @@ export class ServiceRuntime implements ServiceHandle {
     this.startedAt = null;
     this.vars = null;
     this.releaseClaim();
-    if (error) this.lastError = `stop failed: ${error}`;
+    if (error)
+      this.lastError = {
+        message: `stop failed: ${error}`,
+        code: 'stop_failed',
+        at: new Date().toISOString(),
+        attempts: 0,
+      };
     this.transition('cold', 'stopped', error ? { error } : {});
     if (this.shuttingDown) return;
     if (this.queue.length > 0 || this.startAfterStop) {

@@ -4,6 +4,7 @@
  * services/DESIGN.md before changing it.
  */
 import type { ServiceConfig } from '../config/schema.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { ServiceState } from '../lifecycle-states.ts';
 
 export type { ServiceState } from '../lifecycle-states.ts';
@@ -37,6 +38,19 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Why the service is not running as asked: its last start failed (`code` is the error code its
+ * waiters got, `attempts` how many attempts the start made), it crashed (`crashed`), or a stop
+ * failed (`stop_failed`). Kept until the next successful start.
+ */
+export interface LastError {
+  message: string;
+  code: ErrorCode | 'crashed' | 'stop_failed';
+  /** ISO time it happened. */
+  at: string;
+  attempts: number;
+}
+
 export interface ServiceStatus {
   serviceId: string;
   state: ServiceState;
@@ -49,6 +63,8 @@ export interface ServiceStatus {
   idleTimeoutMs: number;
   /** ms until the idle stop fires, when armed. */
   idleRemainingMs?: number | null;
+  /** Null when the last start succeeded (or none failed yet). */
+  lastError?: LastError | null;
   automation?: Record<string, unknown>;
   [extra: string]: unknown;
 }

@@ -66,6 +66,7 @@ function serviceRow(s: ServiceStatus, now: number): string {
   <td data-field="queued" class="num">${s.queuePending}</td>
   <td data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</td>
   <td data-field="idle">${escapeHtml(idleText(s))}</td>
+  <td data-field="lastError" class="error">${s.lastError ? `<span title="${escapeHtml(s.lastError.at)}">${escapeHtml(s.lastError.message)}</span>` : ''}</td>
   <td class="actions">
     <button type="button" data-action="start" aria-label="Start ${id}"${canStart ? '' : ' disabled'}>Start</button>
     <button type="button" data-action="stop" aria-label="Stop ${id}"${canStop ? '' : ' disabled'}>Stop</button>
@@ -89,7 +90,7 @@ export function dashboardPage(d: PageData): string {
     : '';
   const rows = d.services.length
     ? d.services.map((s) => serviceRow(s, d.now)).join('\n')
-    : '<tr><td colspan="8">No services are configured.</td></tr>';
+    : '<tr><td colspan="9">No services are configured.</td></tr>';
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -120,6 +121,7 @@ export function dashboardPage(d: PageData): string {
         <th scope="col" class="num">Queued</th>
         <th scope="col">Last used</th>
         <th scope="col">Idle stop in</th>
+        <th scope="col">Last error</th>
         <th scope="col"><span class="visually-hidden">Actions</span></th>
       </tr>
     </thead>

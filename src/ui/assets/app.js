@@ -67,10 +67,11 @@
     th.scope = 'row';
     th.textContent = id;
     row.append(th);
-    for (const field of ['state', 'machine', 'inflight', 'queued', 'lastUsed', 'idle']) {
+    for (const field of ['state', 'machine', 'inflight', 'queued', 'lastUsed', 'idle', 'lastError']) {
       const td = document.createElement('td');
       td.dataset.field = field;
       if (field === 'inflight' || field === 'queued') td.className = 'num';
+      if (field === 'lastError') td.className = 'error';
       row.append(td);
     }
     const state = document.createElement('span');
@@ -100,6 +101,9 @@
     cell(row, 'queued').textContent = String(s.queuePending);
     cell(row, 'lastUsed').textContent = ago(s.lastUsedAt, now);
     cell(row, 'idle').textContent = idleText(s, now - at);
+    const err = cell(row, 'lastError');
+    err.textContent = s.lastError ? s.lastError.message : '';
+    err.title = s.lastError ? s.lastError.at : '';
     row.querySelector('[data-action="start"]').disabled = s.state !== 'cold';
     row.querySelector('[data-action="stop"]').disabled = !(s.state === 'hot' || s.state === 'starting');
   }
