@@ -208,6 +208,11 @@ export const serviceSchema = z.object({
   tags: stringList().default([]),
   health_interval_ms: z.number().int().min(10, { error: 'must be >= 10' }).default(250),
   start_timeout_ms: ms().default(120_000),
+  /**
+   * After a failed start, starts triggered by requests are refused for this long (doubling per
+   * further failure up to 60 s, reset by a successful start); 0 = no backoff (SPEC §12).
+   */
+  start_backoff_ms: ms().default(5_000),
   websocket_keeps_alive: z.boolean().default(false),
   waiting_page: z.boolean().default(false),
   max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),

@@ -76,7 +76,7 @@ function route(core: ProxyCore, ex: Exchange, req: IncomingMessage): void {
     return;
   }
   if (service.config.waiting_page && service.state !== 'hot' && wantsWaitingPage(req)) {
-    service.start('waiting_page');
+    service.start('waiting_page', { byRequest: true });
     ex.waitingPage();
     return;
   }

@@ -34,6 +34,7 @@ import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
   shuttingDownError,
+  startBackoffError,
   startCancelledError,
   startFailedError,
   startRetryAfterMs,
@@ -86,6 +87,8 @@ export const STATUS_PROBE_TIMEOUT_MS = 1_000;
 const TOUCH_FLUSH_MS = 2_000;
 /** At most one `queue_rejected` event per service per this interval. */
 const REJECTED_EVENT_INTERVAL_MS = 1_000;
+/** The start backoff doubles after each further failure up to this (or start_backoff_ms if larger). */
+export const MAX_START_BACKOFF_MS = 60_000;
 /** Retry-After for a full queue when nothing better is known. */
 const DEFAULT_RETRY_AFTER_S = 5;
 /**
@@ -164,6 +167,9 @@ export class ServiceRuntime implements ServiceHandle {
   private lastStartMs: number | null = null;
   /** Why the last start failed, the service crashed or a stop failed; null after a successful start. */
   private lastError: LastError | null = null;
+  /** The current start backoff (0 = none) and when it ends: request-triggered starts wait for it. */
+  private backoffMs = 0;
+  private backoffUntil = 0;
   /** The latest failed readiness probe of the start in progress (explains a 504). */
   private lastProbeDetail: string | null = null;
   /** `lastUsedAt` to the sink, written behind (null without a sink). */
@@ -271,6 +277,9 @@ export class ServiceRuntime implements ServiceHandle {
       this.rejections.note();
       return Promise.reject(this.queue.fullError());
     }
+    // Cold after a failed start: no new start until the backoff is over (SPEC §12).
+    const backoff = this._state === 'cold' ? this.backoffRemainingMs(Date.now()) : 0;
+    if (backoff > 0) return Promise.reject(startBackoffError(this.id, this.lastError, backoff));
     const waiting = this.queue.enqueue({ signal: opts.signal, coldStart: this._state !== 'hot' });
     // cold: begin the one start. starting: the waiter joins it. stopping: the start follows
     // the stop (finishStop). hot: the waiter waits for a concurrency slot (pump on release).
@@ -278,8 +287,9 @@ export class ServiceRuntime implements ServiceHandle {
     return waiting;
   }
 
-  start(reason: string): boolean {
+  start(reason: string, opts: { byRequest?: boolean } = {}): boolean {
     if (this.shuttingDown) return false;
+    if (opts.byRequest && this.backoffRemainingMs(Date.now()) > 0) return false;
     if (this._state === 'cold') {
       this.beginStart('api', reason);
       return true;
@@ -340,6 +350,8 @@ export class ServiceRuntime implements ServiceHandle {
       idleRemainingMs: this.idle.remainingMs(now),
       launcher: this.launcher.type,
       lastError: this.lastError,
+      startBackoffRemainingMs: this._state === 'cold' ? this.backoffRemainingMs(now) || null : null,
+      startingForMs: this._state === 'starting' && this.startBeganAt !== null ? now - this.startBeganAt : null,
     };
     // The original answered `automation: {enabled: false}` for services without automation.
     s.automation = automation ?? { enabled: false };
@@ -536,6 +548,8 @@ export class ServiceRuntime implements ServiceHandle {
     this.startedAt = now;
     this.lastUsedAt = now;
     this.lastError = null;
+    this.backoffMs = 0;
+    this.backoffUntil = 0;
     this.lastStartMs = this.startBeganAt === null ? null : now - this.startBeganAt;
     this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
     this.watchExit(started.handle, this.epoch);
@@ -544,7 +558,16 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private onStartFailed(failures: StartFailure[]): void {
-    const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
+    // No room on any machine is not the service's fault: capacity may free up any moment, so
+    // that failure sets no backoff. Any other failure starts or doubles it (SPEC §12).
+    const noCapacity = failures.length > 0 && failures.every((f) => f.stage === 'no_capacity');
+    const base = this.cfg.start_backoff_ms;
+    if (base > 0 && !noCapacity) {
+      this.backoffMs = this.backoffMs === 0 ? base : Math.min(this.backoffMs * 2, Math.max(base, MAX_START_BACKOFF_MS));
+      this.backoffUntil = Date.now() + this.backoffMs;
+    }
+    const retryAfterMs = startRetryAfterMs(this.cfg.retry_delay_ms);
+    const err = startFailedError(this.id, failures, noCapacity ? retryAfterMs : Math.max(this.backoffMs, retryAfterMs));
     this.lastError = { message: err.message, code: err.code, at: new Date().toISOString(), attempts: failures.length };
     this.releaseClaim();
     this.handle = null;
@@ -761,6 +784,11 @@ export class ServiceRuntime implements ServiceHandle {
     }
     if (this._state === 'hot' && this.cfg.max_concurrency) note += ` with all ${this.cfg.max_concurrency} slots busy`;
     return { note, details };
+  }
+
+  /** ms left of the start backoff after a failed start (0 when none). */
+  private backoffRemainingMs(now: number): number {
+    return Math.max(0, this.backoffUntil - now);
   }
 
   private retryAfterSeconds(): number {

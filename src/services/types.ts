@@ -65,6 +65,10 @@ export interface ServiceStatus {
   idleRemainingMs?: number | null;
   /** Null when the last start succeeded (or none failed yet). */
   lastError?: LastError | null;
+  /** Cold after a failed start: ms until a request may start it again (SPEC §12), else null. */
+  startBackoffRemainingMs?: number | null;
+  /** While starting: ms since the start began, else null. */
+  startingForMs?: number | null;
   automation?: Record<string, unknown>;
   [extra: string]: unknown;
 }
@@ -87,8 +91,10 @@ export interface ServiceHandle {
   /**
    * Begin a start without waiting for it (POST /v1/services/{id}/start, the waiting page).
    * Returns false when the service is already starting or hot (→ 409), true when a start began.
+   * `byRequest` (the waiting page): also false during the backoff after a failed start; an
+   * explicit start (the API) is never held back by it.
    */
-  start(reason: string): boolean;
+  start(reason: string, opts?: { byRequest?: boolean }): boolean;
   /** Begin a stop. Returns false when already cold or stopping (→ 409). */
   stop(reason: string): boolean;
   /**
