@@ -213,6 +213,13 @@ export const serviceSchema = z.object({
    * further failure up to 60 s, reset by a successful start); 0 = no backoff (SPEC §12).
    */
   start_backoff_ms: ms().default(5_000),
+  /** The service's output ring (SPEC §12): most lines and bytes kept (oldest dropped first). */
+  output_lines: z.number().int().min(1, { error: 'must be >= 1' }).default(1_000),
+  output_bytes: z
+    .number()
+    .int()
+    .min(1024, { error: 'must be >= 1024' })
+    .default(1024 * 1024),
   websocket_keeps_alive: z.boolean().default(false),
   waiting_page: z.boolean().default(false),
   max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),

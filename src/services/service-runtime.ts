@@ -29,6 +29,7 @@ import {
 } from '../launchers/types.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type OutputReader, OutputRing } from '../observability/output-ring.ts';
 import { probeOnce } from '../remote/http-probe.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
@@ -79,6 +80,8 @@ export interface RuntimeDeps {
   launcher: Launcher;
   placement: Placement;
   sink?: StateSink | undefined;
+  /** Hides the config's secrets in the service's output (config/mask.ts `textMasker`). */
+  mask?: ((text: string) => string) | undefined;
 }
 
 /** Bound on the status endpoint's probe of a cold service (SPEC §2). */
@@ -177,6 +180,9 @@ export class ServiceRuntime implements ServiceHandle {
   /** `queue_rejected`, one event per service per REJECTED_EVENT_INTERVAL_MS at most. */
   private readonly rejections: RejectionThrottle;
 
+  /** The service's own output, across its launches (SPEC §12); fed by the launcher. */
+  private readonly outputRing: OutputRing;
+
   /** A pump continues in the next turn (after a full batch); null when none is pending. */
   private pumpLater: NodeJS.Immediate | null = null;
 
@@ -192,6 +198,12 @@ export class ServiceRuntime implements ServiceHandle {
   ) {
     this.log = deps.log.child({ service_id: id });
     this.launcher = deps.launcher;
+    this.outputRing = new OutputRing({
+      maxLines: cfg.output_lines,
+      maxBytes: cfg.output_bytes,
+      mask: deps.mask,
+      onLine: (l) => this.log.info({ event_type: 'service_output', stream: l.stream }, l.text),
+    });
     this.queue = new WaitQueue<Lease>({
       serviceId: id,
       capacity: cfg.queue_size,
@@ -332,6 +344,10 @@ export class ServiceRuntime implements ServiceHandle {
     if (this.evictionCandidate() === null) return false;
     void this.beginStop('evicted', details);
     return true;
+  }
+
+  output(): OutputReader {
+    return this.outputRing;
   }
 
   status(): ServiceStatus {
@@ -827,7 +843,7 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private launchContext(machine: PlacedMachine, vars: TemplateVars, signal: AbortSignal): LaunchContext {
-    return { serviceId: this.id, machine, vars, log: this.log, signal };
+    return { serviceId: this.id, machine, vars, log: this.log, signal, output: this.outputRing };
   }
 
   private releaseClaim(): void {

@@ -6,6 +6,7 @@
 import type { ServiceConfig } from '../config/schema.ts';
 import type { ErrorCode } from '../errors.ts';
 import type { ServiceState } from '../lifecycle-states.ts';
+import type { OutputReader } from '../observability/output-ring.ts';
 
 export type { ServiceState } from '../lifecycle-states.ts';
 
@@ -104,6 +105,11 @@ export interface ServiceHandle {
    * Optional so that test doubles of ServiceHandle need not implement it.
    */
   probe?(timeoutMs?: number): Promise<void>;
+  /**
+   * The service's own output (SPEC §12: `GET /v1/services/{id}/logs`). Optional so that test
+   * doubles need not implement it.
+   */
+  output?(): OutputReader;
 }
 
 export interface ServiceLookup {

@@ -6,8 +6,9 @@
  *   `cwd` and `env` values. `env` is merged over the gateway's own environment.
  * - The child gets its own process group (`detached: true`): a stop signals the whole group
  *   with `stop_signal`, then SIGKILLs the group after `stop_timeout_ms`.
- * - Each stdout/stderr line is logged with `event_type: 'service_output'` and the service id;
- *   the last stderr lines are kept for the failure reason ("exited with code 1: <stderr>").
+ * - stdout/stderr go to the service's output ring (`ctx.output`, SPEC §12: bounded, readable
+ *   through the API, each line also logged with `event_type: 'service_output'` and the service
+ *   id); the last stderr lines are kept for the failure reason ("exited with code 1: <stderr>").
  * - `handle.exited` settles when the child exits, whatever the cause.
  * - `handle.persist` records pid, start time, boot id and argv so that a restarted gateway can
  *   adopt the child only if it is provably the same process (see `adopt`).
@@ -15,9 +16,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessLauncherConfig } from '../../config/schema.ts';
+import { OutputRing, type OutputSink } from '../../observability/output-ring.ts';
 import {
   type ExitInfo,
   expandTemplate,
@@ -106,8 +107,8 @@ export class ProcessLauncher implements Launcher {
     if (pid === undefined) throw new LaunchError(`cannot run ${JSON.stringify(file)}: no pid`);
     trackGroup(pid);
 
-    const stderrTail: string[] = [];
-    this.pipeOutput(child, stderrTail);
+    const stderrTail = new OutputRing({ maxLines: STDERR_TAIL_LINES, maxBytes: 4096, maxLineBytes: 1024 });
+    this.pipeOutput(child, ctx.output ?? this.loggedOutput(), stderrTail);
     const exited = this.watchExit(child, stderrTail);
     ctx.log.info(
       { event_type: 'service_process_spawned', pid, argv, cwd: cwd ?? null },
@@ -162,32 +163,43 @@ export class ProcessLauncher implements Launcher {
     return this.signal;
   }
 
-  private pipeOutput(child: ChildProcess, stderrTail: string[]): void {
+  /** Without a ring from the lifecycle (a launcher used on its own): lines only to the log. */
+  private loggedOutput(): OutputSink {
     const log = this.deps.log;
+    return new OutputRing({
+      maxLines: 1,
+      onLine: (l) => log.info({ event_type: 'service_output', stream: l.stream }, l.text),
+    });
+  }
+
+  private pipeOutput(child: ChildProcess, out: OutputSink, stderrTail: OutputRing): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       const src = child[stream];
       if (!src) continue;
       // A pipe error (the child closed its end oddly) must not become an uncaught exception.
       src.on('error', () => {});
-      const rl = createInterface({ input: src, crlfDelay: Number.POSITIVE_INFINITY });
-      rl.on('line', (line) => {
-        if (stream === 'stderr') {
-          stderrTail.push(line);
-          if (stderrTail.length > STDERR_TAIL_LINES) stderrTail.shift();
-        }
-        // deps.log is bound to the service (service_id) by the registry.
-        log.info({ event_type: 'service_output', stream, pid: child.pid }, line);
+      src.on('data', (chunk: Buffer) => {
+        out.write(stream, chunk);
+        if (stream === 'stderr') stderrTail.write(stream, chunk);
+      });
+      src.on('end', () => {
+        out.end(stream);
+        if (stream === 'stderr') stderrTail.end(stream);
       });
     }
   }
 
-  private watchExit(child: ChildProcess, stderrTail: string[]): Promise<ExitInfo> {
+  private watchExit(child: ChildProcess, stderrTail: OutputRing): Promise<ExitInfo> {
     return new Promise<ExitInfo>((resolve) => {
       child.once('exit', (code, signal) => {
         // The last stderr lines may still be in the pipe: wait for the streams to close, but
         // not for long (a grandchild may hold them open).
         const finish = () => {
-          const tail = stderrTail.join('\n').trim();
+          const tail = stderrTail
+            .tail()
+            .map((l) => l.text)
+            .join('\n')
+            .trim();
           const base = describeExit(code, signal);
           resolve({ code, signal, reason: tail ? `${base}: ${tail}` : base });
         };
