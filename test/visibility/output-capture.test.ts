@@ -17,7 +17,6 @@ const CHATTY = fileURLToPath(new URL('../fixtures/chatty-service.mjs', import.me
 const SECRET = 'hf_s3cr3t_value_42';
 
 let gw: TestGateway;
-let events: EventRecorder;
 
 function chatty(port: number, mb: number, longMb: number, extra: Record<string, unknown> = {}) {
   return {
@@ -36,7 +35,6 @@ function chatty(port: number, mb: number, longMb: number, extra: Record<string, 
 
 before(async () => {
   gw = await startTestGateway({ services: { small: chatty(await freePort(), 0, 0) } }, { level: 'info' });
-  events = new EventRecorder(gw.ctx.bus);
 });
 after(async () => {
   await gw.close();
