@@ -91,7 +91,7 @@ describe('waiting page in headless Chromium', { skip }, () => {
     await page.locator('#retry').click();
     await page.waitForURL(url);
     await page.locator('body').filter({ hasText: '"pid"' }).waitFor();
-    const info = JSON.parse((await page.locator('body').innerText()) ?? '{}') as { pid: number };
+    const info = JSON.parse((await page.locator('body').textContent()) ?? '{}') as { pid: number };
     assert.equal(typeof info.pid, 'number', 'the proxied app answered');
     assert.equal(starts(), 3);
     assert.deepEqual(problems, []);
