@@ -72,6 +72,11 @@ export const sshLauncherSchema = z.object({
    * died (service_crashed). 0 = off (each check is one SSH connection).
    */
   watch_interval_ms: ms().default(0),
+  /**
+   * Followed while the service is hot, its output into the service's output ring (SPEC §12),
+   * e.g. `tail -n 0 -F ~/comfy.log`. Restarted if it ends while the service runs.
+   */
+  log_command: z.string().optional(),
 });
 
 export const dockerLauncherSchema = z.object({
