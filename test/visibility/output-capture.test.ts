@@ -152,3 +152,16 @@ test('100 MB of output and a 10 MB line: the ring stays within 1000 lines and 1 
   await ended;
   sock.destroy();
 });
+
+test('gateway shutdown ends open log streams (close does not wait for them)', async () => {
+  const own = await startTestGateway({ services: { small: chatty(await freePort(), 0, 0) } }, { level: 'warn' });
+  const res = await fetch(`${own.url}/v1/services/small/logs/stream`);
+  assert.equal(res.status, 200);
+  const reader = res.body!.getReader();
+  await reader.read(); // the stream's head
+  const ended = (async () => {
+    for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return;
+  })();
+  await own.close();
+  await ended;
+});
