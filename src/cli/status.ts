@@ -1,7 +1,7 @@
 /**
  * `hestia status [--url URL] [--api-key KEY] [--json]`: a one-screen table of the services of a
- * running gateway (state, machine, in flight, queued, last used, idle stop countdown), read from
- * its `GET /v1/services`.
+ * running gateway (state, machine, in flight, queued, last used, idle stop countdown), then one
+ * line per service whose last start failed (its `lastError`), read from its `GET /v1/services`.
  *
  * - URL: `--url` (http:// or https://, else exit 2), else the config's `server.host`/`server.port`
  *   (`--config FILE`, or the file `serve` would read, env overrides applied; defaults 127.0.0.1
@@ -65,7 +65,11 @@ export function formatTable(services: ServiceStatus[], now: number): string {
       .join('  ')
       .trimEnd();
   if (rows.length === 0) return `${line(header)}\n(no services configured)\n`;
-  return `${[header, ...rows].map(line).join('\n')}\n`;
+  // Failures under the table, one line each: a message is too long for a column.
+  const errors = services.flatMap((s) =>
+    s.lastError ? [`${s.serviceId}: last error ${ago(s.lastError.at, now)}: ${s.lastError.message}`] : [],
+  );
+  return `${[header, ...rows].map(line).join('\n')}\n${errors.length ? `\n${errors.join('\n')}\n` : ''}`;
 }
 
 export async function statusCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {

@@ -75,6 +75,11 @@ export const sshLauncherSchema = z.object({
    * died (service_crashed). 0 = off (each check is one SSH connection).
    */
   watch_interval_ms: ms().default(0),
+  /**
+   * Followed while the service is hot, its output into the service's output ring (SPEC §12),
+   * e.g. `tail -n 0 -F ~/comfy.log`. Restarted if it ends while the service runs.
+   */
+  log_command: z.string().optional(),
 });
 
 export const dockerLauncherSchema = z.object({
@@ -227,6 +232,18 @@ export const serviceSchema = z.object({
    * machine (swapping, SPEC §6); default: start_timeout_ms; 0 = fail at once (HESTIA_NO_CAPACITY).
    */
   capacity_wait_ms: ms().optional(),
+  /**
+   * After a failed start, starts triggered by requests are refused for this long (doubling per
+   * further failure up to 60 s, reset by a successful start); 0 = no backoff (SPEC §12).
+   */
+  start_backoff_ms: ms().default(5_000),
+  /** The service's output ring (SPEC §12): most lines and bytes kept (oldest dropped first). */
+  output_lines: z.number().int().min(1, { error: 'must be >= 1' }).default(1_000),
+  output_bytes: z
+    .number()
+    .int()
+    .min(1024, { error: 'must be >= 1024' })
+    .default(1024 * 1024),
   websocket_keeps_alive: z.boolean().default(false),
   waiting_page: z.boolean().default(false),
   max_concurrency: z.number().int().min(1, { error: 'must be >= 1' }).nullish(),

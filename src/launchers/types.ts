@@ -22,6 +22,7 @@
  */
 import type { LauncherConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { OutputSink } from '../observability/output-ring.ts';
 import type { PlacedMachine, TemplateVars } from '../remote/templates.ts';
 
 // Shared with machines/ (wake and sleep actions), so defined in remote/ and re-exported here.
@@ -35,6 +36,12 @@ export interface LaunchContext {
   log: Logger;
   /** Aborted when the start is abandoned (start_timeout_ms, shutdown). */
   signal: AbortSignal;
+  /**
+   * The service's output ring (SPEC §12): a launcher writes what the launched thing prints here
+   * (process stdout/stderr, container logs, a remote command's output, a job's output file).
+   * The ring bounds, masks and logs it. Absent when a launcher is used outside the lifecycle.
+   */
+  output?: OutputSink;
 }
 
 export interface ExitInfo {

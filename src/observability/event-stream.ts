@@ -92,6 +92,9 @@ export class EventHub {
   private readonly perOwner = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Other long-lived streams (a service's log stream) that `close()` must end too. */
+  private readonly others = new Set<() => void>();
+
   private readonly maxClients: number;
   private readonly maxPerOwner: number;
 
@@ -166,9 +169,22 @@ export class EventHub {
     }, HEARTBEAT_MS).unref();
   }
 
+  /**
+   * Have `close()` end another kind of stream too (a service's log stream): `end` is called at
+   * shutdown; the returned function forgets it (call it when that stream ends by itself).
+   * False instead when the hub is closed already.
+   */
+  track(end: () => void): (() => void) | false {
+    if (this.closed) return false;
+    this.others.add(end);
+    return () => this.others.delete(end);
+  }
+
   /** End every stream and refuse new ones (gateway shutdown). */
   close(): void {
     this.closed = true;
+    for (const end of [...this.others]) end();
+    this.others.clear();
     for (const c of [...this.clients]) {
       this.remove(c);
       c.res.end();

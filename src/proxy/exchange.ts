@@ -122,7 +122,7 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   /** LeaseWaiter.answerCold: a browser asking a service that is not hot gets the waiting page, at once. */
   answerCold(service: ServiceHandle): boolean {
     if (!service.config.waiting_page || service.state === 'hot' || !wantsWaitingPage(this.req)) return false;
-    service.start('waiting_page');
+    service.start('waiting_page', { byRequest: true });
     sendWaitingPage(this.res, service.id, this.requestId);
     return true;
   }

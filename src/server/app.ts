@@ -29,6 +29,7 @@ import {
 } from './http-hygiene.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerLogRoutes } from './routes/logs.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerModelRoutes } from './routes/models.ts';
@@ -148,6 +149,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerHealthRoutes(fastify, ctx);
   await registerServiceRoutes(fastify, ctx);
   await registerEventRoutes(fastify, ctx, obs.events);
+  await registerLogRoutes(fastify, ctx, obs.events);
   await registerMetricsRoutes(fastify, ctx, obs.metrics);
   await registerDashboard(fastify, ctx);
   await registerMachineRoutes(fastify, ctx);

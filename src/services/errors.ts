@@ -51,6 +51,25 @@ export function startFailedError(serviceId: string, failures: StartFailure[], re
   );
 }
 
+/**
+ * A start triggered by a request during the backoff after a failed start (SPEC §12): refused
+ * with the last error and `Retry-After` (the rest of the backoff). `POST …/start` is not refused.
+ */
+export function startBackoffError(
+  serviceId: string,
+  lastError: { message: string; code: string; at: string; attempts: number } | null,
+  remainingMs: number,
+): HestiaError {
+  const seconds = Math.max(1, Math.ceil(remainingMs / 1000));
+  return new HestiaError(
+    'HESTIA_START_FAILED',
+    `service '${serviceId}' failed to start recently; not starting it again for ${seconds} s` +
+      `${lastError ? ` (last error: ${lastError.message})` : ''}; POST /v1/services/${serviceId}/start starts it now`,
+    { serviceId, retry_after_ms: remainingMs, backoff: true, lastError },
+    { 'Retry-After': String(seconds) },
+  );
+}
+
 export function startCancelledError(serviceId: string, why: string): HestiaError {
   return new HestiaError('HESTIA_START_FAILED', `start of service '${serviceId}' was cancelled: ${why}`, {
     serviceId,

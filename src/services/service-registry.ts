@@ -4,6 +4,8 @@
  * at boot and the shutdown sequence (SPEC §1, §5). The placement is given (src/main.ts builds
  * the machines one); the registry never builds it.
  */
+
+import { secretValues, textMasker } from '../config/mask.ts';
 import type { Config, ServiceConfig } from '../config/schema.ts';
 import { HestiaError } from '../errors.ts';
 import { createLauncher, type LauncherFactories, launcherFactories } from '../launchers/launcher-factories.ts';
@@ -72,7 +74,8 @@ export class ServiceRegistry implements ServiceLookup {
   }
 
   private makeRuntime(id: string, svc: ServiceConfig): ServiceRuntime {
-    const deps = { bus: this.opts.bus, log: this.opts.log, placement: this.placement, sink: this.sink };
+    const mask = textMasker(secretValues(this._config));
+    const deps = { bus: this.opts.bus, log: this.opts.log, placement: this.placement, sink: this.sink, mask };
     return new ServiceRuntime(id, svc, { ...deps, launcher: this.makeLauncher(id, svc) });
   }
 

@@ -29,12 +29,14 @@ import {
 } from '../launchers/types.ts';
 import type { EventBus, EventType } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
+import { type OutputReader, OutputRing } from '../observability/output-ring.ts';
 import { probeOnce } from '../remote/http-probe.ts';
 import type { ServiceStateRow } from '../store/store.ts';
 import { type BusyResult, checkBusy } from './busy-check.ts';
 import {
   type StartFailure,
   shuttingDownError,
+  startBackoffError,
   startCancelledError,
   startFailedError,
   startRetryAfterMs,
@@ -45,7 +47,7 @@ import { type Placement, type PlacementClaim, templateVars } from './placement.t
 import { WaitQueue } from './queue.ts';
 import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
-import type { AcquireOptions, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
+import type { AcquireOptions, LastError, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
 import { WriteBehind } from './write-behind.ts';
 
 /** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
@@ -66,6 +68,8 @@ export interface RuntimeDeps {
   launcher: Launcher;
   placement: Placement;
   sink?: StateSink | undefined;
+  /** Hides the config's secrets in the service's output (config/mask.ts `textMasker`). */
+  mask?: ((text: string) => string) | undefined;
 }
 
 /** Bound on the status endpoint's probe of a cold service (SPEC §2). */
@@ -74,6 +78,8 @@ export const STATUS_PROBE_TIMEOUT_MS = 1_000;
 const TOUCH_FLUSH_MS = 2_000;
 /** At most one `queue_rejected` event per service per this interval. */
 const REJECTED_EVENT_INTERVAL_MS = 1_000;
+/** The start backoff doubles after each further failure up to this (or start_backoff_ms if larger). */
+export const MAX_START_BACKOFF_MS = 60_000;
 /** Retry-After for a full queue when nothing better is known. */
 const DEFAULT_RETRY_AFTER_S = 5;
 /**
@@ -150,13 +156,20 @@ export class ServiceRuntime implements ServiceHandle {
   private startedAt: number | null = null;
   private lastUsedAt: number | null = null;
   private lastStartMs: number | null = null;
-  private lastError: string | null = null;
+  /** Why the last start failed, the service crashed or a stop failed; null after a successful start. */
+  private lastError: LastError | null = null;
+  /** The current start backoff (0 = none) and when it ends: request-triggered starts wait for it. */
+  private backoffMs = 0;
+  private backoffUntil = 0;
   /** The latest failed readiness probe of the start in progress (explains a 504). */
   private lastProbeDetail: string | null = null;
   /** `lastUsedAt` to the sink, written behind (null without a sink). */
   private readonly touchWriter: WriteBehind | null;
   /** `queue_rejected`, one event per service per REJECTED_EVENT_INTERVAL_MS at most. */
   private readonly rejections: RejectionThrottle;
+
+  /** The service's own output, across its launches (SPEC §12); fed by the launcher. */
+  private readonly outputRing: OutputRing;
 
   /** A pump continues in the next turn (after a full batch); null when none is pending. */
   private pumpLater: NodeJS.Immediate | null = null;
@@ -181,6 +194,12 @@ export class ServiceRuntime implements ServiceHandle {
   ) {
     this.log = deps.log.child({ service_id: id });
     this.launcher = deps.launcher;
+    this.outputRing = new OutputRing({
+      maxLines: cfg.output_lines,
+      maxBytes: cfg.output_bytes,
+      mask: deps.mask,
+      onLine: (l) => this.log.info({ event_type: 'service_output', stream: l.stream }, l.text),
+    });
     this.queue = new WaitQueue<Lease>({
       serviceId: id,
       capacity: cfg.queue_size,
@@ -267,6 +286,9 @@ export class ServiceRuntime implements ServiceHandle {
       this.rejections.note();
       return Promise.reject(this.queue.fullError());
     }
+    // Cold after a failed start: no new start until the backoff is over (SPEC §12).
+    const backoff = this._state === 'cold' ? this.backoffRemainingMs(Date.now()) : 0;
+    if (backoff > 0) return Promise.reject(startBackoffError(this.id, this.lastError, backoff));
     const waiting = this.queue.enqueue({ signal: opts.signal, coldStart: this._state !== 'hot' });
     // cold: begin the one start. starting: the waiter joins it. stopping: the start follows
     // the stop (finishStop). hot: the waiter waits for a concurrency slot (pump on release).
@@ -274,8 +296,9 @@ export class ServiceRuntime implements ServiceHandle {
     return waiting;
   }
 
-  start(reason: string): boolean {
+  start(reason: string, opts: { byRequest?: boolean } = {}): boolean {
     if (this.shuttingDown) return false;
+    if (opts.byRequest && this.backoffRemainingMs(Date.now()) > 0) return false;
     if (this._state === 'cold') {
       this.beginStart('api', reason);
       return true;
@@ -363,6 +386,10 @@ export class ServiceRuntime implements ServiceHandle {
     return true;
   }
 
+  output(): OutputReader {
+    return this.outputRing;
+  }
+
   status(): ServiceStatus {
     const now = Date.now();
     const automation = (this.handleLauncher ?? this.launcher).statusInfo?.();
@@ -379,6 +406,8 @@ export class ServiceRuntime implements ServiceHandle {
       idleRemainingMs: this.idle.remainingMs(now),
       launcher: this.launcher.type,
       lastError: this.lastError,
+      startBackoffRemainingMs: this._state === 'cold' ? this.backoffRemainingMs(now) || null : null,
+      startingForMs: this._state === 'starting' && this.startBeganAt !== null ? now - this.startBeganAt : null,
     };
     // The original answered `automation: {enabled: false}` for services without automation.
     s.automation = automation ?? { enabled: false };
@@ -579,6 +608,8 @@ export class ServiceRuntime implements ServiceHandle {
     this.startedAt = now;
     this.lastUsedAt = now;
     this.lastError = null;
+    this.backoffMs = 0;
+    this.backoffUntil = 0;
     this.lastStartMs = this.startBeganAt === null ? null : now - this.startBeganAt;
     this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
     this.watchExit(started.handle, this.epoch);
@@ -590,8 +621,17 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private onStartFailed(failures: StartFailure[]): void {
-    const err = startFailedError(this.id, failures, startRetryAfterMs(this.cfg.retry_delay_ms));
-    this.lastError = err.message;
+    // No room on any machine is not the service's fault: capacity may free up any moment, so
+    // that failure sets no backoff. Any other failure starts or doubles it (SPEC §12).
+    const noCapacity = failures.length > 0 && failures.every((f) => f.stage === 'no_capacity');
+    const base = this.cfg.start_backoff_ms;
+    if (base > 0 && !noCapacity) {
+      this.backoffMs = this.backoffMs === 0 ? base : Math.min(this.backoffMs * 2, Math.max(base, MAX_START_BACKOFF_MS));
+      this.backoffUntil = Date.now() + this.backoffMs;
+    }
+    const retryAfterMs = startRetryAfterMs(this.cfg.retry_delay_ms);
+    const err = startFailedError(this.id, failures, noCapacity ? retryAfterMs : Math.max(this.backoffMs, retryAfterMs));
+    this.lastError = { message: err.message, code: err.code, at: new Date().toISOString(), attempts: failures.length };
     this.releaseClaim();
     this.handle = null;
     this.handleLauncher = null;
@@ -640,7 +680,7 @@ export class ServiceRuntime implements ServiceHandle {
     this.handle = null;
     this.handleLauncher = null;
     this.startedAt = null;
-    this.lastError = `crashed: ${info.reason}`;
+    this.lastError = { message: `crashed: ${info.reason}`, code: 'crashed', at: new Date().toISOString(), attempts: 0 };
     this.idle.disarm();
     this.releaseClaim();
     this.transition('cold', 'crashed', { reason: info.reason, exitCode: info.code, signal: info.signal });
@@ -703,7 +743,13 @@ export class ServiceRuntime implements ServiceHandle {
     this.startedAt = null;
     this.vars = null;
     this.releaseClaim();
-    if (error) this.lastError = `stop failed: ${error}`;
+    if (error)
+      this.lastError = {
+        message: `stop failed: ${error}`,
+        code: 'stop_failed',
+        at: new Date().toISOString(),
+        attempts: 0,
+      };
     this.transition('cold', 'stopped', error ? { error } : {});
     if (this.shuttingDown) return;
     if (this.queue.length > 0 || this.startAfterStop) {
@@ -809,6 +855,11 @@ export class ServiceRuntime implements ServiceHandle {
     return { note, details };
   }
 
+  /** ms left of the start backoff after a failed start (0 when none). */
+  private backoffRemainingMs(now: number): number {
+    return Math.max(0, this.backoffUntil - now);
+  }
+
   private retryAfterSeconds(): number {
     if (this._state === 'hot') return 1;
     if (this._state === 'starting' && this.startBeganAt !== null && this.lastStartMs !== null) {
@@ -845,7 +896,7 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private launchContext(machine: PlacedMachine, vars: TemplateVars, signal: AbortSignal): LaunchContext {
-    return { serviceId: this.id, machine, vars, log: this.log, signal };
+    return { serviceId: this.id, machine, vars, log: this.log, signal, output: this.outputRing };
   }
 
   private releaseClaim(): void {

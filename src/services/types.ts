@@ -4,7 +4,9 @@
  * services/DESIGN.md before changing it.
  */
 import type { ServiceConfig } from '../config/schema.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { ServiceState } from '../lifecycle-states.ts';
+import type { OutputReader } from '../observability/output-ring.ts';
 
 export type { ServiceState } from '../lifecycle-states.ts';
 
@@ -37,6 +39,19 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Why the service is not running as asked: its last start failed (`code` is the error code its
+ * waiters got, `attempts` how many attempts the start made), it crashed (`crashed`), or a stop
+ * failed (`stop_failed`). Kept until the next successful start.
+ */
+export interface LastError {
+  message: string;
+  code: ErrorCode | 'crashed' | 'stop_failed';
+  /** ISO time it happened. */
+  at: string;
+  attempts: number;
+}
+
 export interface ServiceStatus {
   serviceId: string;
   state: ServiceState;
@@ -49,6 +64,12 @@ export interface ServiceStatus {
   idleTimeoutMs: number;
   /** ms until the idle stop fires, when armed. */
   idleRemainingMs?: number | null;
+  /** Null when the last start succeeded (or none failed yet). */
+  lastError?: LastError | null;
+  /** Cold after a failed start: ms until a request may start it again (SPEC §12), else null. */
+  startBackoffRemainingMs?: number | null;
+  /** While starting: ms since the start began, else null. */
+  startingForMs?: number | null;
   automation?: Record<string, unknown>;
   [extra: string]: unknown;
 }
@@ -71,8 +92,10 @@ export interface ServiceHandle {
   /**
    * Begin a start without waiting for it (POST /v1/services/{id}/start, the waiting page).
    * Returns false when the service is already starting or hot (→ 409), true when a start began.
+   * `byRequest` (the waiting page): also false during the backoff after a failed start; an
+   * explicit start (the API) is never held back by it.
    */
-  start(reason: string): boolean;
+  start(reason: string, opts?: { byRequest?: boolean }): boolean;
   /** Begin a stop. Returns false when already cold or stopping (→ 409). */
   stop(reason: string): boolean;
   /**
@@ -82,6 +105,11 @@ export interface ServiceHandle {
    * Optional so that test doubles of ServiceHandle need not implement it.
    */
   probe?(timeoutMs?: number): Promise<void>;
+  /**
+   * The service's own output (SPEC §12: `GET /v1/services/{id}/logs`). Optional so that test
+   * doubles need not implement it.
+   */
+  output?(): OutputReader;
 }
 
 export interface ServiceLookup {

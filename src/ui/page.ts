@@ -63,23 +63,47 @@ function serviceRow(s: ServiceStatus, now: number, models: readonly string[]): s
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
   return `<tr data-service="${id}" data-state="${s.state}">
-  <th scope="row">${id}${modelList}</th>
+  <th scope="row"><a href="/services/${encodeURIComponent(s.serviceId)}/" title="Open ${id}">${id}</a>${modelList}</th>
   <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
   <td data-field="queued" class="num">${s.queuePending}</td>
   <td data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</td>
   <td data-field="idle">${escapeHtml(idleText(s))}</td>
+  <td data-field="lastError" class="error">${s.lastError ? `<span title="${escapeHtml(s.lastError.at)}">${escapeHtml(s.lastError.message)}</span>` : ''}</td>
   <td class="actions">
     <button type="button" data-action="start" aria-label="Start ${id}"${canStart ? '' : ' disabled'}>Start</button>
     <button type="button" data-action="stop" aria-label="Stop ${id}"${canStop ? '' : ' disabled'}>Stop</button>
+    <button type="button" data-action="restart" aria-label="Restart ${id}"${s.state === 'stopping' ? ' disabled' : ''}>Restart</button>
+    <button type="button" data-action="logs" aria-label="Output of ${id}">Output</button>
   </td>
 </tr>`;
 }
 
-function eventItem(ev: ApiEvent): string {
+function eventItem(ev: ApiEvent, count = 1): string {
   const what = describeEvent(ev);
-  return `<li data-id="${ev.id ?? ''}"><time datetime="${ev.time}">${ev.time.slice(11, 19)}</time> <span class="type">${escapeHtml(ev.type)}</span> <span class="svc">${escapeHtml(ev.serviceId ?? '')}</span>${what ? ` <span class="what">${escapeHtml(what)}</span>` : ''}</li>`;
+  const times = count > 1 ? ` <span class="count">×${count}</span>` : '';
+  return `<li data-id="${ev.id ?? ''}" data-type="${escapeHtml(ev.type)}" data-service="${escapeHtml(ev.serviceId ?? '')}" data-count="${count}"><time datetime="${ev.time}">${ev.time.slice(11, 19)}</time> <span class="type">${escapeHtml(ev.type)}</span>${times} <span class="svc">${escapeHtml(ev.serviceId ?? '')}</span>${what ? ` <span class="what">${escapeHtml(what)}</span>` : ''}</li>`;
+}
+
+/** Event types whose runs (newest first, one after another) are shown as one line with a count. */
+export const GROUPED_EVENT_TYPES = new Set(['auth_denied', 'queue_rejected']);
+
+/** The events list: runs of a grouped type collapse into their newest event, with a count. */
+export function eventItems(events: ApiEvent[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < events.length; ) {
+    const ev = events[i]!;
+    let j = i + 1;
+    if (GROUPED_EVENT_TYPES.has(ev.type)) while (j < events.length && events[j]!.type === ev.type) j++;
+    out.push(eventItem(ev, j - i));
+    i = j;
+  }
+  return out.join('\n');
+}
+
+function options(values: Iterable<string>, all: string): string {
+  return [`<option value="">${all}</option>`, ...[...values].map((v) => `<option>${escapeHtml(v)}</option>`)].join('');
 }
 
 export function dashboardPage(d: PageData): string {
@@ -93,7 +117,18 @@ export function dashboardPage(d: PageData): string {
     : '';
   const rows = d.services.length
     ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [])).join('\n')
-    : '<tr><td colspan="8">No services are configured.</td></tr>';
+    : '<tr><td colspan="9">No services are configured.</td></tr>';
+  const types = new Set([
+    'service_start',
+    'service_ready',
+    'service_start_failed',
+    'service_stop',
+    'service_stopped',
+    'service_crashed',
+    'idle_shutdown',
+    'auth_denied',
+    ...d.events.map((e) => e.type),
+  ]);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -124,6 +159,7 @@ export function dashboardPage(d: PageData): string {
         <th scope="col" class="num">Queued</th>
         <th scope="col">Last used</th>
         <th scope="col">Idle stop in</th>
+        <th scope="col">Last error</th>
         <th scope="col"><span class="visually-hidden">Actions</span></th>
       </tr>
     </thead>
@@ -132,10 +168,21 @@ ${rows}
     </tbody>
   </table>
 </section>
+<section aria-labelledby="output-title" id="output">
+  <h2 id="output-title">Output <span id="output-service" class="muted">— choose “Output” on a service</span></h2>
+  <pre id="log" tabindex="0"></pre>
+</section>
 <section aria-labelledby="events-title">
   <h2 id="events-title">Recent events</h2>
+  <div class="filters">
+    <label>Service <select id="filter-service">${options(
+      d.services.map((s) => s.serviceId),
+      'all services',
+    )}</select></label>
+    <label>Type <select id="filter-type">${options([...types].sort(), 'all types')}</select></label>
+  </div>
   <ol id="events" data-last-id="${lastId}">
-${d.events.length ? d.events.map(eventItem).join('\n') : '<li class="none">No events yet.</li>'}
+${d.events.length ? eventItems(d.events) : '<li class="none">No events yet.</li>'}
   </ol>
 </section>
 </main>

@@ -82,7 +82,8 @@ describe('waiting page', () => {
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /^text\/html/);
     assert.equal(r.headers['cache-control'], 'no-store');
-    assert.match(r.body, /<meta http-equiv="refresh" content="2">/);
+    // It follows the start by itself (test/visibility/waiting-page.test.ts); without JavaScript it reloads.
+    assert.match(r.body, /<noscript><meta http-equiv="refresh" content="5"><\/noscript>/);
     assert.match(r.body, /web is starting/);
     assert.deepEqual(svc('web').starts, ['waiting_page']);
     assert.equal(svc('web').leasesHeld, 0);

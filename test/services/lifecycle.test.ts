@@ -185,7 +185,8 @@ test('a start that fails twice (retry_count 2) fails every waiter with 503 attem
         '--stderr',
         'boom: no GPU',
       ],
-      { retry_count: 2, retry_delay_ms: 10 },
+      // No start backoff here: the next request must try afresh (the backoff: test/visibility/).
+      { retry_count: 2, retry_delay_ms: 10, start_backoff_ms: 0 },
     ),
   });
   const s = svc(t);
@@ -207,7 +208,7 @@ test('a start that fails twice (retry_count 2) fails every waiter with 503 attem
   assert.equal(failed.length, 1);
   assert.match(String(failed[0]?.details.reason), /boom: no GPU/);
   assert.equal(s.state, 'cold');
-  // The next request tries afresh.
+  // The next request tries afresh (start_backoff_ms: 0).
   await assert.rejects(s.acquire(), isCode('HESTIA_START_FAILED'));
   assert.equal(readPids(pids).length, 4);
 });

@@ -79,7 +79,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'/);
     // Server-rendered, a real table with a header row and labelled buttons.
-    assert.equal(await page.locator('table#services thead th[scope="col"]').count(), 8);
+    assert.equal(await page.locator('table#services thead th[scope="col"]').count(), 9);
     assert.equal(await stateOf(page, 'web'), 'cold');
     await page.waitForSelector('#live.on');
     // A marker that a reload would wipe.
@@ -103,9 +103,13 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
 
     // Stop with the button.
-    const stop = page.getByRole('button', { name: 'Stop web' });
+    const stop = page.getByRole('button', { name: 'Stop web', exact: true });
     assert.equal(await stop.isEnabled(), true);
-    assert.equal(await page.getByRole('button', { name: 'Start web' }).isEnabled(), false, 'hot: no Start');
+    assert.equal(
+      await page.getByRole('button', { name: 'Start web', exact: true }).isEnabled(),
+      false,
+      'hot: no Start',
+    );
     await stop.click();
     await waitState(page, 'web', 'cold');
     await rec.nth('service_stopped', 1);
@@ -113,7 +117,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.equal(rec.of('service_stop', 'web')[0]?.details.cause, 'api_stop');
 
     // And start it again.
-    await page.getByRole('button', { name: 'Start web' }).click();
+    await page.getByRole('button', { name: 'Start web', exact: true }).click();
     await waitState(page, 'web', 'hot');
     await rec.nth('service_ready', 2);
     assert.equal(rec.of('service_start', 'web')[1]?.details.cause, 'api');
@@ -155,7 +159,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
       [['/ui', 'missing_key']],
     );
 
-    await page.getByRole('button', { name: 'Start web' }).click();
+    await page.getByRole('button', { name: 'Start web', exact: true }).click();
     await waitState(page, 'web', 'hot');
     await rec.nth('service_ready', 1);
     assert.equal(gw.ctx.services.get('web')?.state, 'hot');

@@ -35,7 +35,7 @@ export interface ContainerInspect {
   Id: string;
   Name: string;
   State: ContainerState;
-  Config?: { Image?: string };
+  Config?: { Image?: string; Tty?: boolean };
 }
 
 interface Reply {
@@ -211,6 +211,42 @@ export class DockerApi {
     }
   }
 
+  /**
+   * Follow a container's output (`GET /containers/{id}/logs?follow=true`): each piece of
+   * stdout/stderr goes to `onData` as it arrives (demultiplexed unless `tty`), bounded by the
+   * chunk size whatever the container prints. Resolves when the stream ends (the container
+   * stopped) or `signal` aborts; rejects on connection errors. `since` (unix seconds) skips
+   * earlier runs' output; `tail` limits what is replayed.
+   */
+  async followLogs(
+    id: string,
+    opts: { since?: string; tail?: number; tty: boolean; signal: AbortSignal },
+    onData: (stream: 'stdout' | 'stderr', data: Buffer) => void,
+  ): Promise<void> {
+    const c = newClient(this.endpoint, { headersTimeout: this.timeoutMs, bodyTimeout: 0 });
+    this.waiters.add(c);
+    try {
+      const q = `follow=true&stdout=true&stderr=true${opts.since !== undefined ? `&since=${opts.since}` : ''}&tail=${opts.tail ?? 'all'}`;
+      const r = await c.request({
+        method: 'GET',
+        path: `${API_PREFIX}/containers/${encodeURIComponent(id)}/logs?${q}`,
+        signal: opts.signal,
+      });
+      if (r.statusCode !== 200) {
+        const text = await r.body.text();
+        throw new Error(`logs answered ${r.statusCode}: ${apiMessage(text)}`);
+      }
+      const demux = opts.tty ? null : new LogDemuxer(onData);
+      for await (const chunk of r.body) {
+        if (demux) demux.push(chunk as Buffer);
+        else onData('stdout', chunk as Buffer);
+      }
+    } finally {
+      this.waiters.delete(c);
+      c.destroy().catch(() => {});
+    }
+  }
+
   async close(): Promise<void> {
     for (const c of this.waiters) await c.destroy().catch(() => {});
     await this.client.close().catch(() => {});
@@ -233,4 +269,39 @@ export function demuxLogs(buf: Buffer): string {
     i += 8 + len;
   }
   return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * `demuxLogs` for a live stream: frames may be split anywhere across chunks, and a frame's
+ * payload is passed on piece by piece as it arrives (never collected), so a container writing
+ * one huge frame costs no more memory than a chunk.
+ */
+export class LogDemuxer {
+  private header = Buffer.alloc(0);
+  /** Payload bytes of the current frame still to come, and its stream. */
+  private left = 0;
+  private stream: 'stdout' | 'stderr' = 'stdout';
+
+  constructor(private readonly onData: (stream: 'stdout' | 'stderr', data: Buffer) => void) {}
+
+  push(chunk: Buffer): void {
+    let i = 0;
+    while (i < chunk.length) {
+      if (this.left > 0) {
+        const n = Math.min(this.left, chunk.length - i);
+        this.onData(this.stream, chunk.subarray(i, i + n));
+        this.left -= n;
+        i += n;
+        continue;
+      }
+      const need = 8 - this.header.length;
+      const take = chunk.subarray(i, i + need);
+      this.header = this.header.length === 0 ? Buffer.from(take) : Buffer.concat([this.header, take]);
+      i += take.length;
+      if (this.header.length < 8) return;
+      this.stream = this.header[0] === 2 ? 'stderr' : 'stdout';
+      this.left = this.header.readUInt32BE(4);
+      this.header = Buffer.alloc(0);
+    }
+  }
 }

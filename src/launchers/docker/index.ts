@@ -9,6 +9,8 @@
  * - stop: `POST /stop?t=stop_timeout_s` (Docker's SIGTERM → SIGKILL); stopped/absent is fine.
  *   The container is kept (not removed), so the next start is a fast restart.
  * - exited: a `wait` long-poll (watch.ts); isRunning/adopt: inspect `State.Running`.
+ * - output: the container's logs are followed (`logs?follow=true`, from the start's time; the
+ *   last 100 lines on adopt) into the service's output ring (`ctx.output`) while it runs.
  */
 import type { DockerLauncherConfig } from '../../config/schema.ts';
 import { excerpt } from '../../remote/output-excerpt.ts';
@@ -25,6 +27,35 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
   const api = new DockerApi({ socket: config.socket, dockerHost: config.docker_host });
   const watches = new Set<ExitWatch>();
   const where = describeEndpoint(api.endpoint);
+  /** Log follows in progress (ended by stop and close; they also end when the container stops). */
+  const follows = new Set<AbortController>();
+
+  const follow = (info: ContainerInspect, ctx: LaunchContext, from: { since?: string; tail?: number }): void => {
+    const out = ctx.output;
+    if (!out) return;
+    const ac = new AbortController();
+    follows.add(ac);
+    api
+      .followLogs(info.Id, { ...from, tty: info.Config?.Tty === true, signal: ac.signal }, (stream, data) =>
+        out.write(stream, data),
+      )
+      .catch((err: unknown) => {
+        if (!ac.signal.aborted)
+          ctx.log.warn(
+            { event_type: 'launcher_docker', container: name, err: (err as Error).message },
+            'following the container logs failed',
+          );
+      })
+      .finally(() => {
+        follows.delete(ac);
+        out.end('stdout');
+        out.end('stderr');
+      });
+  };
+  const stopFollowing = (): void => {
+    for (const ac of follows) ac.abort();
+    follows.clear();
+  };
 
   const handleFor = (info: ContainerInspect, ctx: LaunchContext): LaunchHandle => {
     const w = watchExit(api, info.Id, name, ctx.log);
@@ -41,6 +72,8 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
     type: 'docker',
 
     async start(ctx: LaunchContext): Promise<LaunchHandle> {
+      // This run's output only (`since` in unix seconds; fractions as the docker CLI sends them).
+      const since = Date.now() / 1000;
       let info = await api.inspect(name);
       if (!info) {
         if (!config.create)
@@ -66,11 +99,15 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
           { container: name, exitCode: info.State.ExitCode, logs },
         );
       }
+      stopFollowing();
+      follow(info, ctx, { since: since.toFixed(9) });
       return handleFor(info, ctx);
     },
 
     async stop(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
       const r = await api.stop(name, config.stop_timeout_s);
+      // The follow ends by itself when the container stops; this covers a daemon that keeps it open.
+      stopFollowing();
       ctx.log.debug({ event_type: 'launcher_docker', container: name, result: r }, 'container stop');
     },
 
@@ -80,10 +117,13 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
 
     async adopt(_persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null> {
       const info = await api.inspect(name);
-      return info?.State.Running ? handleFor(info, ctx) : null;
+      if (!info?.State.Running) return null;
+      follow(info, ctx, { tail: 100 });
+      return handleFor(info, ctx);
     },
 
     async close(): Promise<void> {
+      stopFollowing();
       for (const w of watches) w.cancel();
       watches.clear();
       await api.close();

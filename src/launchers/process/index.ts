@@ -6,8 +6,9 @@
  *   `cwd` and `env` values. `env` is merged over the gateway's own environment.
  * - The child gets its own process group (`detached: true`): a stop signals the whole group
  *   with `stop_signal`, then SIGKILLs the group after `stop_timeout_ms`.
- * - Each stdout/stderr line is logged with `event_type: 'service_output'` and the service id;
- *   the first and last stderr lines are kept for the failure reason ("exited with code 1:
+ * - stdout/stderr go to the service's output ring (`ctx.output`, SPEC §12: bounded, readable
+ *   through the API, each line also logged with `event_type: 'service_output'` and the service
+ *   id); the first and last stderr lines are kept for the failure reason ("exited with code 1:
  *   <first error line> … <last lines>", stack frames dropped; see remote/output-excerpt.ts).
  * - `handle.exited` settles when the child exits, whatever the cause.
  * - `handle.persist` records pid, start time, boot id and argv so that a restarted gateway can
@@ -16,9 +17,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProcessLauncherConfig } from '../../config/schema.ts';
+import { OutputRing, type OutputSink } from '../../observability/output-ring.ts';
 import { HeadTailLines } from '../../remote/output-excerpt.ts';
 import {
   type ExitInfo,
@@ -106,8 +107,11 @@ export class ProcessLauncher implements Launcher {
     if (pid === undefined) throw new LaunchError(`cannot run ${JSON.stringify(file)}: no pid`);
     trackGroup(pid);
 
+    // The failure reason's lines: stderr split into lines by a ring (bounded line length) that
+    // keeps the first and the last ones (HeadTailLines), not an arbitrary byte window.
     const stderrLines = new HeadTailLines();
-    this.pipeOutput(child, stderrLines);
+    const stderrSplit = new OutputRing({ maxLines: 1, maxLineBytes: 1024, onLine: (l) => stderrLines.push(l.text) });
+    this.pipeOutput(child, ctx.output ?? this.loggedOutput(), stderrSplit);
     const exited = this.watchExit(child, stderrLines);
     ctx.log.info(
       { event_type: 'service_process_spawned', pid, argv, cwd: cwd ?? null },
@@ -162,18 +166,28 @@ export class ProcessLauncher implements Launcher {
     return this.signal;
   }
 
-  private pipeOutput(child: ChildProcess, stderrLines: HeadTailLines): void {
+  /** Without a ring from the lifecycle (a launcher used on its own): lines only to the log. */
+  private loggedOutput(): OutputSink {
     const log = this.deps.log;
+    return new OutputRing({
+      maxLines: 1,
+      onLine: (l) => log.info({ event_type: 'service_output', stream: l.stream }, l.text),
+    });
+  }
+
+  private pipeOutput(child: ChildProcess, out: OutputSink, stderrTail: OutputRing): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       const src = child[stream];
       if (!src) continue;
       // A pipe error (the child closed its end oddly) must not become an uncaught exception.
       src.on('error', () => {});
-      const rl = createInterface({ input: src, crlfDelay: Number.POSITIVE_INFINITY });
-      rl.on('line', (line) => {
-        if (stream === 'stderr') stderrLines.push(line);
-        // deps.log is bound to the service (service_id) by the registry.
-        log.info({ event_type: 'service_output', stream, pid: child.pid }, line);
+      src.on('data', (chunk: Buffer) => {
+        out.write(stream, chunk);
+        if (stream === 'stderr') stderrTail.write(stream, chunk);
+      });
+      src.on('end', () => {
+        out.end(stream);
+        if (stream === 'stderr') stderrTail.end(stream);
       });
     }
   }

@@ -11,7 +11,12 @@
  *   `watch_interval_ms` > 0, `exited` settles when that check says it is gone (watch.ts);
  *   otherwise there is no `exited`.
  * - Without `stop_command`, stop does nothing remotely (logged): the service is only marked cold.
+ * - Output (SPEC §12): the start command's stdout/stderr go to the service's output ring
+ *   (`ctx.output`); with `log_command` (e.g. `tail -n 0 -F ~/serve.log`) that command is
+ *   followed into the ring while the service is hot (restarted after a pause if it ends), and
+ *   ended by stop and close.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import type { SshLauncherConfig } from '../../config/schema.ts';
 import { type SshTarget, sshTargetFor } from '../../remote/ssh/connection.ts';
 import { runSshChecked, runSshCommand } from '../../remote/ssh/exec.ts';
@@ -24,11 +29,54 @@ import {
 } from '../types.ts';
 import { type RemoteWatch, watchRemote } from './watch.ts';
 
+/** Pause before a `log_command` that ended is run again. */
+const LOG_RETRY_MS = 2_000;
+/** A `log_command` runs until stopped: its "timeout" is the longest a timer allows. */
+const LOG_COMMAND_TIMEOUT_MS = 2_147_000_000;
+
 export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, deps): Launcher => {
   const target = (ctx: LaunchContext): SshTarget =>
     sshTargetFor(deps.config, config.machine ?? ctx.machine.id, ctx.machine);
   const watches = new Set<RemoteWatch>();
   const watchOf = new WeakMap<LaunchHandle, RemoteWatch>();
+  /** `log_command` follows in progress (one per running server). */
+  const follows = new Set<AbortController>();
+
+  const followLog = (t: SshTarget, ctx: LaunchContext): void => {
+    const out = ctx.output;
+    if (!config.log_command || !out) return;
+    const command = expandTemplate(config.log_command, ctx.vars);
+    const ac = new AbortController();
+    follows.add(ac);
+    void (async () => {
+      let warned = false;
+      while (!ac.signal.aborted) {
+        try {
+          await runSshCommand(t, command, {
+            timeoutMs: LOG_COMMAND_TIMEOUT_MS,
+            signal: ac.signal,
+            onData: (stream, data) => out.write(stream === 'stdout' ? 'log' : 'stderr', data),
+          });
+        } catch (err) {
+          if (ac.signal.aborted) break;
+          if (!warned)
+            ctx.log.warn(
+              { event_type: 'launcher_ssh', machine: t.machineId, err: (err as Error).message },
+              'log_command failed; will retry',
+            );
+          warned = true;
+        }
+        out.end('log');
+        out.end('stderr');
+        await delay(LOG_RETRY_MS, undefined, { signal: ac.signal }).catch(() => {});
+      }
+      follows.delete(ac);
+    })();
+  };
+  const stopFollowing = (): void => {
+    for (const ac of follows) ac.abort();
+    follows.clear();
+  };
 
   /** The handle for a started/adopted server, with a crash watch when configured. */
   const handleFor = (t: SshTarget, ctx: LaunchContext, extraInfo: Record<string, unknown> = {}): LaunchHandle => {
@@ -54,18 +102,29 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
       const t = target(ctx);
       const command = expandTemplate(config.command, ctx.vars);
       ctx.log.debug({ event_type: 'launcher_ssh', machine: t.machineId, host: t.host }, 'ssh start command');
-      const r = await runSshChecked(t, command, {
-        timeoutMs: config.timeout_ms,
-        signal: ctx.signal,
-        what: 'ssh start command',
-      });
+      const out = ctx.output;
+      let r: Awaited<ReturnType<typeof runSshChecked>>;
+      try {
+        r = await runSshChecked(t, command, {
+          timeoutMs: config.timeout_ms,
+          signal: ctx.signal,
+          what: 'ssh start command',
+          onData: out ? (stream, data) => out.write(stream, data) : undefined,
+        });
+      } finally {
+        out?.end('stdout');
+        out?.end('stderr');
+      }
       const stdout = r.stdout.trim();
+      stopFollowing();
+      followLog(t, ctx);
       return handleFor(t, ctx, stdout ? { stdout: stdout.slice(0, 200) } : {});
     },
 
     async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
       // Our own stop is not a crash: settle the watch first, so its next check cannot race it.
       watchOf.get(handle)?.stopped();
+      stopFollowing();
       if (!config.stop_command) {
         ctx.log.warn({ event_type: 'launcher_ssh' }, 'ssh launcher has no stop_command; nothing stopped remotely');
         return;
@@ -89,12 +148,15 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
             const cmd = expandTemplate(config.is_running_command!, ctx.vars);
             const t = target(ctx);
             const r = await runSshCommand(t, cmd, { timeoutMs: config.timeout_ms, signal: ctx.signal });
-            return r.code === 0 ? handleFor(t, ctx) : null;
+            if (r.code !== 0) return null;
+            followLog(t, ctx);
+            return handleFor(t, ctx);
           },
         }
       : {}),
 
     async close(): Promise<void> {
+      stopFollowing();
       for (const w of watches) w.cancel();
       watches.clear();
     },

@@ -23,6 +23,8 @@ export interface SshRunOptions {
   /** Bound on the whole run (connect + command). On expiry the channel and connection close. */
   timeoutMs: number;
   signal?: AbortSignal | undefined;
+  /** Every piece of the command's output as it arrives (besides the bounded copy in the result). */
+  onData?: ((stream: 'stdout' | 'stderr', data: Buffer) => void) | undefined;
 }
 
 export interface SshRunResult {
@@ -92,8 +94,15 @@ export async function runSshCommand(target: SshTarget, command: string, opts: Ss
         channel = ch;
         const out = new BoundedBuffer();
         const errOut = new BoundedBuffer();
-        ch.on('data', (d: Buffer) => out.push(d));
-        ch.stderr.on('data', (d: Buffer) => errOut.push(d));
+        const onData = opts.onData;
+        ch.on('data', (d: Buffer) => {
+          out.push(d);
+          onData?.('stdout', d);
+        });
+        ch.stderr.on('data', (d: Buffer) => {
+          errOut.push(d);
+          onData?.('stderr', d);
+        });
         ch.on('close', (code: number | null | undefined, sig: string | null | undefined) => {
           ac.signal.removeEventListener('abort', onAbort);
           if (ac.signal.aborted) return; // onAbort already rejected

@@ -4,12 +4,24 @@
 //   service rows from /v1/services; a slow poll also catches in-flight/queue changes, which are
 //   not events;
 // - "last used" and the idle countdown tick every second;
-// - Start/Stop buttons POST /v1/services/{id}/start|stop. With auth on, the session cookie
-//   authorises them and fetch() sends the same-origin Origin header the CSRF rule asks for.
+// - Start/Stop buttons POST /v1/services/{id}/start|stop; Restart is a stop then a start (a start
+//   asked while stopping follows the stop). With auth on, the session cookie authorises them and
+//   fetch() sends the same-origin Origin header the CSRF rule asks for;
+// - "Output" follows one service's output (/v1/services/{id}/logs/stream, SSE) in the panel;
+// - events can be filtered by service and type; runs of auth_denied / queue_rejected are one
+//   line with a count (as the server renders them).
 // duration/ago/describe mirror src/ui/page.ts.
 
 (() => {
   const MAX_EVENTS = 50;
+  const MAX_LOG_LINES = 500;
+  const GROUPED = new Set(['auth_denied', 'queue_rejected']);
+  const logPre = document.getElementById('log');
+  const logTitle = document.getElementById('output-service');
+  const filterService = document.getElementById('filter-service');
+  const filterType = document.getElementById('filter-type');
+  /** The output stream followed in the panel. */
+  let logStream = null;
   const POLL_MS = 2000;
   const tbody = document.querySelector('#services tbody');
   const list = document.getElementById('events');
@@ -65,24 +77,29 @@
     row.dataset.service = id;
     const th = document.createElement('th');
     th.scope = 'row';
-    th.textContent = id;
+    const a = document.createElement('a');
+    a.href = `/services/${encodeURIComponent(id)}/`;
+    a.textContent = id;
+    th.append(a);
     row.append(th);
-    for (const field of ['state', 'machine', 'inflight', 'queued', 'lastUsed', 'idle']) {
+    for (const field of ['state', 'machine', 'inflight', 'queued', 'lastUsed', 'idle', 'lastError']) {
       const td = document.createElement('td');
       td.dataset.field = field;
       if (field === 'inflight' || field === 'queued') td.className = 'num';
+      if (field === 'lastError') td.className = 'error';
       row.append(td);
     }
     const state = document.createElement('span');
     cell(row, 'state').append(state);
     const actions = document.createElement('td');
     actions.className = 'actions';
-    for (const action of ['start', 'stop']) {
+    const labels = { start: 'Start', stop: 'Stop', restart: 'Restart', logs: 'Output' };
+    for (const action of Object.keys(labels)) {
       const b = document.createElement('button');
       b.type = 'button';
       b.dataset.action = action;
-      b.textContent = action === 'start' ? 'Start' : 'Stop';
-      b.setAttribute('aria-label', `${b.textContent} ${id}`);
+      b.textContent = labels[action];
+      b.setAttribute('aria-label', action === 'logs' ? `Output of ${id}` : `${b.textContent} ${id}`);
       actions.append(b, ' ');
     }
     row.append(actions);
@@ -100,8 +117,12 @@
     cell(row, 'queued').textContent = String(s.queuePending);
     cell(row, 'lastUsed').textContent = ago(s.lastUsedAt, now);
     cell(row, 'idle').textContent = idleText(s, now - at);
+    const err = cell(row, 'lastError');
+    err.textContent = s.lastError ? s.lastError.message : '';
+    err.title = s.lastError ? s.lastError.at : '';
     row.querySelector('[data-action="start"]').disabled = s.state !== 'cold';
     row.querySelector('[data-action="stop"]').disabled = !(s.state === 'hot' || s.state === 'starting');
+    row.querySelector('[data-action="restart"]').disabled = s.state === 'stopping';
   }
 
   function rowOf(id) {
@@ -163,9 +184,43 @@
     return new Date(ts).toLocaleTimeString();
   }
 
+  function visible(li) {
+    const svc = filterService.value;
+    const type = filterType.value;
+    return (svc === '' || li.dataset.service === svc) && (type === '' || li.dataset.type === type);
+  }
+
+  function applyFilters() {
+    for (const li of list.children) if (!li.classList.contains('none')) li.hidden = !visible(li);
+  }
+
   function addEvent(ev) {
+    const newest = list.firstElementChild;
+    if (GROUPED.has(ev.type) && newest && newest.dataset.type === ev.type) {
+      // A run of refusals is one line with a count, not a flood.
+      const count = Number(newest.dataset.count || '1') + 1;
+      newest.dataset.count = String(count);
+      let c = newest.querySelector('.count');
+      if (!c) {
+        c = document.createElement('span');
+        c.className = 'count';
+        newest.querySelector('.type').after(' ', c);
+      }
+      c.textContent = `×${count}`;
+      const t = newest.querySelector('time');
+      t.dateTime = ev.time;
+      t.textContent = localTime(ev.ts);
+      newest.dataset.service = ev.serviceId || '';
+      newest.querySelector('.svc').textContent = ev.serviceId || '';
+      newest.dataset.id = ev.id === null ? '' : String(ev.id);
+      newest.hidden = !visible(newest);
+      return;
+    }
     const li = document.createElement('li');
     li.dataset.id = ev.id === null ? '' : String(ev.id);
+    li.dataset.type = ev.type;
+    li.dataset.service = ev.serviceId || '';
+    li.dataset.count = '1';
     const time = document.createElement('time');
     time.dateTime = ev.time;
     time.textContent = localTime(ev.ts);
@@ -184,8 +239,37 @@
       li.append(' ', w);
     }
     for (const none of list.querySelectorAll('li.none')) none.remove();
+    li.hidden = !visible(li);
     list.prepend(li);
     while (list.children.length > MAX_EVENTS) list.lastElementChild.remove();
+    if (![...filterType.options].some((o) => o.value === ev.type)) filterType.append(new Option(ev.type, ev.type));
+  }
+
+  function appendLog(line) {
+    const atBottom = logPre.scrollTop + logPre.clientHeight >= logPre.scrollHeight - 4;
+    const span = document.createElement('span');
+    span.className = `line ${line.stream}`;
+    span.textContent = `${line.text}\n`;
+    logPre.append(span);
+    while (logPre.childElementCount > MAX_LOG_LINES) logPre.firstElementChild.remove();
+    if (atBottom) logPre.scrollTop = logPre.scrollHeight;
+  }
+
+  function followLogs(id) {
+    if (logStream) logStream.close();
+    logTitle.textContent = `of ${id}`;
+    logPre.dataset.service = id;
+    logPre.textContent = '';
+    const es = new EventSource(`/v1/services/${encodeURIComponent(id)}/logs/stream?tail=200`);
+    logStream = es;
+    es.onopen = () => {
+      // A reconnect (the gateway restarted) replays the tail: start the panel afresh.
+      logPre.textContent = '';
+    };
+    es.onmessage = (m) => appendLog(JSON.parse(m.data));
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) logTitle.textContent = `of ${id} (disconnected)`;
+    };
   }
 
   function connect() {
@@ -210,19 +294,32 @@
   tbody.addEventListener('click', async (e) => {
     const button = e.target.closest('button[data-action]');
     if (!button) return;
-    const id = button.closest('tr').dataset.service;
+    const row = button.closest('tr');
+    const id = row.dataset.service;
     const action = button.dataset.action;
+    if (action === 'logs') {
+      followLogs(id);
+      document.getElementById('output').scrollIntoView({ block: 'nearest' });
+      return;
+    }
     button.disabled = true;
-    try {
-      const res = await fetch(`/v1/services/${encodeURIComponent(id)}/${action}`, {
+    const post = (what) =>
+      fetch(`/v1/services/${encodeURIComponent(id)}/${what}`, {
         method: 'POST',
         headers: { accept: 'application/json' },
         credentials: 'same-origin',
       });
-      if (res.ok) showNotice('');
-      else {
-        const body = await res.json().catch(() => ({}));
-        showNotice(`Could not ${action} ${id}: ${body.error || `HTTP ${res.status}`}`);
+    try {
+      // Restart: stop (unless cold), then start, which follows the stop.
+      const steps = action === 'restart' ? (row.dataset.state === 'cold' ? ['start'] : ['stop', 'start']) : [action];
+      for (const step of steps) {
+        const res = await post(step);
+        if (!res.ok) {
+          const body = await res.json().catch(() => ({}));
+          showNotice(`Could not ${action} ${id}: ${body.error || `HTTP ${res.status}`}`);
+          break;
+        }
+        showNotice('');
       }
     } catch (err) {
       showNotice(`Could not ${action} ${id}: ${err.message}`);
@@ -231,6 +328,8 @@
   });
 
   for (const t of list.querySelectorAll('time[datetime]')) t.textContent = localTime(Date.parse(t.dateTime));
+  filterService.addEventListener('change', applyFilters);
+  filterType.addEventListener('change', applyFilters);
   setInterval(tick, 1000);
   setInterval(() => {
     if (document.visibilityState === 'visible') void refresh();
