@@ -18,7 +18,7 @@ export const CHECKOUT_DB_PATH = './data/hestia.db';
 function xdgDir(env: Env, variable: 'XDG_CONFIG_HOME' | 'XDG_STATE_HOME', fallback: string): string | null {
   const set = env[variable];
   // The XDG spec: a relative value is invalid and is ignored.
-  if (set !== undefined && set.startsWith('/')) return set;
+  if (set?.startsWith('/')) return set;
   return env.HOME ? join(env.HOME, fallback) : null;
 }
 

@@ -6,7 +6,7 @@
  * to /tmp/visibility-dashboard.png for people to look at).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync } from 'node:fs';
+import { copyFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { CHROMIUM, chromiumUnavailable, requireOrSkip } from '../helpers/backends.ts';

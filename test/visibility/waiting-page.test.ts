@@ -7,7 +7,7 @@
  * the user. A screenshot of the failed page is written under the test's temp dir.
  */
 import assert from 'node:assert/strict';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { type Browser, chromium } from 'playwright-core';
 import { CHROMIUM, chromiumUnavailable, requireOrSkip } from '../helpers/backends.ts';
