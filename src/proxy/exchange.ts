@@ -31,7 +31,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HestiaError, sendError } from '../errors.ts';
 import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import { type LeaseWaiter, leaveQueue } from './admission.ts';
+import { type DoorKind, type LeaseWaiter, leaveQueue } from './admission.ts';
 import type { FailureKind } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
@@ -62,6 +62,8 @@ function incomingRequestId(req: IncomingMessage): string | undefined {
 export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   waitAbort: AbortController | null = null;
   private drainHooked = false;
+  /** EndedRequest.door: set by the handler from the admitting door. */
+  door: DoorKind = 'path';
 
   /**
    * An admitted request (admission.ts), with its upstream head already built (headers.ts); the
@@ -90,8 +92,11 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
     service: ServiceHandle | null,
     err: HestiaError,
     startedAt: number,
+    door: DoorKind = 'path',
   ): void {
-    new Exchange(pctx, req, res, service, '', null, startedAt).reject(err);
+    const ex = new Exchange(pctx, req, res, service, '', null, startedAt);
+    ex.door = door;
+    ex.reject(err);
   }
 
   // ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import { registerDashboard } from '../ui/routes.ts';
 import { registerAuth } from './control-plane-auth.ts';
+import { FrontDoors } from './doors.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMachineRoutes } from './routes/machines.ts';
@@ -24,6 +25,8 @@ import { registerStrategyRoutes } from './routes/strategies.ts';
 export interface HttpApp {
   server: Server;
   fastify: FastifyInstance;
+  /** Host doors and the Host/Origin checks of the main listener; the port doors' listeners use it too (doors.ts). */
+  front: FrontDoors;
 }
 
 /** `/services` and everything under `/services/` is the proxy's; all else is Fastify's. */
@@ -52,17 +55,21 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     obs = { metrics, events };
   }
   let server: Server | undefined;
+  const front = new FrontDoors(ctx, proxy);
   const fastify = Fastify({
     logger: false,
     // Fastify's own request logging is off: the gateway logs one line per request itself.
     serverFactory: (handler) => {
       server = createServer({ keepAliveTimeout: 65_000 }, (req: IncomingMessage, res: ServerResponse) => {
+        if (front.onRequest(req, res)) return; // a host door, or refused (doors.ts)
         if (isProxyPath(req.url)) proxy.handleRequest(req, res);
         else handler(req, res);
       });
       // Every upgrade goes to the proxy: under /services it is tunnelled, elsewhere the proxy
       // answers 404 (the control plane has no WebSocket endpoints).
-      server.on('upgrade', (req, socket, head) => proxy.handleUpgrade(req, socket, head));
+      server.on('upgrade', (req, socket, head) => {
+        if (!front.onUpgrade(req, socket, head)) proxy.handleUpgrade(req, socket, head);
+      });
       return server;
     },
     bodyLimit: 10 * 1024 * 1024,
@@ -102,5 +109,5 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');
-  return { server, fastify };
+  return { server, fastify, front };
 }
