@@ -20,6 +20,8 @@ export interface PageData {
   /** Show the log-out button (auth on and a session). */
   canLogout: boolean;
   now: number;
+  /** Links to each service's doors (SPEC §10): label → URL; absent = the path door only. */
+  doors?: Record<string, Array<{ label: string; url: string }>>;
 }
 
 /** "3 s", "4 min 5 s", "2 h 1 min". */
@@ -54,12 +56,13 @@ export function describeEvent(ev: ApiEvent): string {
   return '';
 }
 
-function serviceRow(s: ServiceStatus, now: number): string {
+function serviceRow(s: ServiceStatus, now: number, doors: Array<{ label: string; url: string }> = []): string {
   const id = escapeHtml(s.serviceId);
+  const links = doors.map((d) => ` <a class="door" href="${escapeHtml(d.url)}">${escapeHtml(d.label)}</a>`).join('');
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
   return `<tr data-service="${id}" data-state="${s.state}">
-  <th scope="row">${id}</th>
+  <th scope="row">${id}${links}</th>
   <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
@@ -88,7 +91,7 @@ export function dashboardPage(d: PageData): string {
       }`
     : '';
   const rows = d.services.length
-    ? d.services.map((s) => serviceRow(s, d.now)).join('\n')
+    ? d.services.map((s) => serviceRow(s, d.now, d.doors?.[s.serviceId])).join('\n')
     : '<tr><td colspan="8">No services are configured.</td></tr>';
   return `<!doctype html>
 <html lang="en">

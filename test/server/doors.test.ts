@@ -45,6 +45,13 @@ describe('host door', () => {
     assert.equal((await viaHost('localhost', '/services/a/x')).status, 200);
     const status = json(await viaHost('b.localhost', '/.hestia/status'));
     assert.equal(status.serviceId, 'b');
+    // The dashboard links each service's doors, as seen from the dashboard's host.
+    const ui = await viaHost(`127.0.0.1:${gw.port}`, '/ui');
+    assert.match(
+      ui.body,
+      new RegExp(`<a class="door" href="//comfy\\.home\\.arpa:${gw.port}/">comfy\\.home\\.arpa</a>`),
+    );
+    assert.match(ui.body, new RegExp(`<a class="door" href="//b\\.localhost:${gw.port}/">b\\.localhost</a>`));
   });
 });
 
