@@ -191,6 +191,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${urlHost}:${addr.port}`;
   log.info({ event_type: 'listening', url }, `hestia listening on ${url}`);
+  const doorUrls = portDoors.urls();
+  if (Object.keys(doorUrls).length > 0)
+    log.info({ event_type: 'port_doors', doors: doorUrls }, `port doors: ${JSON.stringify(doorUrls)}`);
   authSetup.announce(url);
 
   let closing: Promise<void> | undefined;
@@ -202,6 +205,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     async reload(next) {
       if (shuttingDown) return { restartNeeded: [] };
       await portDoors.sync(next); // throws before anything changed
+      log.info({ event_type: 'port_doors', doors: portDoors.urls() }, 'port doors after reload');
       const restartNeeded = startOnlyChanges(config, next);
       const before = new Set(Object.keys(config.services));
       const after = Object.keys(next.services);

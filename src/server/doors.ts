@@ -169,7 +169,7 @@ export class FrontDoors {
       }
       if (svc === undefined) return void sendError(res, new HestiaError('HESTIA_NOT_FOUND', 'the service was removed'));
       await svc.probe?.();
-      return sendJson(res, 200, svc.status());
+      return sendJson(res, 200, svc.status(), method === 'HEAD');
     }
     if (!ctx.auth.enabled && (path === '/.hestia/login' || path === '/.hestia/logout'))
       return void sendError(res, new HestiaError('HESTIA_NOT_FOUND', 'authentication is disabled; no login needed'));
@@ -358,14 +358,14 @@ async function readSmallBody(req: IncomingMessage): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(res: ServerResponse, status: number, body: unknown, headOnly = false): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
   });
-  res.end(text);
+  res.end(headOnly ? undefined : text);
 }
 
 function sendHtml(res: ServerResponse, status: number, html: string): void {

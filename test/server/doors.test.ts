@@ -94,6 +94,10 @@ describe('port doors', () => {
     const gw = await startTestGateway(yaml(pb, null));
     t.after(() => gw.close());
     assert.equal(json(await send(`http://127.0.0.1:${pb}`, '/x')).name, 'b');
+    const listening = gw.logs().find((l) => l.event_type === 'port_doors');
+    assert.deepEqual(listening?.doors, { b: `http://127.0.0.1:${pb}` });
+    const head = await send(`http://127.0.0.1:${pb}`, '/.hestia/status', { method: 'HEAD' });
+    assert.deepEqual([head.status, head.body], [200, '']);
 
     // In flight on the host door and on the port door that is about to move.
     const arrived = new Promise<void>((r) => {
