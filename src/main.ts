@@ -15,6 +15,7 @@ import { GatewayMetrics } from './observability/metrics.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
+import { PortDoors } from './server/doors.ts';
 import { ServiceRegistry } from './services/service-registry.ts';
 import { Store } from './store/store.ts';
 
@@ -39,9 +40,12 @@ export interface Gateway {
    * Replace the config (SIGHUP / --watch, SPEC §3) without dropping in-flight or queued
    * requests: services take their new settings, new ones are added cold, removed ones are
    * stopped. Settings bound at start (listen address, database file) need a restart: they are
-   * returned so the caller can say so.
+   * returned so the caller can say so. Port doors (`listen`) follow: a port that cannot be
+   * bound rejects, naming service and port, and the old config stays in force.
    */
-  reload(next: Config): { restartNeeded: string[] };
+  reload(next: Config): Promise<{ restartNeeded: string[] }>;
+  /** `http://host:port` of each service's port door (`listen`), as bound. */
+  portDoorUrls(): Record<string, string>;
   /** Graceful shutdown (SPEC §1): stop accepting, drain, stop children, persist. */
   close(): Promise<void>;
 }
@@ -151,7 +155,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
 
   const proxy = createProxyHandler(ctx, metrics);
-  const { server, fastify } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub });
+  const { server, fastify, front } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub });
 
   const host = opts.host ?? config.server.host;
   const port = opts.port ?? config.server.port;
@@ -172,10 +176,24 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     store.close();
     throw err;
   }
+  // Port doors (SPEC §10) bind like the main listener; one that cannot be bound fails the start.
+  const portDoors = new PortDoors(front, proxy, host);
+  try {
+    await portDoors.sync(config);
+  } catch (err) {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await services.close();
+    authSetup.close();
+    store.close();
+    throw err;
+  }
   const addr = server.address() as AddressInfo;
   const urlHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
   const url = `http://${urlHost}:${addr.port}`;
   log.info({ event_type: 'listening', url }, `hestia listening on ${url}`);
+  const doorUrls = portDoors.urls();
+  if (Object.keys(doorUrls).length > 0)
+    log.info({ event_type: 'port_doors', doors: doorUrls }, `port doors: ${JSON.stringify(doorUrls)}`);
   authSetup.announce(url);
 
   let closing: Promise<void> | undefined;
@@ -183,8 +201,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     url,
     port: addr.port,
     ctx,
-    reload(next) {
+    portDoorUrls: () => portDoors.urls(),
+    async reload(next) {
       if (shuttingDown) return { restartNeeded: [] };
+      await portDoors.sync(next); // throws before anything changed
+      log.info({ event_type: 'port_doors', doors: portDoors.urls() }, 'port doors after reload');
       const restartNeeded = startOnlyChanges(config, next);
       const before = new Set(Object.keys(config.services));
       const after = Object.keys(next.services);
@@ -210,9 +231,11 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         // Queued requests get their 503 now, while their connections are still open.
         services.beginShutdown();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        const doorsClosed = portDoors.close();
         server.closeIdleConnections();
         const timer = setTimeout(() => {
           server.closeAllConnections();
+          portDoors.closeAllConnections();
           // Upgraded (WebSocket) sockets are no longer HTTP connections, yet server.close()
           // waits for them: only the proxy can cut its tunnels.
           proxy.close().catch(() => {});
@@ -224,7 +247,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         // would wait for them until the grace period runs out.
         eventHub.close();
         server.closeIdleConnections();
+        portDoors.closeIdleConnections();
         await closed;
+        await doorsClosed;
         clearTimeout(timer);
         await fastify.close().catch(() => {});
         await proxy.close();

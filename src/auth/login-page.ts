@@ -10,6 +10,10 @@ export interface LoginPageOptions {
   /** False when `auth.dashboard` is not configured. */
   configured: boolean;
   enabled: boolean;
+  /** Where the form posts; default the dashboard's `/ui/login` (a door's is `/.hestia/login`). */
+  action?: string;
+  /** The heading; default `Hestia`. */
+  title?: string;
 }
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
@@ -41,8 +45,8 @@ export function loginPage(opts: LoginPageOptions): string {
 </style>
 </head>
 <body>
-<form method="post" action="/ui/login">
-  <h1>Hestia</h1>
+<form method="post" action="${escapeHtml(opts.action ?? '/ui/login')}">
+  <h1>${escapeHtml(opts.title ?? 'Hestia')}</h1>
   ${notice}${error}
   <input type="hidden" name="next" value="${escapeHtml(opts.next ?? '/ui')}">
   <label for="username">Username</label>

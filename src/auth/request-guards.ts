@@ -6,8 +6,9 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { HestiaError } from '../errors.ts';
-import type { HeaderBag } from './api-keys.ts';
+import { type HeaderBag, readPresentedKey } from './api-keys.ts';
 import type { Authenticator } from './authenticate.ts';
+import { readCookieValues, SESSION_COOKIE, type Session } from './session.ts';
 
 /**
  * The proxy's auth hook (`/services/*` requests and upgrades). Call it only when
@@ -20,6 +21,47 @@ export function gateProxyRequest(auth: Authenticator, req: IncomingMessage, serv
   if (!outcome.ok) return outcome.error;
   auth.stripGatewayCredentials(req.headers, outcome);
   return null;
+}
+
+/**
+ * The auth hook of a host or port door (SPEC §10): an API key as on the path door; else a live
+ * dashboard session cookie (a person logged in at that origin's `/.hestia/login`), refused
+ * (CSRF) for a state-changing request or a WebSocket upgrade another origin started. The
+ * session cookie is stripped before forwarding, like keys. Call only when auth is enabled.
+ */
+export function gateOriginRequest(
+  auth: Authenticator,
+  req: IncomingMessage,
+  serviceId: string | undefined,
+  trustProxy: boolean,
+): HestiaError | null {
+  const headers = req.headers;
+  const session = readPresentedKey(headers).kind === 'none' ? liveSession(auth, headers) : undefined;
+  if (session === undefined) return gateProxyRequest(auth, req, serviceId);
+  const crossOrigin =
+    headers.upgrade !== undefined || !isSafeMethod(req.method ?? 'GET')
+      ? !isSameOrigin(headers, trustProxy) && (headers.origin !== undefined || !isSafeMethod(req.method ?? 'GET'))
+      : false;
+  if (crossOrigin) {
+    const client = auth.clientAddress(headers, req.socket.remoteAddress);
+    return auth.deny('csrf', client, req.url ?? '/', { method: req.method }).error;
+  }
+  auth.stripGatewayCredentials(headers, { ok: true, keyName: session.username, via: 'session', services: null });
+  return null;
+}
+
+/** The live dashboard session a request's cookie names, if any. */
+export function liveSession(auth: Authenticator, headers: HeaderBag): Session | undefined {
+  for (const id of readCookieValues(headers.cookie, SESSION_COOKIE)) {
+    const s = auth.sessions.get(id);
+    if (s !== undefined) return s;
+  }
+  return undefined;
+}
+
+/** A key or a live session is presented (a door's browser without either is sent to its login page). */
+export function hasCredentials(auth: Authenticator, headers: HeaderBag): boolean {
+  return readPresentedKey(headers).kind !== 'none' || liveSession(auth, headers) !== undefined;
 }
 
 const REASONS: Record<number, string> = {

@@ -123,6 +123,8 @@ export interface CookieOptions {
   /** Seconds; 0 deletes the cookie. */
   maxAgeSeconds: number;
   secure: boolean;
+  /** Lax on a host or port door, where the app must work after a top-level navigation; default Strict. */
+  sameSite?: 'Strict' | 'Lax';
 }
 
 /**
@@ -136,7 +138,7 @@ export function sessionCookie(value: string, opts: CookieOptions): string {
     `${SESSION_COOKIE}=${value}`,
     'Path=/',
     'HttpOnly',
-    'SameSite=Strict',
+    `SameSite=${opts.sameSite ?? 'Strict'}`,
     `Max-Age=${Math.max(0, Math.floor(opts.maxAgeSeconds))}`,
   ];
   if (opts.secure) parts.push('Secure');

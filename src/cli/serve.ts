@@ -130,12 +130,21 @@ function reloadConfig(gateway: Gateway, path: string | null, io: CliIo, log: Log
     return;
   }
   for (const w of next.warnings) log.warn({ event_type: 'config_warning' }, w);
-  const { restartNeeded } = gateway.reload(next.config);
-  if (restartNeeded.length > 0)
-    log.warn(
-      { event_type: 'config_restart_needed', keys: restartNeeded },
-      `${why}: ${restartNeeded.join(', ')} changed; these take effect after a restart`,
-    );
+  gateway.reload(next.config).then(
+    ({ restartNeeded }) => {
+      if (restartNeeded.length > 0)
+        log.warn(
+          { event_type: 'config_restart_needed', keys: restartNeeded },
+          `${why}: ${restartNeeded.join(', ')} changed; these take effect after a restart`,
+        );
+    },
+    (err: unknown) =>
+      // A port door that cannot be bound: the old config stays in force (main.ts reload).
+      log.error(
+        { event_type: 'config_reload_failed', problems: 1 },
+        `${why}: ${path}: ${err instanceof Error ? err.message : String(err)} (keeping the current config)`,
+      ),
+  );
 }
 
 /**

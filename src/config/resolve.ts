@@ -6,6 +6,7 @@
  */
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { doorIssues } from './doors.ts';
 import { applyEnvOverrides } from './env.ts';
 import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
 import { type Config, configSchema } from './schema.ts';
@@ -161,6 +162,7 @@ export function resolveConfig(
         issues.push({ file, path: `placement_rules.${i}.machines.${j}`, message: `unknown machine '${m}'` });
   issues.push(...machineIssues(file, config));
   issues.push(...modelIssues(file, config));
+  for (const d of doorIssues(config)) issues.push({ file, ...d });
   if (issues.length > 0) return { ok: false, issues: issues.map(masked), warnings };
 
   return { ok: true, config, warnings, notes: envResult.notes };

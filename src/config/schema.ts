@@ -38,6 +38,24 @@ export const httpUrl = () =>
   });
 
 const stringList = () => z.array(z.string());
+/** A DNS name (labels of letters, digits, `-`, `_`), lowercased, a trailing dot dropped. */
+const HOST_NAME = /^(?=.{1,253}$)([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)(\.[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?)*$/;
+const hostName = () =>
+  z
+    .string()
+    .transform((v) => v.toLowerCase().replace(/\.$/, ''))
+    .refine((v) => HOST_NAME.test(v), {
+      error: (iss) =>
+        `is not a host name (letters, digits, '-', '.'; no port, scheme or path), got ${JSON.stringify(iss.input)}`,
+    });
+/** `listen: 8188` or `"ADDR:PORT"` (`"[::1]:8188"`); 0 = any free port (tests). */
+const listenSchema = () =>
+  z.union([
+    z.number().int().min(0).max(65535),
+    z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$/, {
+      error: 'must be a port (8188) or "ADDR:PORT" ("0.0.0.0:8188")',
+    }),
+  ]);
 const isMac = (v: string) => /^[0-9a-f]{2}([:-][0-9a-f]{2}){5}$/i.test(v.trim()) || /^[0-9a-f]{12}$/i.test(v.trim());
 const stringMap = () => z.record(z.string(), z.string());
 const COMMAND_TYPE = 'must be a string (run by /bin/sh -c) or a list of strings (argv)';
@@ -260,6 +278,10 @@ export const serviceSchema = z.object({
    * backlog. 0 = no limit.
    */
   upstream_max_connections: nonNegInt().default(128),
+
+  // Doors (SPEC §10, docs/doors.md): names whose `Host` picks this service; an extra listener.
+  hosts: z.array(hostName()).default([]),
+  listen: listenSchema().nullish(),
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -400,6 +422,10 @@ export const serverSchema = z.object({
    * form's `model` field must come within them). Larger bodies are refused with 413.
    */
   model_body_cap_bytes: nonNegInt().default(8 * 1024 * 1024),
+  /** Every service also answers at the host `{id}.<service_domain>` (SPEC §10). */
+  service_domain: hostName().nullish(),
+  /** With auth off, other names Hestia answers to (a reverse proxy's, a LAN name): docs/doors.md. */
+  allowed_hosts: z.array(hostName()).default([]),
 });
 
 export const eventsSchema = z.object({

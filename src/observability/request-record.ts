@@ -27,6 +27,8 @@ export interface ProxyRequestInfo {
   error: string | null;
   /** True for a WebSocket tunnel (logged when it closes, status 101). */
   websocket: boolean;
+  /** The door it came through (`path`, `host`, `port`; absent for the dispatcher): SPEC §10. */
+  door?: string;
   /**
    * Why the routing strategy chose `upstream` (e.g. `model 'llama3' → by_model`); absent for a
    * service without a strategy. Only ever logged: it is free text (`→`, quotes), never a header.

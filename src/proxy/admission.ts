@@ -44,8 +44,13 @@ import type { ServicePath } from './target-path.ts';
 /** An auth step's verdict: refused with the error; null = allowed (credentials stripped); undefined = not checked. */
 export type AuthVerdict = HestiaError | null | undefined;
 
+/** Which door a request came through (the request log's `door`): `/services/{id}`, a `Host`, a service's own listener. */
+export type DoorKind = 'path' | 'host' | 'port';
+
 /** A way in: how it picks the service, checks credentials and names an unknown service. */
 export interface Door<R> {
+  /** For the request log; absent = the dispatcher's. */
+  readonly kind?: DoorKind;
   /**
    * The service the request names (`id` percent-decoded, `rest` the raw part below it), null
    * when it names none, or the error refusing a request this door cannot take at all.

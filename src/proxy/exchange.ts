@@ -32,7 +32,7 @@ import { Readable } from 'node:stream';
 import { HestiaError, sendError } from '../errors.ts';
 import { routeRequest } from '../routing/route-request.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import { type LeaseWaiter, leaveQueue } from './admission.ts';
+import { type DoorKind, type LeaseWaiter, leaveQueue } from './admission.ts';
 import type { FailureKind } from './failures.ts';
 import { Forwarding } from './forward.ts';
 import { buildResponseHeaders, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
@@ -67,6 +67,8 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   route: string = PROXY_ROUTE;
   /** The body of Hestia's own errors: the envelope, or OpenAI's shape on the model endpoints. */
   errorShape: ((err: HestiaError) => unknown) | undefined = undefined;
+  /** EndedRequest.door: set by the handler from the admitting door. */
+  door: DoorKind = 'path';
 
   /**
    * An admitted request (admission.ts), with its upstream head already built (headers.ts); the
@@ -95,8 +97,11 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
     service: ServiceHandle | null,
     err: HestiaError,
     startedAt: number,
+    door: DoorKind = 'path',
   ): void {
-    new Exchange(pctx, req, res, service, '', null, startedAt).reject(err);
+    const ex = new Exchange(pctx, req, res, service, '', null, startedAt);
+    ex.door = door;
+    ex.reject(err);
   }
 
   // ---------------------------------------------------------------------------------------

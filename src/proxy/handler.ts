@@ -11,12 +11,12 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { gateProxyRequest } from '../auth/request-guards.ts';
+import { gateOriginRequest, gateProxyRequest } from '../auth/request-guards.ts';
 import type { ModelEndpoint } from '../config/model-endpoints.ts';
 import { HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import type { ProxyObserver } from '../observability/request-record.ts';
-import { acquireLease, admit } from './admission.ts';
+import { acquireLease, admit, type Door } from './admission.ts';
 import { type ForwardedResponse, type ForwardOptions, forwardCollected } from './collected-forward.ts';
 import { Exchange } from './exchange.ts';
 import { buildUpstreamHeaders } from './headers.ts';
@@ -31,10 +31,13 @@ export type { ProxyHooks } from './path-door.ts';
 export type { EndedRequest } from './proxy-context.ts';
 
 export interface ProxyHandler {
-  handleRequest(req: IncomingMessage, res: ServerResponse): void;
+  /** `door` defaults to `/services/{id}` (path-door.ts); host and port doors pass theirs (origin-doors.ts). */
+  handleRequest(req: IncomingMessage, res: ServerResponse, door?: Door<IncomingMessage>): void;
   /** A request to a model endpoint (`POST /v1/chat/completions`, …; model-door.ts). */
   handleModelRequest(endpoint: ModelEndpoint, req: IncomingMessage, res: ServerResponse): void;
-  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, door?: Door<IncomingMessage>): void;
+  /** The door of a whole origin for one service (a host or a port door), built once per service and kind. */
+  originDoor(serviceId: string, kind: 'host' | 'port'): Door<IncomingMessage>;
   /**
    * Forward one request for the dispatcher (`POST /v1/requests`) through the proxy's pools and
    * rules; the response comes back as a stream (collected-forward.ts). The caller holds the lease.
@@ -54,17 +57,18 @@ export interface ProxyHandler {
   close(): Promise<void>;
 }
 
-function handleRequest(pctx: ProxyContext, req: IncomingMessage, res: ServerResponse): void {
+function handleRequest(pctx: ProxyContext, req: IncomingMessage, res: ServerResponse, door = pctx.door): void {
   const startedAt = performance.now();
   let ex: Exchange | null = null;
   try {
-    const admitted = admit(pctx.ctx, pctx.door, req);
+    const admitted = admit(pctx.ctx, door, req);
     if (admitted.error !== null) {
-      Exchange.refused(pctx, req, res, admitted.service, admitted.error, startedAt);
+      Exchange.refused(pctx, req, res, admitted.service, admitted.error, startedAt, door.kind);
       return;
     }
     const head = buildUpstreamHeaders(req, pctx.ctx.config.server.trust_proxy, null, admitted.authed);
     ex = new Exchange(pctx, req, res, admitted.service, admitted.rest, head, startedAt);
+    if (door.kind !== undefined) ex.door = door.kind;
     acquireLease(pctx.ctx.log, admitted.service, ex);
   } catch (err) {
     // A bug in a collaborator (auth hook, lifecycle) must cost one request, not the process.
@@ -80,7 +84,11 @@ function handleRequest(pctx: ProxyContext, req: IncomingMessage, res: ServerResp
  * when on, auth/request-guards.ts decides and strips the gateway's own credentials before forwarding.
  */
 export function authHooks(ctx: GatewayContext): ProxyHooks {
-  return { authorize: (req, serviceId) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, serviceId) : undefined) };
+  return {
+    authorize: (req, serviceId) => (ctx.auth.enabled ? gateProxyRequest(ctx.auth, req, serviceId) : undefined),
+    authorizeOrigin: (req, serviceId) =>
+      ctx.auth.enabled ? gateOriginRequest(ctx.auth, req, serviceId, ctx.config.server.trust_proxy) : undefined,
+  };
 }
 
 /** `hooks` defaults to the gateway's auth (authHooks); tests pass their own. */
@@ -93,9 +101,10 @@ export function createProxyHandler(
   const models = modelDoor(ctx);
   let closing: Promise<void> | undefined;
   return {
-    handleRequest: (req, res) => handleRequest(pctx, req, res),
+    handleRequest: (req, res, door) => handleRequest(pctx, req, res, door),
     handleModelRequest: (endpoint, req, res) => handleModelRequest(pctx, models, endpoint, req, res),
-    handleUpgrade: (req, socket, head) => handleUpgrade(pctx, req, socket, head),
+    handleUpgrade: (req, socket, head, door) => handleUpgrade(pctx, req, socket, head, door),
+    originDoor: (serviceId, kind) => pctx.originDoor(serviceId, kind),
     forward: (opts) => forwardCollected(pctx, opts),
     reportEnd: (r, route, status, lease, websocket, upstreamStatus) =>
       pctx.reportEnd(r, route, status, lease, websocket, upstreamStatus),

@@ -54,12 +54,15 @@ export function refuseEscapingPath(service: ServiceHandle, rest: string): Hestia
  */
 export interface ProxyHooks {
   authorize?(req: IncomingMessage, serviceId: string | undefined): HestiaError | null | undefined;
+  /** The same for a host or port door (origin-doors.ts), which also accepts a logged-in browser's session; default `authorize`. */
+  authorizeOrigin?(req: IncomingMessage, serviceId: string | undefined): HestiaError | null | undefined;
 }
 
 /** The door of `/services/…` requests and upgrades, with the handler's auth hook. */
 export function servicesPathDoor(hooks: ProxyHooks): Door<IncomingMessage> {
   const authorize = hooks.authorize;
   return {
+    kind: 'path',
     pick: pickServicePath,
     refuseTarget: refuseEscapingPath,
     authorize: authorize === undefined ? undefined : (req, serviceId) => authorize.call(hooks, req, serviceId),

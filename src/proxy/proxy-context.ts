@@ -11,6 +11,7 @@ import type { ProxyObserver, ProxyRequestInfo } from '../observability/request-r
 import type { Lease, ServiceHandle } from '../services/types.ts';
 import type { Door } from './admission.ts';
 import { Deadlines } from './deadlines.ts';
+import { originDoor } from './origin-doors.ts';
 import { type ProxyHooks, servicesPathDoor } from './path-door.ts';
 import { UpstreamPools } from './upstream-pools.ts';
 
@@ -28,6 +29,8 @@ export interface EndedRequest {
   readonly upstream: string | null;
   readonly errorCode: string | null;
   readonly routeReason: string | null;
+  /** The door it came through (admission.ts `DoorKind`); absent for the dispatcher. */
+  readonly door?: string;
 }
 
 export class ProxyContext {
@@ -39,6 +42,19 @@ export class ProxyContext {
   /** The admission door of `/services/{id}/…` requests and upgrades (path-door.ts), with `hooks`' auth. */
   readonly door: Door<IncomingMessage>;
   private readonly requestLog: Logger;
+
+  private readonly originDoors = new Map<string, Door<IncomingMessage>>();
+
+  /** The host or port door of one service (origin-doors.ts), built once. */
+  originDoor(serviceId: string, kind: 'host' | 'port'): Door<IncomingMessage> {
+    const key = `${kind} ${serviceId}`;
+    let door = this.originDoors.get(key);
+    if (door === undefined) {
+      door = originDoor(this.hooks, serviceId, kind);
+      this.originDoors.set(key, door);
+    }
+    return door;
+  }
 
   constructor(
     readonly ctx: GatewayContext,
@@ -76,6 +92,7 @@ export class ProxyContext {
       websocket,
     };
     if (r.routeReason !== null) info.route_reason = r.routeReason;
+    if (r.door !== undefined) info.door = r.door;
     if (upstreamStatus !== undefined) info.upstream_status = upstreamStatus;
     this.report(info);
   }

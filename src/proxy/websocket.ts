@@ -23,7 +23,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HestiaError } from '../errors.ts';
 import type { Lease, ServiceHandle } from '../services/types.ts';
-import { acquireLease, admit, type LeaseWaiter, leaveQueue } from './admission.ts';
+import { acquireLease, admit, type Door, type DoorKind, type LeaseWaiter, leaveQueue } from './admission.ts';
 import { type AttemptState, nextAttempt } from './attempt-policy.ts';
 import { classifyFailure, failureCode, failureToError } from './failures.ts';
 import { buildUpstreamHeaders, isSessionCookieHeader, isValidRequestId, type UpstreamRequestHead } from './headers.ts';
@@ -62,6 +62,8 @@ class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
   ended = false;
   /** Upgrades are not routed (EndedRequest). */
   readonly routeReason = null;
+  /** EndedRequest.door: set from the admitting door. */
+  door: DoorKind = 'path';
 
   /**
    * An admitted upgrade (admission.ts) with its upstream head built (headers.ts); `upstreamHead`
@@ -93,8 +95,11 @@ class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
     service: ServiceHandle | null,
     err: HestiaError,
     startedAt: number,
+    door: DoorKind = 'path',
   ): void {
-    new Tunnel(pctx, req, client, EMPTY, service, '', null, startedAt).reject(err);
+    const t = new Tunnel(pctx, req, client, EMPTY, service, '', null, startedAt);
+    t.door = door;
+    t.reject(err);
   }
 
   get method(): string {
@@ -348,18 +353,26 @@ class Tunnel implements AttemptState, LeaseWaiter, EndedRequest {
   }
 }
 
-export function handleUpgrade(pctx: ProxyContext, req: IncomingMessage, client: Duplex, head: Buffer): void {
+/** `door` defaults to the `/services/{id}` door; a host or port door passes its own (whole origin). */
+export function handleUpgrade(
+  pctx: ProxyContext,
+  req: IncomingMessage,
+  client: Duplex,
+  head: Buffer,
+  door: Door<IncomingMessage> = pctx.door,
+): void {
   const startedAt = performance.now();
+  const kind = door.kind ?? 'path';
   let t: Tunnel | null = null;
   try {
-    if (!isProxyTarget(req.url)) {
+    if (door === pctx.door && !isProxyTarget(req.url)) {
       const err = new HestiaError('HESTIA_NOT_FOUND', `no WebSocket endpoint at ${(req.url ?? '').split('?')[0]}`);
       Tunnel.refused(pctx, req, client, null, err, startedAt);
       return;
     }
-    const admitted = admit(pctx.ctx, pctx.door, req);
+    const admitted = admit(pctx.ctx, door, req);
     if (admitted.error !== null) {
-      Tunnel.refused(pctx, req, client, admitted.service, admitted.error, startedAt);
+      Tunnel.refused(pctx, req, client, admitted.service, admitted.error, startedAt, kind);
       return;
     }
     const upgrade = req.headers.upgrade;
@@ -368,11 +381,12 @@ export function handleUpgrade(pctx: ProxyContext, req: IncomingMessage, client: 
         'HESTIA_BAD_REQUEST',
         'only WebSocket upgrades (GET, Upgrade: websocket) are proxied',
       );
-      Tunnel.refused(pctx, req, client, admitted.service, err, startedAt);
+      Tunnel.refused(pctx, req, client, admitted.service, err, startedAt, kind);
       return;
     }
     const built = buildUpstreamHeaders(req, pctx.ctx.config.server.trust_proxy, upgrade, admitted.authed);
     t = new Tunnel(pctx, req, client, head, admitted.service, admitted.rest, built, startedAt);
+    t.door = kind;
     acquireLease(pctx.ctx.log, admitted.service, t);
   } catch (err) {
     pctx.ctx.log.error({ err, event_type: 'proxy_internal_error' }, 'upgrade failed');

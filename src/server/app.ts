@@ -16,6 +16,7 @@ import { GatewayMetrics } from '../observability/metrics.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import { registerDashboard } from '../ui/routes.ts';
 import { registerAuth } from './control-plane-auth.ts';
+import { FrontDoors } from './doors.ts';
 import {
   hardenServer,
   isWebSocketUpgrade,
@@ -40,6 +41,8 @@ import { registerStrategyRoutes } from './routes/strategies.ts';
 export interface HttpApp {
   server: Server;
   fastify: FastifyInstance;
+  /** Host doors and the Host/Origin checks of the main listener; the port doors' listeners use it too (doors.ts). */
+  front: FrontDoors;
 }
 
 /** `/services` and everything under `/services/` is the proxy's; all else is Fastify's. */
@@ -68,12 +71,14 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     obs = { metrics, events };
   }
   let server: Server | undefined;
+  const front = new FrontDoors(ctx, proxy);
   const fastify = Fastify({
     logger: false,
     // Fastify's own request logging is off: the gateway logs one line per request itself.
     serverFactory: (handler) => {
       const s = createServer(SERVER_OPTIONS, (req: IncomingMessage, res: ServerResponse) => {
         if (refuseMalformed(req, res)) return;
+        if (front.onRequest(req, res)) return; // a host door, or refused (doors.ts)
         if (isProxyPath(req.url)) {
           proxy.handleRequest(req, res);
           return;
@@ -83,15 +88,15 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
         else handler(req, res);
       });
       hardenServer(s, ctx.config.server.request_idle_timeout_ms);
-      // Every WebSocket upgrade goes to the proxy: under /services it is tunnelled, elsewhere the
-      // proxy answers 404 (the control plane has no WebSocket endpoints). Other upgrades (h2c)
-      // are served as plain HTTP/1.1.
+      // Every WebSocket upgrade goes to a door (doors.ts) or the proxy: under /services it is
+      // tunnelled, elsewhere the proxy answers 404 (the control plane has no WebSocket
+      // endpoints). Other upgrades (h2c) are served as plain HTTP/1.1.
       s.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
         if (!isWebSocketUpgrade(req)) serveAsPlainHttp(s, req, socket, head);
         else {
           const bad = malformedHead(req);
           if (bad !== null) socket.end(rawErrorResponse(bad));
-          else proxy.handleUpgrade(req, socket, head);
+          else if (!front.onUpgrade(req, socket, head)) proxy.handleUpgrade(req, socket, head);
         }
       });
       server = s;
@@ -159,5 +164,5 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
 
   await fastify.ready();
   if (!server) throw new Error('fastify did not call serverFactory');
-  return { server, fastify };
+  return { server, fastify, front };
 }

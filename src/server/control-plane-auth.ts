@@ -171,71 +171,22 @@ function loginRoutes(ctx: GatewayContext) {
       };
       const auth = ctx.auth;
       const client = auth.clientAddress(req.headers, req.socket.remoteAddress);
-      const dashboard = ctx.config.auth.dashboard;
 
       // Login CSRF: a foreign page must not log the browser into *our* account either.
       if (req.headers.origin !== undefined && !isSameOrigin(req.headers, ctx.config.server.trust_proxy)) {
         const d = auth.deny('csrf', client, '/ui/login');
         return fail(d.error, 'cross-origin login refused');
       }
-      if (!ctx.config.auth.enabled) {
-        // No sessions while auth is off: there is nothing to protect, and no cookie to leak.
-        const err = new HestiaError('HESTIA_NOT_FOUND', 'authentication is disabled; the dashboard needs no login');
-        return fail(err, err.message);
-      }
-      if (!dashboard) {
-        const err = new HestiaError('HESTIA_UNAUTHORIZED', 'dashboard login is not configured (auth.dashboard)');
-        return fail(err, err.message);
-      }
-      const blocked = auth.loginLimiter.check(client);
-      if (blocked.blocked) {
-        const err = auth.blockedLogin(blocked.retryAfterMs);
-        return fail(err, err.message);
-      }
-      // scrypt is costly: a cap in total and per address (auth.loginGate), so one client cannot
-      // hold every slot and lock the dashboard's owner out.
-      const slot = auth.loginGate.enter(client);
-      if (!slot.ok) {
-        const err = new HestiaError(
-          'HESTIA_TOO_MANY_REQUESTS',
-          slot.reason === 'address'
-            ? 'a login from this address is already being checked; try again'
-            : 'too many logins at once; try again',
-          {},
-          { 'retry-after': '1' },
-        );
-        return fail(err, err.message);
-      }
-      const username = typeof body.username === 'string' ? body.username : '';
-      const password = typeof body.password === 'string' ? body.password : '';
-
-      let ok: boolean;
-      try {
-        const userOk = equalStrings(username, dashboard.username);
-        // Always run scrypt, so a wrong username is not faster than a wrong password.
-        const passOk = await verifyPassword(password, dashboard.password_hash);
-        ok = userOk && passOk && password.length > 0;
-      } finally {
-        slot.leave();
-      }
-
-      if (!ok) {
-        const r = auth.loginLimiter.fail(client);
-        const d = auth.deny('bad_login', client, '/ui/login', r.blocked ? { blockedForMs: r.retryAfterMs } : {});
-        return fail(d.error, 'wrong username or password');
-      }
-      auth.loginLimiter.succeed(client);
-      // A fresh id on every login (no session fixation); an old cookie's session ends.
-      for (const old of readCookieValues(req.headers.cookie, SESSION_COOKIE)) auth.sessions.destroy(old);
-      const ttl = dashboard.session_ttl_ms;
-      const { id } = auth.sessions.create(dashboard.username, ttl);
+      const result = await attemptLogin(ctx, client, req.headers.cookie, body.username, body.password, '/ui/login');
+      if ('error' in result) return fail(result.error, result.message);
+      const { id, ttl, username } = result;
       reply.header(
         'set-cookie',
         sessionCookie(id, { maxAgeSeconds: ttl / 1000, secure: isHttpsRequest(req.headers, req.socket) }),
       );
       reply.header('cache-control', 'no-store');
       if (isForm) return reply.redirect(next, 303);
-      return reply.status(200).send({ ok: true, username: dashboard.username });
+      return reply.status(200).send({ ok: true, username });
     });
 
     app.post('/ui/logout', async (req, reply) => {
@@ -253,6 +204,74 @@ function loginRoutes(ctx: GatewayContext) {
       return reply.status(204).send();
     });
   };
+}
+
+/**
+ * The dashboard's login check (its users, limits and scrypt slots), shared by `/ui/login` and a
+ * door's `/.hestia/login` (server/doors.ts): a fresh session on success (an old cookie's ends).
+ */
+export async function attemptLogin(
+  ctx: GatewayContext,
+  client: string,
+  cookie: string | string[] | undefined,
+  usernameIn: unknown,
+  passwordIn: unknown,
+  path: string,
+): Promise<{ error: HestiaError; message: string } | { id: string; ttl: number; username: string }> {
+  const auth = ctx.auth;
+  const dashboard = ctx.config.auth.dashboard;
+  if (!ctx.config.auth.enabled) {
+    // No sessions while auth is off: there is nothing to protect, and no cookie to leak.
+    const err = new HestiaError('HESTIA_NOT_FOUND', 'authentication is disabled; the dashboard needs no login');
+    return { error: err, message: err.message };
+  }
+  if (!dashboard) {
+    const err = new HestiaError('HESTIA_UNAUTHORIZED', 'dashboard login is not configured (auth.dashboard)');
+    return { error: err, message: err.message };
+  }
+  const blocked = auth.loginLimiter.check(client);
+  if (blocked.blocked) {
+    const err = auth.blockedLogin(blocked.retryAfterMs);
+    return { error: err, message: err.message };
+  }
+  // scrypt is costly: a cap in total and per address (auth.loginGate), so one client cannot
+  // hold every slot and lock the dashboard's owner out.
+  const slot = auth.loginGate.enter(client);
+  if (!slot.ok) {
+    const err = new HestiaError(
+      'HESTIA_TOO_MANY_REQUESTS',
+      slot.reason === 'address'
+        ? 'a login from this address is already being checked; try again'
+        : 'too many logins at once; try again',
+      {},
+      { 'retry-after': '1' },
+    );
+    return { error: err, message: err.message };
+  }
+  const username = typeof usernameIn === 'string' ? usernameIn : '';
+  const password = typeof passwordIn === 'string' ? passwordIn : '';
+
+  let ok: boolean;
+  try {
+    const userOk = equalStrings(username, dashboard.username);
+    // Always run scrypt, so a wrong username is not faster than a wrong password.
+    const passOk = await verifyPassword(password, dashboard.password_hash);
+    ok = userOk && passOk && password.length > 0;
+  } finally {
+    slot.leave();
+  }
+
+  if (!ok) {
+    const r = auth.loginLimiter.fail(client);
+    const d = auth.deny('bad_login', client, path, r.blocked ? { blockedForMs: r.retryAfterMs } : {});
+    return { error: d.error, message: 'wrong username or password' };
+  }
+  auth.loginLimiter.succeed(client);
+  // A fresh id on every login (no session fixation); an old cookie's session ends.
+  for (const old of readCookieValues(cookie, SESSION_COOKIE)) auth.sessions.destroy(old);
+  const ttl = dashboard.session_ttl_ms;
+  const { id } = auth.sessions.create(dashboard.username, ttl);
+  return { id, ttl, username: dashboard.username };
 }
 
 /** Constant-time string equality (hash first so lengths do not leak either). */

@@ -22,6 +22,8 @@ export interface PageData {
   /** Show the log-out button (auth on and a session). */
   canLogout: boolean;
   now: number;
+  /** Links to each service's doors (SPEC §10): label → URL; absent = the path door only. */
+  doors?: Record<string, Array<{ label: string; url: string }>>;
 }
 
 /** "3 s", "4 min 5 s", "2 h 1 min". */
@@ -56,14 +58,20 @@ export function describeEvent(ev: ApiEvent): string {
   return '';
 }
 
-function serviceRow(s: ServiceStatus, now: number, models: readonly string[]): string {
+function serviceRow(
+  s: ServiceStatus,
+  now: number,
+  models: readonly string[],
+  doors: Array<{ label: string; url: string }> = [],
+): string {
   const id = escapeHtml(s.serviceId);
   const modelList =
     models.length > 0 ? `<span class="models" data-field="models">${models.map(escapeHtml).join(', ')}</span>` : '';
+  const links = doors.map((d) => ` <a class="door" href="${escapeHtml(d.url)}">${escapeHtml(d.label)}</a>`).join('');
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
   return `<tr data-service="${id}" data-state="${s.state}">
-  <th scope="row"><a href="/services/${encodeURIComponent(s.serviceId)}/" title="Open ${id}">${id}</a>${modelList}</th>
+  <th scope="row"><a href="/services/${encodeURIComponent(s.serviceId)}/" title="Open ${id}">${id}</a>${links}${modelList}</th>
   <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
@@ -116,7 +124,7 @@ export function dashboardPage(d: PageData): string {
       }`
     : '';
   const rows = d.services.length
-    ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [])).join('\n')
+    ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [], d.doors?.[s.serviceId])).join('\n')
     : '<tr><td colspan="9">No services are configured.</td></tr>';
   const types = new Set([
     'service_start',

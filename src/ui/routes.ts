@@ -12,6 +12,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { hostTable, portDoors } from '../config/doors.ts';
+import type { Config } from '../config/schema.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { apiEvent } from '../observability/event-stream.ts';
 import { dashboardPage } from './page.ts';
@@ -35,6 +37,29 @@ function secure(reply: FastifyReply): FastifyReply {
     .header('referrer-policy', 'same-origin');
 }
 
+/** Each service's doors as seen from the dashboard's own host (SPEC §10): path, host names, port. */
+export function doorLinks(config: Config, requestHost: string): Record<string, Array<{ label: string; url: string }>> {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(requestHost);
+  const hostname = m?.[1] || 'localhost';
+  const port = m?.[2] === undefined ? '' : `:${m[2]}`;
+  const out: Record<string, Array<{ label: string; url: string }>> = {};
+  const add = (id: string, label: string, url: string) => {
+    out[id] = [...(out[id] ?? []), { label, url }];
+  };
+  for (const [host, id] of hostTable(config)) add(id, host, `//${host}${port}/`);
+  for (const d of portDoors(config)) {
+    if (d.port === 0) continue;
+    const h =
+      d.host === null || d.host === '0.0.0.0' || d.host === '::'
+        ? hostname
+        : d.host.includes(':')
+          ? `[${d.host}]`
+          : d.host;
+    add(d.serviceId, `:${d.port}`, `//${h}:${d.port}/`);
+  }
+  return out;
+}
+
 export async function registerDashboard(app: FastifyInstance, ctx: GatewayContext): Promise<void> {
   app.get('/ui', async (req, reply) => {
     const who = req.hestiaAuth?.ok ? req.hestiaAuth : null;
@@ -50,6 +75,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: GatewayContex
       user: who?.keyName ?? null,
       canLogout: ctx.config.auth.enabled && who?.via === 'session',
       now: Date.now(),
+      doors: doorLinks(ctx.config, req.headers.host ?? ''),
     });
     return secure(reply)
       .header('content-type', 'text/html; charset=utf-8')

@@ -212,6 +212,7 @@ describe('observer and request log', () => {
         upstream: up.url,
         error: null,
         websocket: false,
+        door: 'path',
       },
     );
     assert.ok(report.duration_ms >= 0);
