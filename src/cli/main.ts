@@ -5,6 +5,7 @@
  * commands in-process with `runCli(argv, io)`.
  */
 import { parseArgs } from 'node:util';
+import { agentCommand } from './agent.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { hashPasswordCommand } from './hash-password.ts';
 import { type CliIo, withDefaults } from './io.ts';
@@ -17,6 +18,7 @@ const USAGE = `usage: hestia [serve] [--config FILE] [--watch]
        hestia keys create NAME [--services ID,…] | list [--json] | revoke NAME   [--db FILE]
        hestia hash-password    (reads the password from the terminal or stdin)
        hestia status [--url URL] [--api-key KEY] [--json]   (services of a running gateway)
+       hestia agent [--listen ADDR:PORT] [--token-file FILE] [--state-dir DIR]   (on another machine)
 `;
 
 export async function main(argv: string[], io: CliIo = withDefaults()): Promise<number | undefined> {
@@ -34,6 +36,8 @@ export async function main(argv: string[], io: CliIo = withDefaults()): Promise<
       return hashPasswordCommand(args, io);
     case 'status':
       return statusCommand(args, io);
+    case 'agent':
+      return agentCommand(args, io);
     case 'help':
     case '--help':
       io.stdout.write(USAGE);
