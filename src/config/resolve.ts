@@ -6,7 +6,7 @@
  */
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { applyEnvOverrides } from './env.ts';
+import { applyEnvOverrides, envIdOf } from './env.ts';
 import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
 import { type Config, configSchema } from './schema.ts';
 import { closestKey, describeUnion, describeValue, expectedNoun, maskText } from './validation.ts';
@@ -138,6 +138,18 @@ export function resolveConfig(
     }
   }
 
+  // A machine agent's token may come from the environment (SPEC §15): say which variable.
+  if (isObj(raw.machines))
+    for (const [id, m] of Object.entries(raw.machines)) {
+      if (!isObj(m) || !isObj(m.agent) || m.agent.token !== undefined) continue;
+      issues.push({
+        file,
+        path: `machines.${id}.agent.token`,
+        message: `is required: set it here or in the environment variable ${envIdOf(id)}_AGENT_TOKEN`,
+      });
+      m.agent.token = 'missing'; // reported above; keeps the schema from repeating it
+    }
+
   // 6. Schema: types, ranges, defaults.
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -193,14 +205,15 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
   }
   for (const [id, svc] of Object.entries(config.services)) {
     if (svc.launcher?.type !== 'process') continue;
-    // A process launcher spawns a child of the gateway: it can only run on the gateway's machine.
+    // A process launcher spawns a child of the gateway, or of the machine's agent (SPEC §15):
+    // it can only run on the gateway's machine or on a machine with an `agent`.
     const order = machineOrder(svc, config);
-    const elsewhere = order.ids.filter((m) => m !== LOCAL_MACHINE_ID);
+    const elsewhere = order.ids.filter((m) => m !== LOCAL_MACHINE_ID && !config.machines[m]?.agent);
     if (elsewhere.length > 0)
       issues.push({
         file,
         path: `services.${id}.launcher`,
-        message: `is a process launcher, which runs on the gateway's own machine ('${LOCAL_MACHINE_ID}'), but ${describeOrderSource(id, order)} places it on ${elsewhere.join(', ')}; use an ssh (or docker/slurm/http) launcher for other machines`,
+        message: `is a process launcher, which runs on the gateway's own machine ('${LOCAL_MACHINE_ID}'), but ${describeOrderSource(id, order)} places it on ${elsewhere.join(', ')}; give those machines an \`agent\` (hestia agent), or use an ssh (or docker/slurm/http) launcher for other machines`,
       });
   }
   return issues;
