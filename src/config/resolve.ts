@@ -182,6 +182,16 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const known = (m: string) => m in config.machines || m === LOCAL_MACHINE_ID;
   for (const [id, m] of Object.entries(config.machines)) {
+    for (const [k, v] of Object.entries(m.capacity))
+      if (v === 'auto' && (k !== 'gpu_mem_mb' || !m.agent))
+        issues.push({
+          file,
+          path: `machines.${id}.capacity.${k}`,
+          message:
+            k !== 'gpu_mem_mb'
+              ? 'auto is only for gpu_mem_mb (from the agent’s nvidia-smi report)'
+              : 'auto needs the machine’s agent (machines.' + id + '.agent), which reports the free GPU memory',
+        });
     for (const kind of ['wake', 'sleep'] as const) {
       const a = m[kind];
       if (!a) continue;

@@ -307,7 +307,8 @@ export const machineSchema = z.object({
   agent: machineAgentSchema.optional(),
   ssh: sshSettingsSchema.optional(),
   tags: stringList().default([]),
-  capacity: z.record(z.string(), z.number().min(0)).default({}),
+  /** Numbers, or `gpu_mem_mb: auto` (from the machine's agent's report, SPEC §15). */
+  capacity: z.record(z.string(), z.union([z.number().min(0), z.literal('auto')])).default({}),
   wake: powerActionSchema.optional(),
   sleep: powerActionSchema.optional(),
 });
