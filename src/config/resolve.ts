@@ -205,7 +205,7 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
         issues.push({ file, path: `machines.${id}.${kind}.machine`, message: `unknown machine '${a.machine}'` });
     }
     // After a wake the gateway waits for the machine to answer: it needs something to ask.
-    if (m.wake && !m.wake.wait_url && !m.ssh)
+    if (m.wake && !m.wake.wait_url && !m.ssh && !m.agent)
       issues.push({
         file,
         path: `machines.${id}.wake`,

@@ -1,6 +1,8 @@
 /** `machines.<id>.agent` (SPEC §15): url + token (or `<MACHINE>_AGENT_TOKEN`), and where a process launcher may run. */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { maskSecrets } from '../../src/config/mask.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
@@ -34,4 +36,13 @@ test('without an agent, a process launcher placed elsewhere is still an error th
   const r = resolveConfig(cfg(undefined), {});
   assert.equal(r.ok, false);
   assert.match(JSON.stringify(!r.ok && r.issues), /give those machines an `agent`/);
+});
+
+test('the worked example of docs/agent.md is a valid config', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../docs/agent.md', import.meta.url)), 'utf8');
+  const blocks = [...doc.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => m[1] as string);
+  const example = blocks.find((b) => b.includes('llama-70b'));
+  assert.ok(example);
+  const r = resolveConfig(example, { GPU_BOX_AGENT_TOKEN: 'x' });
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.issues));
 });
