@@ -19,6 +19,8 @@ const LAYERS = [
   ['gateway-context', '^src/gateway-context[.]ts$'],
   ['proxy', '^src/proxy/'],
   ['server', '^src/(server|ui)/'],
+  // `hestia agent`'s server side (SPEC §15): a separate program beside the gateway's server.
+  ['agent', '^src/agent/'],
   ['cli', '^src/(cli/|main[.]ts$)'],
 ];
 
@@ -26,7 +28,7 @@ const LAYERS = [
  * Siblings: layers of one rank that must not import each other either (launchers, routing and
  * auth know nothing of one another).
  */
-const SIBLINGS = [['remote'], ['launchers', 'routing', 'auth']];
+const SIBLINGS = [['remote'], ['launchers', 'routing', 'auth'], ['server', 'agent']];
 
 const rank = new Map();
 let r = 0;

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { agentCommand } from './agent.ts';
 import { checkConfigCommand } from './check-config.ts';
 import { hashPasswordCommand } from './hash-password.ts';
 import { type CliIo, withDefaults } from './io.ts';
@@ -18,6 +19,7 @@ const USAGE = `usage: hestia [serve] [--config FILE] [--port PORT] [--host HOST]
        hestia keys create NAME [--services ID,…] | list [--json] | revoke NAME   [--db FILE]
        hestia hash-password    (reads the password from the terminal or stdin)
        hestia status [--url URL] [--config FILE] [--api-key KEY] [--json]   (services of a running gateway)
+       hestia agent [--listen ADDR:PORT] [--token-file FILE] [--state-dir DIR]   (on another machine)
        hestia --version
 Every command takes --help.
 `;
@@ -71,6 +73,8 @@ async function run(argv: string[], io: CliIo): Promise<number | undefined> {
       return hashPasswordCommand(args, io);
     case 'status':
       return statusCommand(args, io);
+    case 'agent':
+      return agentCommand(args, io);
     default:
       io.stderr.write(`hestia: unknown command '${command}'\n${USAGE}`);
       return 2;

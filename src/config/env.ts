@@ -135,6 +135,17 @@ export function applyEnvOverrides(raw: Raw, env: Readonly<Record<string, string 
     else setPath(raw, spec.path, c.value);
   }
 
+  // A machine agent's token (SPEC §15): `<MACHINE>_AGENT_TOKEN`, for a machine with an `agent` block.
+  const machines = raw.machines;
+  if (machines !== null && typeof machines === 'object' && !Array.isArray(machines)) {
+    for (const [id, m] of Object.entries(machines as Record<string, unknown>)) {
+      const agent = m !== null && typeof m === 'object' ? (m as Raw).agent : undefined;
+      const token = env[`${envIdOf(id)}_AGENT_TOKEN`];
+      if (token === undefined || agent === null || typeof agent !== 'object' || Array.isArray(agent)) continue;
+      (agent as Raw).token = token;
+    }
+  }
+
   // Index configured ids by their env form. Two ids with one env form both get the value.
   const byEnvId = new Map<string, string[]>();
   const indexId = (id: string) => {

@@ -7,7 +7,7 @@
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { doorIssues } from './doors.ts';
-import { applyEnvOverrides } from './env.ts';
+import { applyEnvOverrides, envIdOf } from './env.ts';
 import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
 import { type Config, configSchema } from './schema.ts';
 import { closestKey, describeUnion, describeValue, expectedNoun, maskText } from './validation.ts';
@@ -139,6 +139,18 @@ export function resolveConfig(
     }
   }
 
+  // A machine agent's token may come from the environment (SPEC §15): say which variable.
+  if (isObj(raw.machines))
+    for (const [id, m] of Object.entries(raw.machines)) {
+      if (!isObj(m) || !isObj(m.agent) || m.agent.token !== undefined) continue;
+      issues.push({
+        file,
+        path: `machines.${id}.agent.token`,
+        message: `is required: set it here or in the environment variable ${envIdOf(id)}_AGENT_TOKEN`,
+      });
+      m.agent.token = 'missing'; // reported above; keeps the schema from repeating it
+    }
+
   // 6. Schema: types, ranges, defaults.
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -195,6 +207,16 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   const known = (m: string) => m in config.machines || m === LOCAL_MACHINE_ID;
   for (const [id, m] of Object.entries(config.machines)) {
+    for (const [k, v] of Object.entries(m.capacity))
+      if (v === 'auto' && (k !== 'gpu_mem_mb' || !m.agent))
+        issues.push({
+          file,
+          path: `machines.${id}.capacity.${k}`,
+          message:
+            k !== 'gpu_mem_mb'
+              ? 'auto is only for gpu_mem_mb (from the agent’s nvidia-smi report)'
+              : 'auto needs the machine’s agent (machines.' + id + '.agent), which reports the free GPU memory',
+        });
     for (const kind of ['wake', 'sleep'] as const) {
       const a = m[kind];
       if (!a) continue;
@@ -208,7 +230,7 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
         issues.push({ file, path: `machines.${id}.${kind}.machine`, message: `unknown machine '${a.machine}'` });
     }
     // After a wake the gateway waits for the machine to answer: it needs something to ask.
-    if (m.wake && !m.wake.wait_url && !m.ssh)
+    if (m.wake && !m.wake.wait_url && !m.ssh && !m.agent)
       issues.push({
         file,
         path: `machines.${id}.wake`,
@@ -218,14 +240,15 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
   }
   for (const [id, svc] of Object.entries(config.services)) {
     if (svc.launcher?.type !== 'process') continue;
-    // A process launcher spawns a child of the gateway: it can only run on the gateway's machine.
+    // A process launcher spawns a child of the gateway, or of the machine's agent (SPEC §15):
+    // it can only run on the gateway's machine or on a machine with an `agent`.
     const order = machineOrder(svc, config);
-    const elsewhere = order.ids.filter((m) => m !== LOCAL_MACHINE_ID);
+    const elsewhere = order.ids.filter((m) => m !== LOCAL_MACHINE_ID && !config.machines[m]?.agent);
     if (elsewhere.length > 0)
       issues.push({
         file,
         path: `services.${id}.launcher`,
-        message: `is a process launcher, which runs on the gateway's own machine ('${LOCAL_MACHINE_ID}'), but ${describeOrderSource(id, order)} places it on ${elsewhere.join(', ')}; use an ssh (or docker/slurm/http) launcher for other machines`,
+        message: `is a process launcher, which runs on the gateway's own machine ('${LOCAL_MACHINE_ID}'), but ${describeOrderSource(id, order)} places it on ${elsewhere.join(', ')}; give those machines an \`agent\` (hestia agent), or use an ssh (or docker/slurm/http) launcher for other machines`,
       });
   }
   return issues;

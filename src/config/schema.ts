@@ -348,11 +348,24 @@ const powerActionSchema = z
       ctx.addIssue({ code: 'custom', path: ['url'], message: 'is required for type http' });
   });
 
+/** `hestia agent` on a machine (SPEC §15; the client is src/remote/agent/). */
+export const machineAgentSchema = z.object({
+  url: httpUrl(),
+  /** Also from the environment: `<MACHINE>_AGENT_TOKEN` (config/env.ts). */
+  token: z
+    .string({ error: 'is required: set it here or in the environment variable <MACHINE>_AGENT_TOKEN' })
+    .min(1, { error: 'must not be empty' }),
+  /** PEM CA bundle that signs the agent's TLS certificate (for an https url with a private CA). */
+  ca_file: z.string().optional(),
+});
+
 export const machineSchema = z.object({
   host: z.string().min(1),
+  agent: machineAgentSchema.optional(),
   ssh: sshSettingsSchema.optional(),
   tags: stringList().default([]),
-  capacity: z.record(z.string(), z.number().min(0)).default({}),
+  /** Numbers, or `gpu_mem_mb: auto` (from the machine's agent's report, SPEC §15). */
+  capacity: z.record(z.string(), z.union([z.number().min(0), z.literal('auto')])).default({}),
   wake: powerActionSchema.optional(),
   sleep: powerActionSchema.optional(),
 });
@@ -456,6 +469,7 @@ export const configSchema = z.object({
 export type Config = z.infer<typeof configSchema>;
 export type ServiceConfig = z.infer<typeof serviceSchema>;
 export type MachineConfig = z.infer<typeof machineSchema>;
+export type MachineAgentConfig = z.infer<typeof machineAgentSchema>;
 export type LauncherConfig = z.infer<typeof launcherSchema>;
 export type LauncherType = LauncherConfig['type'];
 export type ProcessLauncherConfig = z.infer<typeof processLauncherSchema>;

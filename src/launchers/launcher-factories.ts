@@ -4,10 +4,10 @@
  * (its folder exports a `LauncherFactory`).
  */
 import type { LauncherConfig, LauncherType } from '../config/schema.ts';
+import { placedProcessLauncherFactory } from './agent/index.ts';
 import { createDockerLauncher } from './docker/index.ts';
 import { createHttpLauncher } from './http/index.ts';
 import { noneLauncherFactory } from './none/index.ts';
-import { processLauncherFactory } from './process/index.ts';
 import { createSemaphoreLauncher } from './semaphore/index.ts';
 import { createSlurmLauncher } from './slurm/index.ts';
 import { createSshLauncher } from './ssh/index.ts';
@@ -18,7 +18,8 @@ export type LauncherFactories = { [K in LauncherType]?: FactoryFor<K> };
 
 export const launcherFactories: LauncherFactories = {
   none: noneLauncherFactory,
-  process: processLauncherFactory,
+  // Local, or through the placed machine's agent (SPEC §15).
+  process: placedProcessLauncherFactory,
   ssh: createSshLauncher,
   docker: createDockerLauncher,
   slurm: createSlurmLauncher,

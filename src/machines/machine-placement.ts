@@ -22,6 +22,7 @@ import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BusyResult } from '../services/busy-check.ts';
 import { MachineUnavailableError, type Placement, type PlacementClaim } from '../services/placement.ts';
+import { AgentResourceCache, type ResourceReport } from './agent-resources.ts';
 import {
   CapacityLedger,
   type Claim,
@@ -71,6 +72,8 @@ export interface MachineInfo {
   free: Resources;
   allocation: Array<{ serviceId: string; requires: Resources; state: string | null; since: string }>;
   power: PowerInfo;
+  /** Machines with an agent: its last resource report (CPU, memory, GPUs), SPEC §15. */
+  resources?: ResourceReport;
 }
 
 export interface MachinePlacementOptions {
@@ -88,11 +91,14 @@ function message(err: unknown): string {
 export class MachinePlacement implements Placement {
   readonly ledger: CapacityLedger;
   readonly power: PowerManager;
+  /** Agents' resource reports and `auto` capacities (SPEC §15). */
+  readonly resources: AgentResourceCache;
 
   constructor(private readonly opts: MachinePlacementOptions) {
     const { getConfig } = opts;
+    this.resources = new AgentResourceCache(getConfig);
     this.ledger = new CapacityLedger(
-      (id) => getConfig().machines[id]?.capacity ?? {},
+      (id) => this.resources.capacity(id, this.heldByHot(id)),
       (id) => this.power.update(id),
     );
     this.power = new PowerManager({
@@ -115,6 +121,9 @@ export class MachinePlacement implements Placement {
     const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
     const release = this.power.hold(machine.id);
     try {
+      // `auto` capacity: what the agent reports now (an agent that does not answer fails the
+      // reachability check below with the reason).
+      if (this.resources.hasAuto(machine.id)) await this.resources.refresh(machine.id, signal);
       const over = exceedsTotal(this.ledger.capacity(machine.id), requires);
       if (Object.keys(over).length > 0) {
         throw new MachineUnavailableError(
@@ -135,6 +144,16 @@ export class MachinePlacement implements Placement {
   adopt(serviceId: string, machine: PlacedMachine): PlacementClaim {
     const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
     return this.ledger.forceReserve(machine.id, serviceId, requires);
+  }
+
+  /** What the machine's hot services hold (for `auto` capacity: already in the agent's "used"). */
+  private heldByHot(machineId: string): Resources {
+    const out: Record<string, number> = {};
+    for (const c of this.ledger?.claims(machineId) ?? []) {
+      if (this.runtimeOf(c.serviceId)?.state !== 'hot') continue;
+      for (const [k, v] of Object.entries(c.requires)) out[k] = (out[k] ?? 0) + v;
+    }
+    return out;
   }
 
   private runtimeOf(serviceId: string): EvictableService | undefined {
@@ -368,8 +387,15 @@ export class MachinePlacement implements Placement {
           since: new Date(c.since).toISOString(),
         })),
         power: this.power.describe(id),
+        ...(m?.agent ? { resources: this.agentResources(id) } : {}),
       };
     });
+  }
+
+  /** The agent's last report (and a background refresh, so the list stays live). */
+  private agentResources(id: string): ResourceReport {
+    this.resources.refreshSoon(id);
+    return this.resources.latest(id) ?? { report: null, error: null, at: null };
   }
 
   close(): Promise<void> {

@@ -29,6 +29,7 @@ import { probeOnce } from '../remote/http-probe.ts';
 import { excerpt } from '../remote/output-excerpt.ts';
 import { runOnMachine } from '../remote/ssh/exec.ts';
 import { MachineUnavailableError } from '../services/placement.ts';
+import { probeAgent } from './agent-probe.ts';
 import { sendWol, WOL_DEFAULT_ADDRESS, WOL_DEFAULT_PORT } from './wol.ts';
 
 /** Bound on one probe of a `wait_url`. */
@@ -142,10 +143,12 @@ export function tcpProbe(host: string, port: number, timeoutMs: number, signal?:
 }
 
 /**
- * Is the machine up? Its `wake.wait_url` when set, else its SSH port; a machine with neither
+ * Is the machine up? Its agent when it has one (agent-probe.ts), else its `wake.wait_url` when set, else its SSH port; a machine with neither
  * cannot be checked and counts as reachable.
  */
 export async function probeMachine(machineId: string, m: MachineConfig, signal?: AbortSignal): Promise<ReachResult> {
+  // A machine with an agent is up when its agent answers with our token (SPEC §15).
+  if (m.agent) return probeAgent(machineId, m.agent, signal);
   const waitUrl = m.wake?.wait_url;
   if (waitUrl) {
     const url = expandTemplate(waitUrl, machineVars(machineId, m));

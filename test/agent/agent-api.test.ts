@@ -1,0 +1,231 @@
+/**
+ * `hestia agent` on its own (SPEC §15), as a real child process on a loopback port: the token
+ * on every request, starting/inspecting/stopping process groups that are the agent's children,
+ * the pushed exit event, output rings, resources (nvidia-smi's CSV), the state file and
+ * re-adoption after an agent restart, and bad input (a flood of starts, a huge env and body, a
+ * command printing 100 MB, a subscriber that never reads): the agent stays bounded and serving.
+ */
+import assert from 'node:assert/strict';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parseNvidiaSmiCsv } from '../../src/agent/resources.ts';
+import { AgentChannel } from '../../src/remote/agent/channel.ts';
+import { AgentClient, type AgentError } from '../../src/remote/agent/client.ts';
+import { type ChildAgent, spawnAgent } from '../helpers/agent.ts';
+import { FIXTURE, isAlive, tempDir } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
+
+const SAMPLE = fileURLToPath(new URL('../fixtures/nvidia-smi-sample.csv', import.meta.url));
+const TOKEN = 'agent-test-token-0123456789';
+const tmp = tempDir();
+const agents: ChildAgent[] = [];
+const clients: Array<AgentClient | AgentChannel> = [];
+const pids: number[] = [];
+after(async () => {
+  for (const c of clients) await c.close();
+  for (const a of agents) a.kill();
+  for (const pid of pids) {
+    try {
+      process.kill(-pid, 'SIGKILL');
+    } catch {}
+  }
+  tmp.cleanup();
+});
+
+async function agent(name: string, extra: { args?: string[]; env?: Record<string, string> } = {}) {
+  const port = await freePort();
+  const stateDir = join(tmp.dir, name, 'state');
+  mkdirSync(join(tmp.dir, name), { recursive: true });
+  const a = await spawnAgent({
+    port,
+    stateDir,
+    token: TOKEN,
+    ...(extra.args ? { extraArgs: extra.args } : {}),
+    ...(extra.env ? { env: extra.env } : {}),
+  });
+  agents.push(a);
+  const client = new AgentClient({ url: a.url, token: TOKEN });
+  clients.push(client);
+  return { a, port, stateDir, client };
+}
+
+function ppidOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+describe('nvidia-smi CSV (recorded sample; this machine has no GPU)', () => {
+  test('index, name, memory.used, memory.total in MiB; [N/A] GPUs skipped', () => {
+    const gpus = parseNvidiaSmiCsv(readFileSync(SAMPLE, 'utf8'));
+    assert.deepEqual(gpus, [
+      { index: 0, name: 'NVIDIA GeForce RTX 4090', memoryUsedMb: 1234, memoryTotalMb: 24564 },
+      { index: 1, name: 'NVIDIA A100-SXM4-80GB', memoryUsedMb: 40321, memoryTotalMb: 81920 },
+    ]);
+  });
+  test('a line in another format is an error, not made-up numbers', () => {
+    assert.throws(() => parseNvidiaSmiCsv('index, name, memory.used [MiB], memory.total [MiB]\n'), /unexpected/);
+  });
+});
+
+describe('hestia agent', () => {
+  test('wrong or missing token: 401 with a clear error, nothing started', async () => {
+    const { a, client } = await agent('auth');
+    const wrong = new AgentClient({ url: a.url, token: 'not-the-token' });
+    clients.push(wrong);
+    await assert.rejects(
+      wrong.health(),
+      (e: AgentError) => e.kind === 'unauthorized' && /refused the token/.test(e.message),
+    );
+    await assert.rejects(
+      wrong.start({ name: 'x', argv: ['/bin/sh', '-c', 'echo started >&2'] }),
+      (e: AgentError) => e.status === 401,
+    );
+    const bare = await fetch(`${a.url}/v1/processes`);
+    assert.equal(bare.status, 401);
+    assert.equal(((await bare.json()) as { code: string }).code, 'HESTIA_AGENT_UNAUTHORIZED');
+    assert.deepEqual(await client.list(), []);
+  });
+
+  test('start, inspect, output, pushed exit, stop: the process is the agent’s child', async () => {
+    const { a, client } = await agent('basic', { env: { PATH: `${join(tmp.dir, 'fakebin')}:${process.env.PATH}` } });
+    const port = await freePort();
+    const ch = new AgentChannel({ url: a.url, token: TOKEN });
+    clients.push(ch);
+    await ch.ready();
+    const p = await client.start({
+      name: 'demo',
+      argv: [process.execPath, FIXTURE, '--port', String(port), '--stdout', 'hello from demo'],
+      env: { DEMO_VAR: 'x' },
+      stop_signal: 'SIGTERM',
+      stop_timeout_ms: 3000,
+    });
+    pids.push(p.pid);
+    assert.equal(ppidOf(p.pid), a.pid, 'the managed process is the agent’s child');
+    assert.equal((await client.get(p.id))?.running, true);
+
+    let greeted!: () => void;
+    const greeting = new Promise<void>((r) => {
+      greeted = r;
+    });
+    const exited = ch.watch(p.id, (l) => l.text === 'hello from demo' && greeted());
+    await greeting; // the output line, pushed
+    const out = await client.output(p.id);
+    assert.ok(
+      out.some((l) => l.text === 'hello from demo' && l.stream === 'stdout'),
+      'and kept in the ring',
+    );
+
+    process.kill(p.pid, 'SIGKILL');
+    const exit = await exited; // pushed by the agent, awaited: no polling, no threshold
+    assert.equal(exit.signal, 'SIGKILL');
+    assert.match(exit.reason, /killed by SIGKILL/);
+    assert.equal((await client.get(p.id))?.running, false);
+
+    const p2 = await client.start({ name: 'demo2', argv: [process.execPath, FIXTURE, '--port', String(port)] });
+    pids.push(p2.pid);
+    const stopped = await client.stop(p2.id, 15_000);
+    assert.equal(stopped?.running, false);
+    assert.equal(isAlive(p2.pid), false);
+  });
+
+  test('resources: CPU, memory, and GPUs from nvidia-smi on PATH (a stand-in printing the sample)', async () => {
+    const bin = join(tmp.dir, 'fakebin2');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'nvidia-smi'), `#!/bin/sh\ncat ${JSON.stringify(SAMPLE)}\n`);
+    chmodSync(join(bin, 'nvidia-smi'), 0o755);
+    const { client } = await agent('gpu', { env: { PATH: `${bin}:${process.env.PATH}` } });
+    const r = await client.resources();
+    assert.ok(r.cpus >= 1);
+    assert.ok(r.memory.totalMb > 0);
+    assert.equal(r.gpus?.length, 2);
+    assert.equal(r.gpus?.[1]?.memoryTotalMb, 81920);
+
+    const { client: plain } = await agent('nogpu', { env: { PATH: '/usr/bin:/bin' } });
+    assert.equal((await plain.resources()).gpus, null, 'no nvidia-smi: no GPU report');
+  });
+
+  test('state file (0600 in a 0700 dir); an agent restart re-adopts what still runs', async () => {
+    const { a, port, stateDir, client } = await agent('restart');
+    const upPort = await freePort();
+    const p = await client.start({ name: 'keep', argv: [process.execPath, FIXTURE, '--port', String(upPort)] });
+    pids.push(p.pid);
+    assert.equal(statSync(stateDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(stateDir, 'state.json')).mode & 0o777, 0o600);
+    await a.stop();
+    assert.ok(isAlive(p.pid), 'the process outlives the agent');
+
+    const again = await spawnAgent({ port, stateDir, token: TOKEN });
+    agents.push(again);
+    const list = await client.list();
+    assert.equal(list.length, 1);
+    assert.equal(list[0]?.id, p.id);
+    assert.equal(list[0]?.adopted, true);
+    assert.equal(list[0]?.running, true);
+    // An adopted process's exit still reaches subscribers.
+    const ch = new AgentChannel({ url: again.url, token: TOKEN });
+    clients.push(ch);
+    const exited = ch.watch(p.id);
+    const stopped = await client.stop(p.id, 15_000);
+    assert.equal(stopped?.running, false);
+    assert.match((await exited).reason, /ended/);
+  });
+
+  test('bad input: a flood of starts, a huge env and body, 100 MB of output, a subscriber that never reads', async () => {
+    const { a, client } = await agent('bounds', { args: ['--max-processes', '4'] });
+    // Flood: 40 concurrent starts against a limit of 4.
+    const results = await Promise.allSettled(
+      Array.from({ length: 40 }, (_, i) => client.start({ name: `flood-${i}`, argv: ['/bin/sleep', '300'] })),
+    );
+    const ok = results.filter((r) => r.status === 'fulfilled');
+    for (const r of ok) if (r.status === 'fulfilled') pids.push(r.value.pid);
+    assert.equal(ok.length, 4);
+    for (const r of results)
+      if (r.status === 'rejected') assert.match((r.reason as AgentError).message, /429: too many processes/);
+    for (const r of ok) if (r.status === 'fulfilled') await client.stop(r.value.id, 10_000);
+
+    // Huge env, huge body.
+    const env: Record<string, string> = {};
+    for (let i = 0; i < 300; i++) env[`V${i}`] = 'x'.repeat(600);
+    await assert.rejects(client.start({ name: 'env', argv: ['/bin/true'], env }), /413: env: over/);
+    const big = await fetch(`${a.url}/v1/processes`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'big', argv: ['/bin/true'], pad: 'x'.repeat(2_000_000) }),
+    });
+    assert.equal(big.status, 413);
+
+    // A subscriber that never reads (raw socket, never consumed).
+    const port = Number(new URL(a.url).port);
+    const stuck = connect(port, '127.0.0.1');
+    stuck.write(`GET /v1/events?output=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+    stuck.pause();
+    stuck.on('error', () => {});
+
+    // 100 MB of output: half one endless line, half short lines.
+    const ch = new AgentChannel({ url: a.url, token: TOKEN });
+    clients.push(ch);
+    const p = await client.start({
+      name: 'loud',
+      argv: ['/bin/sh', '-c', "head -c 50000000 /dev/zero | tr '\\0' x; yes 'a line of output' | head -c 50000000"],
+    });
+    pids.push(p.pid);
+    const exit = await ch.watch(p.id);
+    assert.equal(exit.code, 0);
+    const out = await client.output(p.id, 5000);
+    assert.ok(out.length <= 1000, `ring holds at most 1000 lines, got ${out.length}`);
+    assert.ok(out.reduce((s, l) => s + l.text.length, 0) <= 1024 * 1024);
+    assert.ok(
+      out.every((l) => l.text.length <= 16 * 1024 + 1),
+      'lines are cut at 16 KiB',
+    );
+    await a.waitForLine((l) => l.event_type === 'agent_subscriber_dropped');
+    stuck.destroy();
+    const rss = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${a.pid}/status`, 'utf8'))?.[1]) / 1024;
+    assert.ok(rss < 300, `agent RSS stays bounded (${rss.toFixed(0)} MiB)`);
+    // Still serving.
+    assert.equal((await client.health()).ok, true);
+  });
+});
