@@ -41,9 +41,10 @@ describe('model lists, auth off', () => {
 
   test('the dashboard shows each service’s models under its name', async () => {
     const html = await (await fetch(`${gw.url}/ui`)).text();
-    assert.match(html, /<th scope="row">qwen<span class="models" data-field="models">qwen2\.5:7b, qwen<\/span><\/th>/);
-    assert.match(html, /<th scope="row">embed<span class="models" data-field="models">org\/nomic-embed<\/span><\/th>/);
-    assert.match(html, /<th scope="row">plain<\/th>/);
+    const name = (id: string) => `<th scope="row"><a href="/services/${id}/" title="Open ${id}">${id}</a>`;
+    assert.ok(html.includes(`${name('qwen')}<span class="models" data-field="models">qwen2.5:7b, qwen</span></th>`));
+    assert.ok(html.includes(`${name('embed')}<span class="models" data-field="models">org/nomic-embed</span></th>`));
+    assert.ok(html.includes(`${name('plain')}</th>`));
   });
 
   test('GET /v1/models/{model} returns one model, names with / and : included', async () => {
