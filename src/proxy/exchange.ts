@@ -128,7 +128,7 @@ export class Exchange extends Forwarding implements LeaseWaiter, EndedRequest {
   answerCold(service: ServiceHandle): boolean {
     if (!service.config.waiting_page || service.state === 'hot' || !wantsWaitingPage(this.req)) return false;
     service.start('waiting_page', { byRequest: true });
-    sendWaitingPage(this.res, service.id, this.requestId);
+    sendWaitingPage(this.res, service.id, this.requestId, this.door !== 'path');
     return true;
   }
 

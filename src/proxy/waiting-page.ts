@@ -35,12 +35,16 @@ function escapeHtml(s: string): string {
 }
 
 /** The page's script (plain browser JavaScript; the service id arrives as JSON, never as markup). */
-function script(serviceId: string): string {
+function script(serviceId: string, originDoor: boolean): string {
   // `</` cannot appear in JSON.stringify output unescaped in a way that closes the script: escape it.
   const id = JSON.stringify(serviceId).replace(/</g, '\\u003c');
   return `(() => {
   const id = ${id};
+  // On a host or port door every path belongs to the service: its status is under the reserved
+  // /.hestia/ prefix, and there is no logs or start endpoint there (the button reloads instead).
+  const originDoor = ${originDoor ? 'true' : 'false'};
   const base = '/v1/services/' + encodeURIComponent(id);
+  const statusUrl = originDoor ? '/.hestia/status' : base + '/status';
   const $ = (x) => document.getElementById(x);
   let shownAt = Date.now();
   let startingForMs = null;
@@ -60,7 +64,7 @@ function script(serviceId: string): string {
     if (busy) return;
     busy = true;
     try {
-      const res = await fetch(base + '/status', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+      const res = await fetch(statusUrl, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
       if (res.status === 401 || res.status === 403) {
         clearInterval(timer);
         fallback('Live updates need access to the gateway API.');
@@ -95,8 +99,10 @@ function script(serviceId: string): string {
         }
         tick();
       }
-      const lr = await fetch(base + '/logs?tail=${WAITING_PAGE_LOG_LINES}', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
-      if (lr.ok) {
+      const lr = originDoor
+        ? null
+        : await fetch(base + '/logs?tail=${WAITING_PAGE_LOG_LINES}', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+      if (lr !== null && lr.ok) {
         const body = await lr.json();
         $('log').textContent = body.lines.map((l) => l.text).join('\\n');
         $('log-section').hidden = body.lines.length === 0;
@@ -110,6 +116,10 @@ function script(serviceId: string): string {
   }
   $('retry').addEventListener('click', async () => {
     $('retry').disabled = true;
+    if (originDoor) {
+      location.reload();
+      return;
+    }
     try {
       const res = await fetch(base + '/start', { method: 'POST', headers: { accept: 'application/json' }, credentials: 'same-origin' });
       if (!res.ok && res.status !== 409) {
@@ -127,7 +137,7 @@ function script(serviceId: string): string {
 })();`;
 }
 
-export function waitingPageHtml(serviceId: string): string {
+export function waitingPageHtml(serviceId: string, originDoor = false): string {
   const id = escapeHtml(serviceId);
   return `<!doctype html>
 <html lang="en">
@@ -165,14 +175,15 @@ button{font-size:1rem;padding:.4rem 1rem;cursor:pointer}
 </section>
 <p id="note" role="status"></p>
 </main>
-<script>${script(serviceId)}</script>
+<script>${script(serviceId, originDoor)}</script>
 </body>
 </html>
 `;
 }
 
-export function sendWaitingPage(res: ServerResponse, serviceId: string, requestId: string): void {
-  const body = waitingPageHtml(serviceId);
+/** `originDoor`: served on a host or port door, whose paths are all the service's (see script). */
+export function sendWaitingPage(res: ServerResponse, serviceId: string, requestId: string, originDoor = false): void {
+  const body = waitingPageHtml(serviceId, originDoor);
   res.writeHead(200, {
     'content-type': 'text/html; charset=utf-8',
     'content-length': Buffer.byteLength(body),

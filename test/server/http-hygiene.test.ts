@@ -73,12 +73,12 @@ function parseResponse(text: string): Sent {
 
 describe('envelope for what node:http and Fastify answer themselves', () => {
   test('a parser error (a header line without a colon) → 400 envelope', async () => {
-    const r = await sendRaw(gw.url, 'GET /v1/services HTTP/1.1\r\nHost: x\r\nBad Header Line');
+    const r = await sendRaw(gw.url, 'GET /v1/services HTTP/1.1\r\nHost: localhost\r\nBad Header Line');
     assertEnvelope(r, 400, 'HESTIA_BAD_REQUEST');
   });
 
   test('headers larger than the limit → 431 envelope', async () => {
-    const r = await sendRaw(gw.url, `GET /services/echo/x HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}`);
+    const r = await sendRaw(gw.url, `GET /services/echo/x HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'a'.repeat(20_000)}`);
     assertEnvelope(r, 431, 'HESTIA_HEADERS_TOO_LARGE');
   });
 
@@ -107,19 +107,19 @@ describe('envelope for what node:http and Fastify answer themselves', () => {
   });
 
   test('an undecodable URL (FST_ERR_BAD_URL) → 400 envelope', async () => {
-    const r = await sendRaw(gw.url, 'POST /v1/services/%E0%A4%A/start HTTP/1.1\r\nHost: x');
+    const r = await sendRaw(gw.url, 'POST /v1/services/%E0%A4%A/start HTTP/1.1\r\nHost: localhost');
     assertEnvelope(r, 400, 'HESTIA_BAD_REQUEST');
   });
 
   test('a path parameter longer than the router allows → 414 envelope', async () => {
-    const r = await sendRaw(gw.url, `GET /v1/services/${'a'.repeat(300)}/status HTTP/1.1\r\nHost: x`);
+    const r = await sendRaw(gw.url, `GET /v1/services/${'a'.repeat(300)}/status HTTP/1.1\r\nHost: localhost`);
     assertEnvelope(r, 414, 'HESTIA_URI_TOO_LONG');
   });
 
   test('a control-plane body over the limit → 413 HESTIA_PAYLOAD_TOO_LARGE', async () => {
     const r = await sendRaw(
       gw.url,
-      'POST /v1/requests HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20000000',
+      'POST /v1/requests HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 20000000',
     );
     assertEnvelope(r, 413, 'HESTIA_PAYLOAD_TOO_LARGE');
   });
@@ -148,7 +148,7 @@ describe('envelope for what node:http and Fastify answer themselves', () => {
     await once(server, 'listening');
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const r = await sendRawBytes(base, 'GET / HTTP/1.1\r\nHost: x\r\n');
+      const r = await sendRawBytes(base, 'GET / HTTP/1.1\r\nHost: localhost\r\n');
       assertEnvelope(r, 408, 'HESTIA_REQUEST_TIMEOUT');
     } finally {
       server.close();
@@ -162,7 +162,7 @@ describe('uploads: idle timeouts only', () => {
     const socket = connect(Number(u.port), u.hostname);
     await once(socket, 'connect');
     socket.write(
-      'POST /services/echo/slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
+      'POST /services/echo/slow HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n',
     );
     const answer = readAll(socket);
     // 8 chunks, 200 ms apart: 1.6 s in all, four times the 400 ms idle timeout, never idle that long.
@@ -183,7 +183,7 @@ describe('uploads: idle timeouts only', () => {
     const socket = connect(Number(u.port), u.hostname);
     await once(socket, 'connect');
     socket.write(
-      'POST /v1/requests HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ser',
+      'POST /v1/requests HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ser',
     );
     const r = parseResponse(await readAll(socket));
     assertEnvelope(r, 408, 'HESTIA_REQUEST_TIMEOUT');
@@ -195,7 +195,7 @@ describe('Upgrade: h2c is ignored', () => {
   const h2c = 'Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA';
 
   test('a proxied GET with Upgrade: h2c is served as HTTP/1.1 and forwarded without the upgrade', async () => {
-    const r = await sendRaw(gw.url, `GET /services/echo/h2c HTTP/1.1\r\nHost: x\r\n${h2c}`);
+    const r = await sendRaw(gw.url, `GET /services/echo/h2c HTTP/1.1\r\nHost: localhost\r\n${h2c}`);
     assert.equal(r.status, 200, r.body);
     const got = JSON.parse(r.body) as Received;
     assert.equal(got.url, '/h2c');
@@ -206,7 +206,7 @@ describe('Upgrade: h2c is ignored', () => {
   test('a POST with a body and Upgrade: h2c reaches the upstream whole', async () => {
     const r = await sendRaw(
       gw.url,
-      `POST /services/echo/h2c HTTP/1.1\r\nHost: x\r\n${h2c}\r\nContent-Length: 11`,
+      `POST /services/echo/h2c HTTP/1.1\r\nHost: localhost\r\n${h2c}\r\nContent-Length: 11`,
       'hello world',
     );
     assert.equal(r.status, 200, r.body);
@@ -214,7 +214,7 @@ describe('Upgrade: h2c is ignored', () => {
   });
 
   test('the control plane answers an h2c request too', async () => {
-    const r = await sendRaw(gw.url, `GET /healthz HTTP/1.1\r\nHost: x\r\n${h2c}`);
+    const r = await sendRaw(gw.url, `GET /healthz HTTP/1.1\r\nHost: localhost\r\n${h2c}`);
     assert.equal(r.status, 200, r.body);
   });
 });
