@@ -30,11 +30,6 @@ rm -rf "$tree"
 mkdir -p "$tree"
 tar -C "$repo" --exclude=./node_modules --exclude=./dist --exclude=./data --exclude=./.git \
   --exclude='./hestia-gateway-*.tgz' -cf - . | tar -C "$tree" -xf -
-# Some tests read the project's shared/ folder, found (test/helpers/shared.ts) beside the tree or
-# above it: link the one the checkout finds beside the copy.
-d=$repo
-while [ "$d" != / ] && [ ! -d "$d/shared/compat" ]; do d=$(dirname "$d"); done
-if [ -d "$d/shared/compat" ]; then ln -sfn "$d/shared" "$(dirname "$tree")/shared"; fi
 t1=$(now_ms); log "node + copy of the tree: $((t1 - t0)) ms"
 
 cd "$tree"
