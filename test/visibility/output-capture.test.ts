@@ -125,7 +125,7 @@ test('100 MB of output and a 10 MB line: the ring stays within 1000 lines and 1 
   const sock = connect(Number(new URL(gw.url).port), '127.0.0.1');
   await new Promise<void>((resolve) => sock.once('connect', () => resolve()));
   sock.pause();
-  sock.write('GET /v1/services/flood/logs/stream HTTP/1.1\r\nHost: x\r\n\r\n');
+  sock.write('GET /v1/services/flood/logs/stream HTTP/1.1\r\nHost: localhost\r\n\r\n');
   const ended = new Promise<void>((resolve) => {
     sock.on('end', () => resolve());
     sock.on('close', () => resolve());
