@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { loadConfig } from '../config/loader.ts';
 import { type Gateway, startGateway } from '../main.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
@@ -53,9 +53,11 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
   });
   loaded.config.server.db_path = dbPathIn(io, loaded.config.server.db_path);
   // Where things are: a service manager starts the command anywhere, so say it on every start.
+  const dbPath = loaded.config.server.db_path;
+  const database = dbPath === ':memory:' ? dbPath : resolve(io.cwd, dbPath);
   log.info(
-    { event_type: 'paths', config: loaded.path, database: loaded.config.server.db_path },
-    `config: ${loaded.path ?? 'built-in defaults'}; database: ${loaded.config.server.db_path}`,
+    { event_type: 'paths', config: loaded.path, database },
+    `config: ${loaded.path ?? 'built-in defaults'}; database: ${database}`,
   );
   for (const w of loaded.warnings) log.warn({ event_type: 'config_warning' }, w);
   for (const n of loaded.notes) log.info({ event_type: 'config_note' }, n);
