@@ -27,6 +27,29 @@ export function fixtureArgv(...flags: string[]): string[] {
   return [process.execPath, FIXTURE, '--port', '{port}', ...flags];
 }
 
+/**
+ * A process service on `port` that fails its start (stderr "model file missing", exit 3) until the
+ * file `flag` exists, then runs the fixture upstream. `preface` is a shell command run first
+ * (e.g. an `echo` for the output tests).
+ */
+export function failsUntilFlag(
+  port: number,
+  flag: string,
+  extra: Record<string, unknown> = {},
+  preface = '',
+): Record<string, unknown> {
+  return {
+    base_url: `http://127.0.0.1:${port}`,
+    health_url: `http://127.0.0.1:${port}/health`,
+    health_interval_ms: 20,
+    ...extra,
+    launcher: {
+      type: 'process',
+      command: `${preface}[ -f '${flag}' ] || { echo 'model file missing' >&2; exit 3; }; exec '${process.execPath}' '${FIXTURE}' --port {port}`,
+    },
+  };
+}
+
 /** A process service on the fixture at `port`. */
 export function fixtureService(port: number, flags: string[], extra: Record<string, unknown> = {}) {
   return {

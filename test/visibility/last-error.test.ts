@@ -11,7 +11,7 @@ import type { LastError, ServiceStatus } from '../../src/services/types.ts';
 import { runCli } from '../helpers/cli.ts';
 import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { FIXTURE, tempDir } from '../helpers/lifecycle.ts';
+import { failsUntilFlag, tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 
 const tmp = tempDir();
@@ -23,17 +23,7 @@ before(async () => {
   const port = await freePort();
   gw = await startTestGateway({
     services: {
-      flaky: {
-        base_url: `http://127.0.0.1:${port}`,
-        health_url: `http://127.0.0.1:${port}/health`,
-        health_interval_ms: 20,
-        start_timeout_ms: 20_000,
-        retry_count: 2,
-        launcher: {
-          type: 'process',
-          command: `[ -f '${flag}' ] || { echo 'model file missing' >&2; exit 3; }; exec '${process.execPath}' '${FIXTURE}' --port {port}`,
-        },
-      },
+      flaky: failsUntilFlag(port, flag, { start_timeout_ms: 20_000, retry_count: 2 }),
     },
   });
   events = new EventRecorder(gw.ctx.bus);

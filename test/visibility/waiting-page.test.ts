@@ -13,7 +13,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { CHROMIUM, chromiumUnavailable, requireOrSkip } from '../helpers/backends.ts';
 import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { FIXTURE, tempDir } from '../helpers/lifecycle.ts';
+import { failsUntilFlag, tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 
 const skip = requireOrSkip('Chromium', chromiumUnavailable());
@@ -35,18 +35,13 @@ describe('waiting page in headless Chromium', { skip }, () => {
     const port = await freePort();
     gw = await startTestGateway({
       services: {
-        flaky: {
-          base_url: `http://127.0.0.1:${port}`,
-          health_url: `http://127.0.0.1:${port}/health`,
-          health_interval_ms: 20,
-          waiting_page: true,
-          // Long: the whole test runs inside one backoff.
-          start_backoff_ms: 300_000,
-          launcher: {
-            type: 'process',
-            command: `echo 'loading weights from /models/x.gguf'; [ -f '${flag}' ] || { echo 'model file missing' >&2; exit 3; }; exec '${process.execPath}' '${FIXTURE}' --port {port}`,
-          },
-        },
+        // Long backoff: the whole test runs inside one.
+        flaky: failsUntilFlag(
+          port,
+          flag,
+          { waiting_page: true, start_backoff_ms: 300_000 },
+          "echo 'loading weights from /models/x.gguf'; ",
+        ),
       },
     });
     events = new EventRecorder(gw.ctx.bus);
