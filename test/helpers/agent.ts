@@ -7,7 +7,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliEnv, HESTIA_BIN } from './cli.ts';
-import { type LogLines, logLines } from './log-lines.ts';
+import { childLogLines, type LogLines } from './log-lines.ts';
 
 export interface ChildAgent extends LogLines {
   url: string;
@@ -47,18 +47,8 @@ export async function spawnAgent(spec: AgentSpec): Promise<ChildAgent> {
     ],
     { env: cliEnv({ HESTIA_AGENT_TOKEN: undefined, ...(spec.env ?? {}) }), stdio: ['pipe', 'pipe', 'pipe'] },
   );
-  const lines = logLines();
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => lines.sink.write(d));
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      lines.end(`the agent exited (${code}); stderr: ${stderr.slice(-500)}`);
-      resolve(code);
-    }),
-  );
+  const lines = childLogLines(child, 'the agent');
+  const exited = lines.exited;
   // A bound for a loaded machine, not an expectation.
   const listening = await lines.waitForLine((l) => l.event_type === 'agent_listening', 60_000);
   const alive = () => child.exitCode === null && child.signalCode === null;

@@ -5,7 +5,7 @@
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { cliEnv, HESTIA_BIN } from './cli.ts';
-import { type LogLines, logLines } from './log-lines.ts';
+import { childLogLines, type LogLines } from './log-lines.ts';
 
 export interface ChildGateway extends LogLines {
   url: string;
@@ -25,18 +25,8 @@ export async function spawnGateway(
     env: cliEnv({ HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  const lines = logLines();
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => lines.sink.write(d));
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const exited = new Promise<number | null>((resolve) =>
-    child.on('exit', (code) => {
-      lines.end(`the gateway exited (${code}); stderr: ${stderr.slice(-500)}`);
-      resolve(code);
-    }),
-  );
+  const lines = childLogLines(child, 'the gateway');
+  const exited = lines.exited;
   // A bound for a loaded machine (a launch took over 15 s there), not an expectation.
   const listening = await lines.waitForLine((l) => l.event_type === 'listening', 60_000);
   return {

@@ -2,6 +2,8 @@
  * JSON log lines as they arrive (from a child's stdout or an in-process logger's sink), parsed,
  * kept, and awaitable: `waitForLine` resolves on the line event itself, no polling.
  */
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+
 export type LogLine = Record<string, unknown>;
 
 export interface LogLines {
@@ -80,4 +82,27 @@ export function logLines(): LogLines & {
       for (const w of [...waiters]) w.reject(new Error(`no matching log line: ${why}`));
     },
   };
+}
+
+/**
+ * The JSON log lines of a child process's stdout, and its exit code. When it exits, waiting for
+ * a line fails at once with `what` and the end of its stderr.
+ */
+export function childLogLines(
+  child: ChildProcessWithoutNullStreams,
+  what: string,
+): ReturnType<typeof logLines> & { exited: Promise<number | null> } {
+  const lines = logLines();
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => lines.sink.write(d));
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      lines.end(`${what} exited (${code}); stderr: ${stderr.slice(-500)}`);
+      resolve(code);
+    }),
+  );
+  return { ...lines, exited };
 }
