@@ -9,7 +9,7 @@ import { createServer } from 'node:http';
 import { type AddressInfo, connect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { hardenServer, SERVER_OPTIONS } from '../../src/server/http-hygiene.ts';
-import { json, type Sent, send, sendRaw } from '../helpers/client.ts';
+import { json, parseRawResponse, type Sent, send, sendRaw, sendRawBytes } from '../helpers/client.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { echoHandler, headerValues, type Received, startUpstream, type Upstream } from '../helpers/upstream.ts';
 
@@ -41,36 +41,6 @@ function assertEnvelope(r: Sent, status: number, code: string): void {
   assert.doesNotMatch(r.body, /\n\s+at /, 'no stack trace');
 }
 
-/** Write exact bytes (no Connection: close added) and read until the server closes. */
-function rawExchange(base: string, bytes: string): Promise<Sent> {
-  return sendRawBytes(base, bytes);
-}
-
-function sendRawBytes(base: string, bytes: string): Promise<Sent> {
-  const u = new URL(base);
-  return new Promise<Sent>((resolve, reject) => {
-    const socket = connect(Number(u.port), u.hostname, () => socket.write(bytes));
-    const chunks: Buffer[] = [];
-    socket.on('data', (c: Buffer) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => resolve(parseResponse(Buffer.concat(chunks).toString('latin1'))));
-  });
-}
-
-function parseResponse(text: string): Sent {
-  const split = text.indexOf('\r\n\r\n');
-  const lines = text.slice(0, split).split('\r\n');
-  const [, status, ...msg] = (lines.shift() ?? '').split(' ');
-  const rawHeaders: string[] = [];
-  const headers: Record<string, string> = {};
-  for (const l of lines) {
-    const c = l.indexOf(':');
-    rawHeaders.push(l.slice(0, c), l.slice(c + 1).trim());
-    headers[l.slice(0, c).toLowerCase()] = l.slice(c + 1).trim();
-  }
-  return { status: Number(status), statusMessage: msg.join(' '), headers, rawHeaders, body: text.slice(split + 4) };
-}
-
 describe('envelope for what node:http and Fastify answer themselves', () => {
   test('a parser error (a header line without a colon) → 400 envelope', async () => {
     const r = await sendRaw(gw.url, 'GET /v1/services HTTP/1.1\r\nHost: localhost\r\nBad Header Line');
@@ -85,7 +55,7 @@ describe('envelope for what node:http and Fastify answer themselves', () => {
   test('an HTTP/1.1 request without Host → 400 envelope, on both sides of the door', async () => {
     const before = up.requests.length;
     for (const path of ['/services/echo/x', '/v1/services']) {
-      const r = await rawExchange(gw.url, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
+      const r = await sendRawBytes(gw.url, `GET ${path} HTTP/1.1\r\nConnection: close\r\n\r\n`);
       assertEnvelope(r, 400, 'HESTIA_BAD_REQUEST');
     }
     assert.equal(up.requests.length, before);
@@ -171,7 +141,7 @@ describe('uploads: idle timeouts only', () => {
       socket.write('5\r\nhello\r\n');
     }
     socket.write('0\r\n\r\n');
-    const r = parseResponse(await answer);
+    const r = parseRawResponse(await answer);
     assert.equal(r.status, 200, r.body);
     const got = JSON.parse(dechunk(r)) as Received;
     assert.equal(got.bodyLength, 40);
@@ -185,7 +155,7 @@ describe('uploads: idle timeouts only', () => {
     socket.write(
       'POST /v1/requests HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"ser',
     );
-    const r = parseResponse(await readAll(socket));
+    const r = parseRawResponse(await readAll(socket));
     assertEnvelope(r, 408, 'HESTIA_REQUEST_TIMEOUT');
     assert.equal(up.requests.length, before);
   });
