@@ -12,6 +12,7 @@ import { EventHub } from './observability/event-stream.ts';
 import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { RequestTimeline } from './observability/request-timeline.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
@@ -123,6 +124,9 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     machineIds: () => config.machines,
   });
   bus.on('event', (ev) => metrics.onEvent(ev));
+  // The dashboard's per-service timelines: from the same two feeds.
+  const timeline = new RequestTimeline();
+  bus.on('event', (ev) => timeline.onEvent(ev));
   try {
     await services.restore();
   } catch (err) {
@@ -154,8 +158,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const proxy = createProxyHandler(ctx, metrics);
-  const { server, fastify, front } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub });
+  const proxy = createProxyHandler(ctx, {
+    onRequestEnd(info) {
+      metrics.onRequestEnd(info);
+      timeline.onRequestEnd(info);
+    },
+  });
+  const { server, fastify, front } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub, timeline });
 
   const host = opts.host ?? config.server.host;
   const port = opts.port ?? config.server.port;
