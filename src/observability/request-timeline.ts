@@ -26,13 +26,18 @@ const BINS = LATENCY_BOUNDS_MS.length + 1;
 /** Cold starts remembered per service for the "typical" (median) value. */
 const COLD_STARTS_KEPT = 20;
 
-/** One service's series over the requested window, oldest bucket first. */
+/**
+ * One service's buckets that had requests, oldest first (sparse: a bucket without requests is
+ * absent, so a service with a little traffic costs a few numbers, not 90 × 4).
+ */
 export interface TimelineSeries {
-  /** Requests that ended in each bucket. */
+  /** Each listed bucket's index from the snapshot's `start` (0 = the first bucket). */
+  at: number[];
+  /** Requests that ended in each listed bucket. */
   count: number[];
   /** Of those, failures: a 5xx sent to the client or a gateway error other than the client leaving. */
   errors: number[];
-  /** Latency percentiles (ms, 0.1 ms resolution) of each bucket's requests; null for an empty bucket. */
+  /** Latency percentiles (ms, 0.1 ms resolution) of each bucket's requests; null when none had one (WebSockets only). */
   p50: Array<number | null>;
   p95: Array<number | null>;
 }
@@ -189,22 +194,17 @@ export class RequestTimeline implements ProxyObserver {
       }
       const t = this.timelines.get(id);
       if (t === undefined || t.last < from) continue;
-      const s: TimelineSeries = { count: [], errors: [], p50: [], p95: [] };
+      const s: TimelineSeries = { at: [], count: [], errors: [], p50: [], p95: [] };
       for (let b = from; b <= current; b++) {
         const slot = t.slotOf(b);
-        if (slot < 0 || t.count[slot] === 0) {
-          s.count.push(0);
-          s.errors.push(0);
-          s.p50.push(null);
-          s.p95.push(null);
-        } else {
-          s.count.push(t.count[slot]!);
-          s.errors.push(t.errors[slot]!);
-          s.p50.push(t.percentile(slot, 0.5));
-          s.p95.push(t.percentile(slot, 0.95));
-        }
+        if (slot < 0 || t.count[slot] === 0) continue;
+        s.at.push(b - from);
+        s.count.push(t.count[slot]!);
+        s.errors.push(t.errors[slot]!);
+        s.p50.push(t.percentile(slot, 0.5));
+        s.p95.push(t.percentile(slot, 0.95));
       }
-      services[id] = s;
+      if (s.at.length > 0) services[id] = s;
     }
     return { bucketMs: TIMELINE_BUCKET_MS, start: from * TIMELINE_BUCKET_MS, buckets: n, now, services, coldStarts };
   }

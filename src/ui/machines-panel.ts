@@ -30,8 +30,11 @@ export interface PanelMachine {
   };
 }
 
-function bar(label: string, used: number, total: number, unit: string, field: string): string {
-  const text = `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
+/** Allocations listed per machine; the rest are counted ("and 12 more"). */
+export const MAX_ALLOCATION = 8;
+
+function bar(label: string, used: number, total: number, unit: string, field: string, shown?: string): string {
+  const text = shown ?? `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
   return `<div class="bar" data-resource="${escapeHtml(field)}"><span class="label">${escapeHtml(label)}</span><meter min="0" max="${Math.max(total, 0)}" value="${Math.max(used, 0)}" high="${total * 0.85}" optimum="0" title="${escapeHtml(text)}"></meter><span class="value">${escapeHtml(text)}</span></div>`;
 }
 
@@ -41,7 +44,14 @@ function live(m: PanelMachine): string {
   if (!r.report) return `<p class="error">agent: ${escapeHtml(r.error ?? 'no report yet')}</p>`;
   const rep = r.report;
   const parts = [
-    bar('CPU load', rep.loadavg[0] ?? 0, rep.cpus, `of ${rep.cpus} CPUs`, 'cpu'),
+    bar(
+      'CPU load',
+      rep.loadavg[0] ?? 0,
+      rep.cpus,
+      '',
+      'cpu',
+      `${(rep.loadavg[0] ?? 0).toFixed(1)} on ${rep.cpus} CPUs`,
+    ),
     bar('Memory', rep.memory.totalMb - rep.memory.freeMb, rep.memory.totalMb, 'MB', 'memory'),
     ...(rep.gpus ?? []).map((g) =>
       bar(`GPU ${g.index} ${g.name}`, g.memoryUsedMb, g.memoryTotalMb, 'MB', `gpu${g.index}`),
@@ -57,15 +67,20 @@ export function machineCard(m: PanelMachine): string {
     ? ` <span class="power power-${escapeHtml(m.power.state)}">${escapeHtml(m.power.state)}</span>`
     : '';
   const caps = Object.entries(m.capacity).map(([k, total]) => bar(k, m.used?.[k] ?? 0, total, '', `capacity:${k}`));
+  const more =
+    m.allocation.length > MAX_ALLOCATION
+      ? `<li class="muted">and ${m.allocation.length - MAX_ALLOCATION} more</li>`
+      : '';
   const alloc = m.allocation.length
     ? `<ul class="allocation">${m.allocation
+        .slice(0, MAX_ALLOCATION)
         .map((a) => {
           const req = Object.entries(a.requires)
             .map(([k, v]) => `${escapeHtml(k)} ${v}`)
             .join(', ');
           return `<li data-service="${escapeHtml(a.serviceId)}">${escapeHtml(a.serviceId)}${a.state ? ` <span class="muted">${escapeHtml(a.state)}</span>` : ''}${req ? ` — ${req}` : ''}</li>`;
         })
-        .join('')}</ul>`
+        .join('')}${more}</ul>`
     : '<p class="muted">nothing allocated</p>';
   const err = m.power?.lastError ? `<p class="error">${escapeHtml(m.power.lastError)}</p>` : '';
   return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${escapeHtml(m.host)}</span>${power}</h3>${caps.join('')}${live(m)}${alloc}${err}</article>`;

@@ -82,14 +82,13 @@ function serviceRow(
   <td data-field="traffic" class="chart"><span class="figure muted">no traffic</span></td>
   <td data-field="latency" class="chart"><span class="figure muted">—</span></td>
   <td data-field="coldStart" class="num">—</td>
-  <td data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</td>
-  <td data-field="idle">${escapeHtml(idleText(s))}</td>
+  <td class="used"><span data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</span><br><span class="muted" title="idle stop in" data-field="idle">${escapeHtml(idleText(s))}</span></td>
   <td data-field="lastError" class="error">${s.lastError ? `<span title="${escapeHtml(s.lastError.at)}">${escapeHtml(s.lastError.message)}</span>` : ''}</td>
   <td class="actions">
     <button type="button" data-action="start" aria-label="Start ${id}"${canStart ? '' : ' disabled'}>Start</button>
     <button type="button" data-action="stop" aria-label="Stop ${id}"${canStop ? '' : ' disabled'}>Stop</button>
     <button type="button" data-action="restart" aria-label="Restart ${id}"${s.state === 'stopping' ? ' disabled' : ''}>Restart</button>
-    <button type="button" data-action="logs" aria-label="Output of ${id}">Output</button>
+    <button type="button" data-action="logs" aria-label="Output of ${id}">Logs</button>
   </td>
 </tr>`;
 }
@@ -131,7 +130,7 @@ export function dashboardPage(d: PageData): string {
     : '';
   const rows = d.services.length
     ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [], d.doors?.[s.serviceId])).join('\n')
-    : '<tr><td colspan="12">No services are configured.</td></tr>';
+    : '<tr><td colspan="11">No services are configured.</td></tr>';
   const types = new Set([
     'service_start',
     'service_ready',
@@ -177,8 +176,7 @@ export function dashboardPage(d: PageData): string {
         <th scope="col" title="Requests per second (green) and errors per second (red), last 15 minutes">Requests/s</th>
         <th scope="col" title="Latency p50 (blue) and p95 (orange), last 15 minutes">Latency p50/p95</th>
         <th scope="col" class="num" title="Time from start to ready: last / typical (median)">Cold start</th>
-        <th scope="col">Last used</th>
-        <th scope="col">Idle stop in</th>
+        <th scope="col" title="Last used, and the idle stop's countdown under it">Used / idle stop</th>
         <th scope="col">Last error</th>
         <th scope="col"><span class="visually-hidden">Actions</span></th>
       </tr>

@@ -4,11 +4,12 @@
  *
  * ```
  * {now, services: [status, …], machines: [machine, …],
- *  timeline: {bucketMs, start, buckets, now, services: {id: {count, errors, p50, p95}}, coldStarts: {id: {lastMs, typicalMs, samples, at}}}}
+ *  timeline: {bucketMs, start, buckets, now, services: {id: {at, count, errors, p50, p95}}, coldStarts: {id: {lastMs, typicalMs, samples, at}}}}
  * ```
  *
  * `timeline` (observability/request-timeline.ts) holds 10-second buckets from `since` (default:
- * the whole 15-minute window) to now, only for services that had requests; the page asks for the
+ * the whole 15-minute window) to now, only for services that had requests and only the buckets
+ * that had requests (`at` = bucket index from `start`); the page asks for the
  * whole window once, then only from the last bucket it holds, so a poll stays small with hundreds
  * of services. Auth is the control plane's (the `/v1` hook); a scoped key sees only its services.
  */

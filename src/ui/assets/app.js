@@ -95,8 +95,7 @@
       'traffic',
       'latency',
       'coldStart',
-      'lastUsed',
-      'idle',
+      'used',
       'lastError',
     ]) {
       const td = document.createElement('td');
@@ -110,13 +109,25 @@
         td.append(f);
       }
       if (field === 'lastError') td.className = 'error';
+      if (field === 'used') {
+        // Last used, and the idle countdown under it (as the server renders it).
+        td.removeAttribute('data-field');
+        td.className = 'used';
+        const used = document.createElement('span');
+        used.dataset.field = 'lastUsed';
+        const idle = document.createElement('span');
+        idle.dataset.field = 'idle';
+        idle.className = 'muted';
+        idle.title = 'idle stop in';
+        td.append(used, document.createElement('br'), idle);
+      }
       row.append(td);
     }
     const state = document.createElement('span');
     cell(row, 'state').append(state);
     const actions = document.createElement('td');
     actions.className = 'actions';
-    const labels = { start: 'Start', stop: 'Stop', restart: 'Restart', logs: 'Output' };
+    const labels = { start: 'Start', stop: 'Stop', restart: 'Restart', logs: 'Logs' };
     for (const action of Object.keys(labels)) {
       const b = document.createElement('button');
       b.type = 'button';
@@ -244,10 +255,9 @@
         m = new Map();
         timelines.set(id, m);
       }
-      for (let i = 0; i < s.count.length; i++) {
-        if (s.count[i] > 0) m.set(first + i, [s.count[i], s.errors[i], s.p50[i], s.p95[i]]);
-        else m.delete(first + i);
-      }
+      // Sparse: the buckets listed had requests; the others in the range had none.
+      for (let b = first; b <= currentBucket; b++) m.delete(b);
+      for (let i = 0; i < s.at.length; i++) m.set(first + s.at[i], [s.count[i], s.errors[i], s.p50[i], s.p95[i]]);
     }
     // Services absent from the answer had no request in the buckets it covered.
     for (const [id, m] of timelines) {
@@ -319,12 +329,12 @@
       traffic:
         count === 0
           ? 'idle'
-          : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s${errors ? `, ${Math.round((errors / count) * 100)} % err` : ''}`,
+          : `${rate < 1 ? `${count}/min` : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`}${errors ? `, ${Math.round((errors / count) * 100)} % err` : ''}`,
       latency: p50 === null ? '—' : `${millis(p50)} / ${millis(p95)}`,
     };
   }
 
-  const SPARK = { width: 120, height: 30 };
+  const SPARK = { width: 96, height: 28 };
   function sparkOptions(series) {
     return {
       ...SPARK,
@@ -354,16 +364,16 @@
       traffic: make(
         'traffic',
         [
-          { stroke: '#16a34a', fill: 'rgba(22,163,74,0.15)', width: 1 },
-          { stroke: '#dc2626', width: 1 },
+          { stroke: '#16a34a', fill: 'rgba(22,163,74,0.15)', width: 1, points: { show: false } },
+          { stroke: '#dc2626', width: 1, points: { show: false } },
         ],
         data.traffic,
       ),
       latency: make(
         'latency',
         [
-          { stroke: '#2563eb', width: 1, spanGaps: true },
-          { stroke: '#ea580c', width: 1, spanGaps: true },
+          { stroke: '#2563eb', width: 1, spanGaps: true, points: { show: true, size: 3 } },
+          { stroke: '#ea580c', width: 1, spanGaps: true, points: { show: true, size: 3 } },
         ],
         data.latency,
       ),
@@ -404,14 +414,15 @@
   // --- Machines (mirrors src/ui/machines-panel.ts) ----------------------------------------------
 
   const machinesBox = document.getElementById('machines');
+  const MAX_ALLOCATION = 8;
   let machinesJson = '';
 
   function esc(v) {
     return String(v).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
   }
 
-  function bar(label, used, total, unit, field) {
-    const text = `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
+  function bar(label, used, total, unit, field, shown) {
+    const text = shown ?? `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
     return `<div class="bar" data-resource="${esc(field)}"><span class="label">${esc(label)}</span><meter min="0" max="${Math.max(total, 0)}" value="${Math.max(used, 0)}" high="${total * 0.85}" optimum="0" title="${esc(text)}"></meter><span class="value">${esc(text)}</span></div>`;
   }
 
@@ -421,7 +432,14 @@
     if (!r.report) return `<p class="error">agent: ${esc(r.error || 'no report yet')}</p>`;
     const rep = r.report;
     const parts = [
-      bar('CPU load', rep.loadavg[0] || 0, rep.cpus, `of ${rep.cpus} CPUs`, 'cpu'),
+      bar(
+        'CPU load',
+        rep.loadavg[0] || 0,
+        rep.cpus,
+        '',
+        'cpu',
+        `${(rep.loadavg[0] || 0).toFixed(1)} on ${rep.cpus} CPUs`,
+      ),
       bar('Memory', rep.memory.totalMb - rep.memory.freeMb, rep.memory.totalMb, 'MB', 'memory'),
       ...(rep.gpus || []).map((g) =>
         bar(`GPU ${g.index} ${g.name}`, g.memoryUsedMb, g.memoryTotalMb, 'MB', `gpu${g.index}`),
@@ -435,15 +453,20 @@
     const id = esc(m.id);
     const power = m.power ? ` <span class="power power-${esc(m.power.state)}">${esc(m.power.state)}</span>` : '';
     const caps = Object.entries(m.capacity).map(([k, total]) => bar(k, m.used?.[k] || 0, total, '', `capacity:${k}`));
+    const more =
+      m.allocation.length > MAX_ALLOCATION
+        ? `<li class="muted">and ${m.allocation.length - MAX_ALLOCATION} more</li>`
+        : '';
     const alloc = m.allocation.length
       ? `<ul class="allocation">${m.allocation
+          .slice(0, MAX_ALLOCATION)
           .map((a) => {
             const req = Object.entries(a.requires)
               .map(([k, v]) => `${esc(k)} ${v}`)
               .join(', ');
             return `<li data-service="${esc(a.serviceId)}">${esc(a.serviceId)}${a.state ? ` <span class="muted">${esc(a.state)}</span>` : ''}${req ? ` — ${req}` : ''}</li>`;
           })
-          .join('')}</ul>`
+          .join('')}${more}</ul>`
       : '<p class="muted">nothing allocated</p>';
     const err = m.power?.lastError ? `<p class="error">${esc(m.power.lastError)}</p>` : '';
     return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${esc(m.host)}</span>${power}</h3>${caps.join('')}${liveResources(m)}${alloc}${err}</article>`;
@@ -579,7 +602,11 @@
     };
     es.onmessage = (m) => {
       const ev = JSON.parse(m.data);
-      if (ev.id !== null) list.dataset.lastId = String(ev.id);
+      if (ev.id !== null) {
+        // Already shown (a replay after a reconnect): skip.
+        if (ev.id <= Number(list.dataset.lastId || '0')) return;
+        list.dataset.lastId = String(ev.id);
+      }
       addEvent(ev);
       void refresh();
     };
