@@ -60,6 +60,7 @@ export interface TimelineSnapshot {
   now: number;
   /** Only services that had requests in the window. */
   services: Record<string, TimelineSeries>;
+  /** Per service with a cold start; with `since`, only those whose last cold start is that recent. */
   coldStarts: Record<string, ColdStartSummary>;
 }
 
@@ -127,7 +128,7 @@ export function isFailure(info: ProxyRequestInfo): boolean {
 
 export class RequestTimeline implements ProxyObserver {
   private readonly timelines = new Map<string, ServiceTimeline>();
-  private readonly coldStarts = new Map<string, { last: number; at: string; recent: number[] }>();
+  private readonly coldStarts = new Map<string, { last: number; at: string; ts: number; recent: number[] }>();
 
   constructor(private readonly clock: () => number = Date.now) {}
 
@@ -149,11 +150,12 @@ export class RequestTimeline implements ProxyObserver {
     if (typeof ms !== 'number' || !Number.isFinite(ms)) return;
     let c = this.coldStarts.get(ev.serviceId);
     if (c === undefined) {
-      c = { last: ms, at: '', recent: [] };
+      c = { last: ms, at: '', ts: 0, recent: [] };
       this.coldStarts.set(ev.serviceId, c);
     }
     c.last = ms;
     c.at = new Date(ev.ts).toISOString();
+    c.ts = ev.ts;
     c.recent.push(ms);
     if (c.recent.length > COLD_STARTS_KEPT) c.recent.shift();
   }
@@ -183,7 +185,8 @@ export class RequestTimeline implements ProxyObserver {
     const coldStarts: Record<string, ColdStartSummary> = {};
     for (const id of opts.ids) {
       const c = this.coldStarts.get(id);
-      if (c) {
+      // With `since`, only the cold starts that happened from then on (the reader keeps the rest).
+      if (c && (opts.since === undefined || c.ts >= from * TIMELINE_BUCKET_MS)) {
         const sorted = [...c.recent].sort((a, b) => a - b);
         coldStarts[id] = {
           lastMs: Math.round(c.last),

@@ -219,6 +219,7 @@ describe('dashboard: charts, machines, output, restart, gateway restart', { skip
     assert.equal(Object.keys(body.timeline.services).length, 200);
     const since = body.timeline.start + (body.timeline.buckets - 1) * 10_000;
     const incremental = await (await fetch(`${gw.url}/v1/dashboard?since=${since}`)).text();
+    const timelineBytes = (text: string) => JSON.stringify((JSON.parse(text) as { timeline: unknown }).timeline).length;
     const services200 = await (await fetch(`${gw.url}/v1/services`)).text();
     assert.ok(incremental.length < full.length, 'a poll from the last bucket is smaller than the whole window');
 
@@ -239,7 +240,8 @@ describe('dashboard: charts, machines, output, restart, gateway restart', { skip
     assert.ok(canvases > 0 && canvases < 200, `charts only for rows on screen (${canvases} canvases for 200 rows)`);
     await shot(page, 'services-200', false);
     t.diagnostic(
-      `200 services: /v1/dashboard full window ${full.length} B, incremental poll ${incremental.length} B, ` +
+      `200 services: /v1/dashboard full window ${full.length} B (timeline ${timelineBytes(full)} B), ` +
+        `incremental poll ${incremental.length} B (timeline ${timelineBytes(incremental)} B), ` +
         `/v1/services ${services200.length} B; page HTML ${nav.html} B, DOMContentLoaded ${nav.domContentLoaded} ms, ` +
         `goto ${domMs} ms, first charts ${chartsMs} ms; ${canvases} canvases; requests at load: ${requests.length}`,
     );

@@ -83,13 +83,18 @@ describe('RequestTimeline', () => {
   });
 
   test('cold starts: last and typical (median of the last 20); removed services are forgotten', () => {
-    const tl = new RequestTimeline(() => 0);
+    const tl = new RequestTimeline(() => 100 * TIMELINE_BUCKET_MS);
     for (const ms of [100, 300, 200]) tl.onEvent(ready('a', ms, Date.parse('2026-01-01T00:00:00Z')));
     tl.onRequestEnd(req('a', 1));
     let snap = tl.snapshot({ ids: ['a'], configured: new Set(['a']) });
     assert.deepEqual(snap.coldStarts.a, { lastMs: 200, typicalMs: 200, samples: 3, at: '2026-01-01T00:00:00.000Z' });
     for (let i = 0; i < 30; i++) tl.onEvent(ready('a', 1000));
     assert.equal(tl.snapshot({ ids: ['a'], configured: new Set(['a']) }).coldStarts.a?.samples, 20);
+    // A poll from a later bucket leaves out cold starts before it.
+    assert.deepEqual(
+      tl.snapshot({ ids: ['a'], configured: new Set(['a']), since: 50 * TIMELINE_BUCKET_MS }).coldStarts,
+      {},
+    );
     snap = tl.snapshot({ ids: [], configured: new Set() });
     assert.equal(tl.size, 0);
     assert.deepEqual(snap.coldStarts, {});

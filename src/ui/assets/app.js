@@ -265,8 +265,9 @@
       for (const b of m.keys()) if (b <= currentBucket - windowBuckets) m.delete(b);
       if (m.size === 0 && !configured.has(id)) timelines.delete(id);
     }
-    coldStarts.clear();
+    // A poll from the last bucket carries only the cold starts since then: merge.
     for (const [id, c] of Object.entries(tl.coldStarts)) coldStarts.set(id, c);
+    for (const id of coldStarts.keys()) if (!configured.has(id)) coldStarts.delete(id);
     timelineFrom = currentBucket * bucketMs;
     for (const row of tbody.rows) {
       const id = row.dataset.service;
