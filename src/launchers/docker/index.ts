@@ -22,20 +22,22 @@ import { type ExitWatch, watchExit } from './watch.ts';
 export { type ContainerInspect, DockerApi, type DockerEndpoint, demuxLogs } from './api.ts';
 export { createSpec } from './create-spec.ts';
 
+/** After a stop: how long the log follow may take to deliver the container's last lines. */
+const LOG_DRAIN_MAX_MS = 5_000;
+
 export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (config, _deps): Launcher => {
   const name = config.container;
   const api = new DockerApi({ socket: config.socket, dockerHost: config.docker_host });
   const watches = new Set<ExitWatch>();
   const where = describeEndpoint(api.endpoint);
   /** Log follows in progress (ended by stop and close; they also end when the container stops). */
-  const follows = new Set<AbortController>();
+  const follows = new Map<AbortController, Promise<void>>();
 
   const follow = (info: ContainerInspect, ctx: LaunchContext, from: { since?: string; tail?: number }): void => {
     const out = ctx.output;
     if (!out) return;
     const ac = new AbortController();
-    follows.add(ac);
-    api
+    const done = api
       .followLogs(info.Id, { ...from, tty: info.Config?.Tty === true, signal: ac.signal }, (stream, data) =>
         out.write(stream, data),
       )
@@ -51,10 +53,30 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
         out.end('stdout');
         out.end('stderr');
       });
+    follows.set(ac, done);
   };
   const stopFollowing = (): void => {
-    for (const ac of follows) ac.abort();
+    for (const ac of follows.keys()) ac.abort();
     follows.clear();
+  };
+  /**
+   * After the container stopped: the daemon ends the log stream once it sent everything the
+   * container wrote, so wait for that (its last lines, e.g. what it printed on SIGTERM), at most
+   * LOG_DRAIN_MAX_MS for a daemon that keeps it open, then end what is left.
+   */
+  const drainFollowing = async (): Promise<void> => {
+    const pending = [...follows.values()];
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(pending),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, LOG_DRAIN_MAX_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    stopFollowing();
   };
 
   const handleFor = (info: ContainerInspect, ctx: LaunchContext): LaunchHandle => {
@@ -105,9 +127,7 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
     },
 
     async stop(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
-      const r = await api.stop(name, config.stop_timeout_s);
-      // The follow ends by itself when the container stops; this covers a daemon that keeps it open.
-      stopFollowing();
+      const r = await api.stop(name, config.stop_timeout_s).finally(drainFollowing);
       ctx.log.debug({ event_type: 'launcher_docker', container: name, result: r }, 'container stop');
     },
 
