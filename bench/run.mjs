@@ -35,14 +35,15 @@ import { runIdle } from './scenarios/idle.mjs';
 import { runMemory } from './scenarios/memory.mjs';
 import { runModels } from './scenarios/models.mjs';
 import { runProfile } from './scenarios/profile.mjs';
+import { DEFAULT_SERVICE_COUNTS, runServices } from './scenarios/services.mjs';
 import { runSse } from './scenarios/sse.mjs';
 import { runSyscalls } from './scenarios/syscalls.mjs';
 import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
 
-const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'coldstart', 'idle'];
+const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'services', 'coldstart', 'idle'];
 /** Run by default only when their tool is installed (they are extra insight, not targets). */
 const OPTIONAL_TOOLS = { syscalls: 'strace' };
-const QUICK_SCENARIOS = ['throughput', 'sse', 'coldstart', 'idle'];
+const QUICK_SCENARIOS = ['throughput', 'sse', 'models', 'services', 'coldstart', 'idle'];
 const ALL_LEGS = ['direct', 'nginx', 'hestia'];
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const README = fileURLToPath(new URL('./README.md', import.meta.url));
@@ -63,6 +64,7 @@ Options:
   --bodies list        small,64k
   --cold-n N           concurrent requests in the cold-start burst (1000)
   --transfer-mib N     size of each large transfer (1024)
+  --service-counts l   services configured per gateway in the services scenario (${DEFAULT_SERVICE_COUNTS.join(',')})
   --no-pin             do not pin processes to cores (taskset)
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
@@ -88,6 +90,7 @@ function parseOptions(argv) {
       bodies: { type: 'string' },
       'cold-n': { type: 'string' },
       'transfer-mib': { type: 'string' },
+      'service-counts': { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
@@ -132,6 +135,7 @@ function parseOptions(argv) {
     coldBootMs: 500,
     coldHealthIntervalMs: 50,
     transferMiB: int(values['transfer-mib'], 1024),
+    serviceCounts: list(values['service-counts'], DEFAULT_SERVICE_COUNTS.map(String)).map((v) => int(v, 1)),
     idleS: q ? 5 : 10,
     idleSettleS: 2,
     profileS: q ? 5 : 15,
@@ -307,7 +311,7 @@ async function main() {
     const need = new Set(opts.scenarios);
     if (need.has('syscalls') && !hasTool('strace'))
       throw new Error('the syscalls scenario needs: apt-get install strace');
-    if (['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models'].some((s) => need.has(s))) {
+    if (['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'services'].some((s) => need.has(s))) {
       log('starting upstreams and gateways');
       const stack = await startStack(ctx);
       const hestiaLeg = stack.legs.find((l) => l.id === 'hestia');
@@ -357,6 +361,10 @@ async function main() {
       if (need.has('models')) {
         log('models (routing by model vs /services/{id}, 4 KiB chat body, c=32)');
         res.models = await runModels(ctx, stack);
+      }
+      if (need.has('services')) {
+        log(`services (${opts.serviceCounts.join(', ')} configured services: start-up, scrapes, hot-path CPU)`);
+        res.services = await runServices(ctx, stack);
       }
       await stopProc(stack.nodeUpstream);
       await stopProc(stack.upstream.proc);

@@ -95,6 +95,38 @@ export function checkTargets(res) {
       r.complete && r.rssGrowthMiB !== null && Math.abs(r.rssGrowthMiB) <= 32,
     );
   }
+  const svc = res.services?.rows ?? [];
+  const most = svc.length ? svc.reduce((a, b) => (b.services > a.services ? b : a)) : null;
+  const one = svc.length ? svc.reduce((a, b) => (b.services < a.services ? b : a)) : null;
+  if (most && most.services > 1) {
+    const tag = `${most.services} services`;
+    add(
+      `${tag}: /metrics scrape`,
+      '< 50 ms and < 200 KB',
+      `${fmt(most.metricsMs, 1)} ms, ${fmt(most.metricsBytes / 1000, 0)} KB`,
+      most.metricsMs < 50 && most.metricsBytes < 200_000,
+    );
+    add(
+      `${tag}: no RSS step on scrape`,
+      '≤ +5 MiB after 10 scrapes',
+      `${fmt(most.rssBeforeScrapeMiB, 1)} → ${fmt(most.rssAfterScrapeMiB, 1)} MiB`,
+      most.rssAfterScrapeMiB - most.rssBeforeScrapeMiB <= 5,
+    );
+    add(`${tag}: start-up`, '< 1.5 s', `${fmt(most.startMs, 0)} ms`, most.startMs < 1500);
+    add(
+      `${tag}: hot-path CPU vs ${one.services}`,
+      'unchanged (≤ 1.1×)',
+      `${fmt(most.gwCpuUsPerReq, 1)} vs ${fmt(one.gwCpuUsPerReq, 1)} µs/req`,
+      most.gwCpuUsPerReq <= 1.1 * one.gwCpuUsPerReq,
+    );
+  }
+  if (res.models)
+    add(
+      'routing by model: extra CPU (4 KiB body)',
+      '< 50 µs/request',
+      `${fmt(res.models.summary.addedCpuUsPerReq, 1)} µs`,
+      res.models.summary.addedCpuUsPerReq < 50,
+    );
   if (res.idle)
     add('idle CPU, 20 services', '< 1 % of a core', `${fmt(res.idle.cpuPctOfCore, 2)} %`, res.idle.cpuPctOfCore < 1);
   // Targets judge the gateway under test; a --base-root leg is only for comparison.
@@ -434,7 +466,7 @@ export function renderMarkdown(res) {
       );
   }
   if (res.targets?.length) {
-    L.push('## Targets (issue 9)', '');
+    L.push('## Targets (issues 9 and 20)', '');
     L.push(row(['target', 'wanted', 'measured', 'verdict']), row(['---', '---', '---', '---']));
     for (const t of res.targets) L.push(row([t.name, t.target, t.measured, t.pass ? 'met' : '**MISSED**']));
     L.push('');
@@ -453,6 +485,35 @@ export function renderMarkdown(res) {
     L.push(
       '',
       `Routing by model adds **${fmt(m.addedCpuUsPerReq, 1)} µs** of gateway CPU per request (target: under 50).`,
+      '',
+    );
+  }
+  if (res.services) {
+    L.push(
+      '## Configured services: start-up, scrapes, hot-path CPU (`s0` proxied, the rest never started)',
+      '',
+      '| services | start-up ms | RSS after start MiB | small c=32 req/s | gateway CPU µs/req | `/metrics` KiB | `/metrics` ms | `/v1/metrics` KiB | `/v1/metrics` ms | RSS before → after scrapes MiB | errors |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    );
+    for (const r of res.services.rows)
+      L.push(
+        row([
+          r.services,
+          fmt(r.startMs, 0),
+          fmt(r.rssStartMiB, 1),
+          fmt(r.rps, 0),
+          fmt(r.gwCpuUsPerReq, 1),
+          fmt(r.metricsBytes / 1024, 1),
+          fmt(r.metricsMs, 1),
+          fmt(r.jsonBytes / 1024, 1),
+          fmt(r.jsonMs, 1),
+          `${fmt(r.rssBeforeScrapeMiB, 1)} → ${fmt(r.rssAfterScrapeMiB, 1)}`,
+          r.errors,
+        ]),
+      );
+    L.push(
+      '',
+      'Scrape times are the median of 5 (client-side, including the transfer); start-up is spawn → `/healthz` 200.',
       '',
     );
   }
