@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startCaddy } from './lib/caddy.mjs';
 import { setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
 import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
@@ -44,10 +45,13 @@ const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'mo
 /** Run by default only when their tool is installed (they are extra insight, not targets). */
 const OPTIONAL_TOOLS = { syscalls: 'strace' };
 const QUICK_SCENARIOS = ['throughput', 'sse', 'models', 'services', 'coldstart', 'idle'];
-const ALL_LEGS = ['direct', 'nginx', 'hestia'];
+const ALL_LEGS = ['direct', 'nginx', 'caddy', 'nodeproxy', 'hestia'];
+/** Legs run by default only when their program is installed (named in --legs, they must be). */
+const OPTIONAL_LEGS = { caddy: 'caddy' };
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const README = fileURLToPath(new URL('./README.md', import.meta.url));
 const NODE_UPSTREAM = fileURLToPath(new URL('./upstreams/node-upstream.mjs', import.meta.url));
+const NODE_PROXY = fileURLToPath(new URL('./upstreams/node-proxy.mjs', import.meta.url));
 
 const HELP = `Hestia benchmarks (bench/README.md)
 
@@ -58,6 +62,8 @@ Options:
   --scenarios a,b      ${ALL_SCENARIOS.join(',')}
                        (syscalls runs by default only when strace is installed)
   --legs a,b           ${ALL_LEGS.join(',')} (throughput, sse, memory)
+                       nodeproxy: the ~50-line node:http proxy (bench/upstreams/node-proxy.mjs),
+                       the floor for any Node gateway; caddy: only when installed (apt-get install caddy)
   --rounds N           interleaved rounds per cell
   --duration S         seconds per wrk cell
   --concurrency list   default 1,32,256
@@ -149,6 +155,7 @@ function parseOptions(argv) {
     baseLabel: values['base-label'],
     gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
   };
+  if (!values.legs) opts.legs = opts.legs.filter((l) => !OPTIONAL_LEGS[l] || hasTool(OPTIONAL_LEGS[l]));
   if (!values.scenarios) {
     // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).
     opts.scenarios = opts.scenarios.filter((s) => !OPTIONAL_TOOLS[s] || hasTool(OPTIONAL_TOOLS[s]));
@@ -214,6 +221,44 @@ async function startStack(ctx) {
       gatewayPid: px.workerPid,
     });
     log(`  nginx proxy on :${pxPort} (worker ${px.workerPid})`);
+  }
+  if (opts.legs.includes('caddy')) {
+    const cPort = await freePort();
+    const cd = await startCaddy({
+      tmpDir,
+      port: cPort,
+      core: ctx.gatewayCore,
+      vars: { UPSTREAM_PORT: upPort, NODE_PORT: nodePort },
+    });
+    stack.caddy = cd;
+    stack.legs.push({
+      id: 'caddy',
+      base: `http://${HOST}:${cPort}/services/bench`,
+      node: `http://${HOST}:${cPort}/services/stream`,
+      gatewayPid: cd.proc.pid,
+    });
+    log(`  caddy on :${cPort} (pid ${cd.proc.pid})`);
+  }
+  if (opts.legs.includes('nodeproxy')) {
+    const npPort = await freePort();
+    const np = spawnTracked(
+      'node-proxy',
+      process.execPath,
+      [NODE_PROXY, '--port', String(npPort), '--bench', stack.upstreamUrl, '--stream', `http://${HOST}:${nodePort}`],
+      { core: ctx.gatewayCore, stdinPipe: true, logFile: join(tmpDir, 'node-proxy.log') },
+    );
+    await waitHttp(`http://${HOST}:${npPort}/services/bench/small`, {
+      timeoutMs: 10_000,
+      isDead: () => np.exitInfo !== null,
+    });
+    stack.nodeProxy = np;
+    stack.legs.push({
+      id: 'nodeproxy',
+      base: `http://${HOST}:${npPort}/services/bench`,
+      node: `http://${HOST}:${npPort}/services/stream`,
+      gatewayPid: np.pid,
+    });
+    log(`  bare node proxy on :${npPort} (pid ${np.pid})`);
   }
   if (opts.legs.includes('hestia') && ['throughput', 'sse', 'memory', 'syscalls'].some((s) => need.has(s))) {
     const gw = await startHestia({
@@ -329,6 +374,8 @@ async function main() {
         if (stack.hestia) res.hestiaHwmMiB = (memKiB(stack.hestia.proc.pid)?.hwmKiB ?? 0) / 1024;
         if (stack.base) res.baseHwmMiB = (memKiB(stack.base.proc.pid)?.hwmKiB ?? 0) / 1024;
         if (stack.nginxProxy) res.nginxHwmMiB = (memKiB(stack.nginxProxy.workerPid)?.hwmKiB ?? 0) / 1024;
+        if (stack.nodeProxy) res.nodeProxyHwmMiB = (memKiB(stack.nodeProxy.pid)?.hwmKiB ?? 0) / 1024;
+        if (stack.caddy) res.caddyHwmMiB = (memKiB(stack.caddy.proc.pid)?.hwmKiB ?? 0) / 1024;
       }
       if (need.has('sse')) {
         log('sse');
@@ -351,6 +398,8 @@ async function main() {
       }
       if (stack.base) await stack.base.stop();
       if (stack.nginxProxy) await stopProc(stack.nginxProxy.proc);
+      if (stack.caddy) await stopProc(stack.caddy.proc);
+      if (stack.nodeProxy) await stopProc(stack.nodeProxy);
       if (need.has('profile')) {
         // The profile starts its own gateway: it only needs the main one not to have failed.
         if (!hestiaLeg?.unavailable) {

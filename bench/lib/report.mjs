@@ -65,6 +65,46 @@ export function checkTargets(res) {
           h.p99Ms <= 2 * n.p99Ms,
         );
     }
+    // Issue 20: against the peers of the same run.
+    const h64 = get('64k', 32, 'hestia');
+    const caddy64 = get('64k', 32, 'caddy');
+    const np64 = get('64k', 32, 'nodeproxy');
+    if (h64 && caddy64)
+      add(
+        '64 KiB, c=32: req/s vs Caddy',
+        '≥ Caddy',
+        `${fmt(h64.rps, 0)} vs ${fmt(caddy64.rps, 0)} (${(h64.rps / caddy64.rps).toFixed(2)}×)`,
+        h64.rps >= caddy64.rps,
+      );
+    if (h64 && np64)
+      add(
+        '64 KiB, c=32: req/s vs bare Node proxy (informational)',
+        '—',
+        `${fmt(h64.rps, 0)} vs ${fmt(np64.rps, 0)} (${(h64.rps / np64.rps).toFixed(2)}×)`,
+        true,
+      );
+    for (const c of cs) {
+      const h = get('64k', c, 'hestia');
+      const n = get('64k', c, 'nodeproxy');
+      if (h && n)
+        add(
+          `64 KiB, c=${c}: p99 vs bare Node proxy`,
+          '≤ 1.2×',
+          `${fmt(h.p99Ms, 2)} vs ${fmt(n.p99Ms, 2)} ms (${(h.p99Ms / n.p99Ms).toFixed(2)}×)`,
+          h.p99Ms <= 1.2 * n.p99Ms,
+        );
+    }
+    const peak = (leg) => {
+      const v = tp.filter((r) => r.leg === leg && r.c === 256).map((r) => r.gwRssMaxMiB ?? 0);
+      return v.length ? Math.max(...v) : null;
+    };
+    if (peak('hestia') !== null && peak('nodeproxy') !== null)
+      add(
+        'peak RSS at c=256 vs bare Node proxy',
+        '≤ 1.1×',
+        `${fmt(peak('hestia'), 0)} vs ${fmt(peak('nodeproxy'), 0)} MiB (${(peak('hestia') / peak('nodeproxy')).toFixed(2)}×)`,
+        peak('hestia') <= 1.1 * peak('nodeproxy'),
+      );
     const rss256 = tp.filter((r) => r.leg === 'hestia' && r.c === 256).map((r) => r.gwRssMaxMiB);
     if (rss256.length)
       add('RSS at c=256', '≤ 120 MiB', `${fmt(Math.max(...rss256), 0)} MiB`, Math.max(...rss256) <= 120);
@@ -197,7 +237,7 @@ export function renderMarkdown(res) {
   if (tp?.length) {
     L.push('## Throughput and latency', '');
     L.push(
-      "Medians over rounds; CPU per request = process utime+stime during the cells ÷ requests completed (gateway = Hestia's node process or nginx's worker; upstream = the upstream nginx worker).",
+      "Medians over rounds; CPU per request = process utime+stime during the cells ÷ requests completed (gateway = Hestia's node process, nginx's worker, the bare Node proxy or Caddy; upstream = the upstream nginx worker).",
       '',
     );
     L.push(
@@ -247,15 +287,29 @@ export function renderMarkdown(res) {
     if (tp.some((r) => r.leg === 'hestia')) {
       L.push('', '### Ratios', '');
       L.push(
-        row(['body', 'c', 'req/s Hestia/nginx', 'req/s Hestia/direct', 'p99 Hestia/nginx', 'CPU/req Hestia/nginx']),
+        row([
+          'body',
+          'c',
+          'req/s Hestia/nginx',
+          'req/s Hestia/direct',
+          'p99 Hestia/nginx',
+          'CPU/req Hestia/nginx',
+          'req/s Hestia/Node proxy',
+          'p99 Hestia/Node proxy',
+          'CPU/req Hestia/Node proxy',
+          'req/s Hestia/Caddy',
+          'CPU/req Hestia/Caddy',
+        ]),
       );
-      L.push(row(['---', '---:', '---:', '---:', '---:', '---:']));
+      L.push(row(['---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
       for (const cell of cells) {
         const [b, cs] = cell.split('\t');
         const c = Number(cs);
         const h = get(b, c, 'hestia');
         const n = get(b, c, 'nginx');
         const d = get(b, c, 'direct');
+        const np = get(b, c, 'nodeproxy');
+        const cd = get(b, c, 'caddy');
         const x = (a, z) => (a != null && z ? `${(a / z).toFixed(2)}×` : '—');
         L.push(
           row([
@@ -265,6 +319,11 @@ export function renderMarkdown(res) {
             x(h?.rps, d?.rps),
             x(h?.p99Ms, n?.p99Ms),
             x(h?.gwCpuUsPerReq, n?.gwCpuUsPerReq),
+            x(h?.rps, np?.rps),
+            x(h?.p99Ms, np?.p99Ms),
+            x(h?.gwCpuUsPerReq, np?.gwCpuUsPerReq),
+            x(h?.rps, cd?.rps),
+            x(h?.gwCpuUsPerReq, cd?.gwCpuUsPerReq),
           ]),
         );
       }
@@ -298,7 +357,7 @@ export function renderMarkdown(res) {
     if (res.hestiaHwmMiB != null && tp.some((r) => r.leg === 'hestia'))
       L.push(
         '',
-        `Hestia VmHWM (peak RSS of the whole throughput run): ${fmt(res.hestiaHwmMiB, 0)} MiB; nginx proxy worker: ${fmt(res.nginxHwmMiB, 0)} MiB.`,
+        `Hestia VmHWM (peak RSS of the whole throughput run): ${fmt(res.hestiaHwmMiB, 0)} MiB; nginx proxy worker: ${fmt(res.nginxHwmMiB, 0)} MiB; bare Node proxy: ${fmt(res.nodeProxyHwmMiB, 0)} MiB; Caddy: ${fmt(res.caddyHwmMiB, 0)} MiB.`,
       );
     L.push('');
   }
