@@ -38,13 +38,25 @@ import { runModels } from './scenarios/models.mjs';
 import { runProfile } from './scenarios/profile.mjs';
 import { DEFAULT_SERVICE_COUNTS, runServices } from './scenarios/services.mjs';
 import { runSse } from './scenarios/sse.mjs';
+import { runSwap, SWAP_HEALTH_INTERVAL_MS } from './scenarios/swap.mjs';
 import { runSyscalls } from './scenarios/syscalls.mjs';
 import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
 
-const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'services', 'coldstart', 'idle'];
+const ALL_SCENARIOS = [
+  'throughput',
+  'sse',
+  'memory',
+  'syscalls',
+  'profile',
+  'models',
+  'services',
+  'swap',
+  'coldstart',
+  'idle',
+];
 /** Run by default only when their tool is installed (they are extra insight, not targets). */
 const OPTIONAL_TOOLS = { syscalls: 'strace' };
-const QUICK_SCENARIOS = ['throughput', 'sse', 'models', 'services', 'coldstart', 'idle'];
+const QUICK_SCENARIOS = ['throughput', 'sse', 'models', 'services', 'swap', 'coldstart', 'idle'];
 const ALL_LEGS = ['direct', 'nginx', 'caddy', 'nodeproxy', 'hestia'];
 /** Legs run by default only when their program is installed (named in --legs, they must be). */
 const OPTIONAL_LEGS = { caddy: 'caddy' };
@@ -58,9 +70,24 @@ const HELP = `Hestia benchmarks (bench/README.md)
   npm run bench                      full run: every scenario, 3 rounds × 10 s per cell
   npm run bench -- --quick           short run for development (~3 min): 1 round × 3 s,
                                      no 1 GiB transfer and no profile unless asked for
+Scenarios (all by default; --quick: ${QUICK_SCENARIOS.join(',')}):
+  throughput   small and 64 KiB bodies at each concurrency, every leg, interleaved rounds
+  sse          20 events 50 ms apart through each leg: bursts kept separate, first-event delay
+  memory       1 GiB each way through each Node leg: RSS must stay flat
+  syscalls     strace -c on the gateway at c=32 (only when strace is installed)
+  profile      node --cpu-prof of Hestia at c=32, small body, summarised
+  models       routing by the body's model vs /services/{id}: extra CPU per request, 4 KiB body
+  services     1, 100, 2,000 configured services: start-up, /metrics and /v1/metrics size and
+               time, RSS step on scrape, hot-path CPU per request
+  swap         two models that do not fit together, alternating clients: swaps, waits, and the
+               gateway's overhead per swap (old model's exit → new model's first request, minus
+               the new model's own start)
+  coldstart    1,000 concurrent requests on a cold process service, per launcher type:
+               launches, answers, readiness → first forward
+  idle         CPU of a gateway with 20 idle services
+
 Options:
   --scenarios a,b      ${ALL_SCENARIOS.join(',')}
-                       (syscalls runs by default only when strace is installed)
   --legs a,b           ${ALL_LEGS.join(',')} (throughput, sse, memory)
                        nodeproxy: the ~50-line node:http proxy (bench/upstreams/node-proxy.mjs),
                        the floor for any Node gateway; caddy: only when installed (apt-get install caddy)
@@ -71,6 +98,8 @@ Options:
   --cold-n N           concurrent requests in the cold-start burst (1000)
   --transfer-mib N     size of each large transfer (1024)
   --service-counts l   services configured per gateway in the services scenario (${DEFAULT_SERVICE_COUNTS.join(',')})
+  --swap-requests N    requests per client in the swap scenario (20; --quick 6)
+  --swap-boot-ms N     how long each model takes to load in the swap scenario (200)
   --no-pin             do not pin processes to cores (taskset)
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
@@ -97,6 +126,8 @@ function parseOptions(argv) {
       'cold-n': { type: 'string' },
       'transfer-mib': { type: 'string' },
       'service-counts': { type: 'string' },
+      'swap-requests': { type: 'string' },
+      'swap-boot-ms': { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
@@ -141,6 +172,8 @@ function parseOptions(argv) {
     coldBootMs: 500,
     coldHealthIntervalMs: 50,
     transferMiB: int(values['transfer-mib'], 1024),
+    swapRequests: int(values['swap-requests'], q ? 6 : 20),
+    swapBootMs: int(values['swap-boot-ms'], 200),
     serviceCounts: list(values['service-counts'], DEFAULT_SERVICE_COUNTS.map(String)).map((v) => int(v, 1)),
     idleS: q ? 5 : 10,
     idleSettleS: 2,
@@ -417,6 +450,12 @@ async function main() {
       }
       await stopProc(stack.nodeUpstream);
       await stopProc(stack.upstream.proc);
+    }
+    if (need.has('swap')) {
+      log(
+        `swap (two models that do not fit together, ${opts.swapRequests} requests per client, load ${opts.swapBootMs} ms, health_interval_ms ${SWAP_HEALTH_INTERVAL_MS})`,
+      );
+      res.swap = await runSwap(ctx);
     }
     if (need.has('coldstart')) {
       log(`cold start (${opts.coldN} concurrent requests)`);

@@ -160,6 +160,20 @@ export function checkTargets(res) {
       most.gwCpuUsPerReq <= 1.1 * one.gwCpuUsPerReq,
     );
   }
+  if (res.swap) {
+    add(
+      'model swap: gateway overhead per swap (p50)',
+      '≤ 50 ms',
+      `${fmt(res.swap.overheadP50Ms, 1)} ms (max ${fmt(res.swap.overheadMaxMs, 1)}, ${res.swap.swaps} swaps)`,
+      res.swap.swaps > 0 && res.swap.overheadP50Ms <= 50,
+    );
+    add(
+      'model swap: every request answered',
+      'all 200',
+      `${res.swap.ok200}/${res.swap.requests}`,
+      res.swap.ok200 === res.swap.requests,
+    );
+  }
   if (res.models)
     add(
       'routing by model: extra CPU (4 KiB body)',
@@ -573,6 +587,33 @@ export function renderMarkdown(res) {
     L.push(
       '',
       'Scrape times are the median of 5 (client-side, including the transfer); start-up is spawn → `/healthz` 200.',
+      '',
+    );
+  }
+  if (res.swap) {
+    const w = res.swap;
+    L.push(
+      `## Model swap: two models that do not fit together, alternating clients (${w.requestsPerClient} requests each, model load ${res.opts.swapBootMs} ms, health_interval_ms 20)`,
+      '',
+      '| requests | 200s | swaps | evictions (after in-flight) | launches a / b | wait p50 ms | wait p99 ms | wait max ms | swap overhead p50 ms | max ms | exit → spawn p50 ms | ready → first forward p50 ms | model own start p50 ms |',
+      '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+      row([
+        w.requests,
+        w.ok200,
+        w.swaps,
+        `${w.evictions} (${w.evictionsAfterInFlight})`,
+        `${w.launches.a} / ${w.launches.b}`,
+        fmt(w.waitP50Ms, 0),
+        fmt(w.waitP99Ms, 0),
+        fmt(w.waitMaxMs, 0),
+        fmt(w.overheadP50Ms, 1),
+        fmt(w.overheadMaxMs, 1),
+        fmt(w.exitToSpawnP50Ms, 1),
+        fmt(w.readyToFirstForwardP50Ms, 1),
+        fmt(w.ownStartP50Ms, 0),
+      ]),
+      '',
+      "Swap overhead = the new model's first forwarded request − the old model's exit − the new model's own start (its process start → /health 200), from the children's clocks.",
       '',
     );
   }
