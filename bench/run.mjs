@@ -29,7 +29,7 @@ import {
   stopProc,
   wasInterrupted,
 } from './lib/procs.mjs';
-import { checkTargets, renderMarkdown } from './lib/report.mjs';
+import { checkTargets, renderMarkdown, shortPath } from './lib/report.mjs';
 import { median } from './lib/stats.mjs';
 import { runColdStart } from './scenarios/coldstart.mjs';
 import { runIdle } from './scenarios/idle.mjs';
@@ -375,8 +375,16 @@ async function main() {
 
   const res = {
     startedAt: started.toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    opts,
+    // Absolute paths (--gateway-root, --base-root) shortened: results are shared, paths are not.
+    command: `npm run bench${
+      process.argv.length > 2
+        ? ` -- ${process.argv
+            .slice(2)
+            .map((a) => (a.startsWith('/') ? shortPath(a) : a))
+            .join(' ')}`
+        : ''
+    }`,
+    opts: { ...opts, baseRoot: shortPath(opts.baseRoot), gatewayRoot: shortPath(opts.gatewayRoot) },
     pinned: pinningEnabled(),
     machine: machineNotes(),
     hestiaStatus: 'not run',

@@ -1,6 +1,6 @@
 /** Markdown for a run's results, and the targets (issue 9) checked against them. */
 import { profileMarkdown } from './cpuprofile.mjs';
-import { fmt } from './stats.mjs';
+import { fmt, median } from './stats.mjs';
 
 /** The targets from issue 9, each judged from the results; `null` = not measured this run. */
 export function checkTargets(res) {
@@ -198,6 +198,14 @@ export function checkTargets(res) {
       cold.map((r) => r.ok200).join(', '),
       cold.every((r) => r.ok200 === r.n),
     );
+    const share = median(cold.map((r) => r.gatewayShareMs).filter((x) => x != null));
+    if (share != null)
+      add(
+        "cold start: the gateway's share, process launcher (median)",
+        '< 10 ms (request → spawn + health 2xx → first forward)',
+        `${fmt(share, 1)} ms`,
+        share < 10,
+      );
     const lag = cold.map((r) => r.readyToFirstForwardMs);
     add(
       'cold start: readiness noticed',
@@ -210,6 +218,13 @@ export function checkTargets(res) {
 }
 
 const row = (cells) => `| ${cells.join(' | ')} |`;
+
+/** A directory as the report shows it: its last component only (no machine-specific paths). */
+export function shortPath(p) {
+  if (typeof p !== 'string' || p === '') return p;
+  const parts = p.replace(/\/+$/, '').split('/');
+  return `…/${parts.at(-1)}`;
+}
 
 export function renderMarkdown(res) {
   const L = [];
@@ -238,12 +253,16 @@ export function renderMarkdown(res) {
       'gateway',
       m.gitCommit
         ? `commit ${m.gitCommit} (${m.gitBranch}${m.gitDirty ? ', uncommitted changes in src/' : ''})`
-        : `${m.gatewayRoot} (not a git checkout)${res.opts.gatewayLabel ? `: ${res.opts.gatewayLabel}` : ''}`,
+        : `${shortPath(m.gatewayRoot)} (not a git checkout)${res.opts.gatewayLabel ? `: ${res.opts.gatewayLabel}` : ''}`,
     ]),
   );
+  if (m.gatewayMode) L.push(row(['gateway runs', m.gatewayMode]));
   if (res.opts.baseRoot)
     L.push(
-      row(['base leg (--base-root)', `${res.opts.baseRoot}${res.opts.baseLabel ? `: ${res.opts.baseLabel}` : ''}`]),
+      row([
+        'base leg (--base-root)',
+        `${shortPath(res.opts.baseRoot)}${res.opts.baseLabel ? `: ${res.opts.baseLabel}` : ''}`,
+      ]),
     );
   L.push('');
 
@@ -455,6 +474,15 @@ export function renderMarkdown(res) {
         '---:',
       ]),
     );
+    const mine = res.coldstart.reps.filter((r) => r.gateway !== 'base');
+    for (const launcher of [...new Set(mine.map((r) => r.launcher ?? 'process'))]) {
+      const rs = mine.filter((r) => (r.launcher ?? 'process') === launcher);
+      const med = (k) => median(rs.map((r) => r[k]).filter((x) => x != null));
+      L.push(
+        `Gateway's share of a cold start, \`${launcher}\` launcher (median of ${rs.length}): request → child process started ${fmt(med('requestToSpawnMs'), 1)} ms + child's first health 2xx → first forward ${fmt(med('health2xxToFirstForwardMs'), 1)} ms = **${fmt(med('gatewayShareMs'), 1)} ms** (target < 10 ms).`,
+        '',
+      );
+    }
     res.coldstart.reps.forEach((r, i) => {
       const other =
         Object.entries(r.statuses)

@@ -131,6 +131,8 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
   const health2xx = ev('health_2xx')?.t ?? null;
   const firstReq = ev('first_request')?.t ?? null;
   const boot = ev('boot')?.t ?? null;
+  // The child process's own start (performance.timeOrigin: before Node's bootstrap).
+  const spawned = ev('boot')?.spawned ?? null;
   const arrivals = ev('arrivals');
   const statuses = {};
   for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
@@ -156,7 +158,13 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
     health2xxToFirstUpstreamConnMs: firstUpstreamConn !== undefined ? firstUpstreamConn - health2xx : null,
     // Clients whose connection to the gateway took ≥ 900 ms: SYN retried after a full backlog.
     clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
+    launcher: 'process',
     launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
+    // The gateway's share of the cold start: first request sent → child process started (the
+    // launch), and the child's first 2xx to a probe → the first forwarded request (noticing).
+    requestToSpawnMs: spawned !== null ? spawned - tStart : null,
+    gatewayShareMs:
+      spawned !== null && health2xx !== null && firstReq !== null ? spawned - tStart + (firstReq - health2xx) : null,
     readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
     health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,
     readyToHealth2xxMs: ready !== null && health2xx !== null ? health2xx - ready : null,
