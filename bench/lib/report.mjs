@@ -202,7 +202,7 @@ export function checkTargets(res) {
     if (share != null)
       add(
         "cold start: the gateway's share, process launcher (median)",
-        '< 10 ms (request → spawn + health 2xx → first forward)',
+        '< 10 ms (start → spawn + health 2xx → first forward)',
         `${fmt(share, 1)} ms`,
         share < 10,
       );
@@ -479,7 +479,7 @@ export function renderMarkdown(res) {
       const rs = mine.filter((r) => (r.launcher ?? 'process') === launcher);
       const med = (k) => median(rs.map((r) => r[k]).filter((x) => x != null));
       L.push(
-        `Gateway's share of a cold start, \`${launcher}\` launcher (median of ${rs.length}): request → child process started ${fmt(med('requestToSpawnMs'), 1)} ms + child's first health 2xx → first forward ${fmt(med('health2xxToFirstForwardMs'), 1)} ms = **${fmt(med('gatewayShareMs'), 1)} ms** (target < 10 ms).`,
+        `Gateway's share of a cold start, \`${launcher}\` launcher (median of ${rs.length}): start begun (\`service_start\`) → child process started ${fmt(med('startToSpawnMs'), 1)} ms + child's first health 2xx → first forward ${fmt(med('health2xxToFirstForwardMs'), 1)} ms = **${fmt(med('gatewayShareMs'), 1)} ms** (target < 10 ms).`,
         '',
       );
     }
