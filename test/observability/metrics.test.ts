@@ -358,3 +358,38 @@ test('a request through the dispatcher (POST /v1/requests) is counted like one t
   assert.equal(line?.upstream_status, 200);
   await upstream.close();
 });
+
+test('series follow use: a never-used service has none; a request or a start creates them; reading creates none', async (t) => {
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const port = await freePort();
+  const { gw, events } = await gateway({
+    used: { base_url: `http://127.0.0.1:${up.port}` },
+    started: fixtureService(port, []),
+    idle: { base_url: 'http://127.0.0.1:9' },
+  });
+  // Before anything happened: no service has a series, and reading both views changes nothing.
+  assert.deepEqual(servicesIn(await scrape(gw)), []);
+  assert.deepEqual(Object.keys((await getJson(`${gw.url}/v1/metrics`)).services as object), []);
+  assert.equal((await getJson(`${gw.url}/v1/services/idle/metrics`)).state, 'cold');
+  assert.deepEqual(servicesIn(await scrape(gw)), []);
+
+  // One request: that service gets its request counters and all its lifecycle counters (at 0).
+  await (await fetch(`${gw.url}/services/used/x`)).arrayBuffer();
+  // A start through the API (no request): a lifecycle event, so that service appears too.
+  assert.equal((await fetch(`${gw.url}/v1/services/started/start`, { method: 'POST' })).status, 202);
+  // Two starts in all: `used` (started by its request, already answered) and `started`.
+  await events.nth('service_ready', 2);
+  assert.equal(events.of('service_ready', 'started').length, 1);
+  const after = await scrape(gw);
+  assert.deepEqual(servicesIn(after), ['started', 'used']);
+  assert.equal(after.value('hestia_requests_total', req({ service: 'used', method: 'GET', status_class: '2xx' })), 1);
+  assert.equal(after.value('hestia_service_crashes_total', { service: 'used' }), 0);
+  assert.equal(after.value('hestia_service_starts_total', { service: 'started', result: 'success' }), 1);
+  assert.equal(after.value('hestia_service_state', { service: 'started', state: 'hot' }), 1);
+  assert.equal(after.sum('hestia_requests_total', { service: 'started' }), 0);
+  const json = await getJson(`${gw.url}/v1/metrics`);
+  assert.deepEqual(Object.keys(json.services as object).sort(), ['started', 'used']);
+  const gauges = json.gauges as Record<string, { value: number }>;
+  assert.equal(gauges.services_total?.value, 3, 'the totals still count every configured service');
+});
