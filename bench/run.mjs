@@ -68,7 +68,7 @@ const NODE_PROXY = fileURLToPath(new URL('./upstreams/node-proxy.mjs', import.me
 const HELP = `Hestia benchmarks (bench/README.md)
 
   npm run bench                      full run: every scenario, 3 rounds × 10 s per cell
-  npm run bench -- --quick           short run for development (~3 min): 1 round × 3 s,
+  npm run bench -- --quick           short run for development (~6 min): 1 round × 3 s,
                                      no 1 GiB transfer and no profile unless asked for
 Scenarios (all by default; --quick: ${QUICK_SCENARIOS.join(',')}):
   throughput   small and 64 KiB bodies at each concurrency, every leg, interleaved rounds
