@@ -9,7 +9,9 @@ export function checkTargets(res) {
   const get = (body, c, leg) => tp.find((r) => r.body === body && r.c === c && r.leg === leg);
   const hestiaRan = tp.some((r) => r.leg === 'hestia');
   const cs = [...new Set(tp.map((r) => r.c))];
-  const add = (name, target, measured, pass) => t.push({ name, target, measured, pass });
+  // `supersededBy`: an issue 9 target replaced by a same-run comparison with peers (issue 20);
+  // still measured and shown, but its verdict is not a failure.
+  const add = (name, target, measured, pass, supersededBy) => t.push({ name, target, measured, pass, supersededBy });
 
   if (hestiaRan) {
     const h32 = get('small', 32, 'hestia');
@@ -53,6 +55,7 @@ export function checkTargets(res) {
         '≥ 0.5× at every c',
         rb.map((x) => `c=${x.c}: ${x.r.toFixed(2)}×`).join(', '),
         rb.every((x) => x.r >= 0.5),
+        "64 KiB req/s ≥ Caddy's",
       );
     for (const body of ['small', '64k']) {
       const h = get(body, 32, 'hestia');
@@ -83,7 +86,8 @@ export function checkTargets(res) {
         `${fmt(h64.rps, 0)} vs ${fmt(np64.rps, 0)} (${(h64.rps / np64.rps).toFixed(2)}×)`,
         true,
       );
-    for (const c of cs) {
+    // Issue 20 names c=32 and c=256; at c=1 a p99 is scheduler noise (see "How to read").
+    for (const c of cs.filter((x) => x >= 32)) {
       const h = get('64k', c, 'hestia');
       const n = get('64k', c, 'nodeproxy');
       if (h && n)
@@ -107,7 +111,13 @@ export function checkTargets(res) {
       );
     const rss256 = tp.filter((r) => r.leg === 'hestia' && r.c === 256).map((r) => r.gwRssMaxMiB);
     if (rss256.length)
-      add('RSS at c=256', '≤ 120 MiB', `${fmt(Math.max(...rss256), 0)} MiB`, Math.max(...rss256) <= 120);
+      add(
+        'RSS at c=256',
+        '≤ 120 MiB',
+        `${fmt(Math.max(...rss256), 0)} MiB`,
+        Math.max(...rss256) <= 120,
+        'peak RSS ≤ 1.1× the bare Node proxy',
+      );
     const errs = tp.filter((r) => r.leg === 'hestia').reduce((a, r) => a + r.errors + r.nonOk, 0);
     add('no errors under load (Hestia)', '0 socket errors, 0 non-2xx', `${errs}`, errs === 0);
   }
@@ -569,7 +579,15 @@ export function renderMarkdown(res) {
   if (res.targets?.length) {
     L.push('## Targets (issues 9 and 20)', '');
     L.push(row(['target', 'wanted', 'measured', 'verdict']), row(['---', '---', '---', '---']));
-    for (const t of res.targets) L.push(row([t.name, t.target, t.measured, t.pass ? 'met' : '**MISSED**']));
+    for (const t of res.targets)
+      L.push(
+        row([
+          t.name,
+          t.target,
+          t.measured,
+          t.pass ? 'met' : t.supersededBy ? `missed (superseded by: ${t.supersededBy})` : '**MISSED**',
+        ]),
+      );
     L.push('');
   }
   if (res.models) {
