@@ -73,7 +73,7 @@ const HELP = `Hestia benchmarks (bench/README.md)
 Scenarios (all by default; --quick: ${QUICK_SCENARIOS.join(',')}):
   throughput   small and 64 KiB bodies at each concurrency, every leg, interleaved rounds
   sse          20 events 50 ms apart through each leg: bursts kept separate, first-event delay
-  memory       1 GiB each way through each Node leg: RSS must stay flat
+  memory       1 GiB each way through each leg but nginx: RSS must stay flat
   syscalls     strace -c on the gateway at c=32 (only when strace is installed)
   profile      node --cpu-prof of Hestia at c=32, small body, summarised
   models       routing by the body's model vs /services/{id}: extra CPU per request, 4 KiB body
