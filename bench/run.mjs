@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startCaddy } from './lib/caddy.mjs';
 import { setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
 import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
@@ -28,41 +29,77 @@ import {
   stopProc,
   wasInterrupted,
 } from './lib/procs.mjs';
-import { checkTargets, renderMarkdown } from './lib/report.mjs';
+import { checkTargets, renderMarkdown, shortPath } from './lib/report.mjs';
 import { median } from './lib/stats.mjs';
 import { runColdStart } from './scenarios/coldstart.mjs';
 import { runIdle } from './scenarios/idle.mjs';
 import { runMemory } from './scenarios/memory.mjs';
 import { runModels } from './scenarios/models.mjs';
 import { runProfile } from './scenarios/profile.mjs';
+import { DEFAULT_SERVICE_COUNTS, runServices } from './scenarios/services.mjs';
 import { runSse } from './scenarios/sse.mjs';
+import { runSwap, SWAP_HEALTH_INTERVAL_MS } from './scenarios/swap.mjs';
 import { runSyscalls } from './scenarios/syscalls.mjs';
 import { runThroughput, SMALL_BODY, verifyLeg } from './scenarios/throughput.mjs';
 
-const ALL_SCENARIOS = ['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'coldstart', 'idle'];
+const ALL_SCENARIOS = [
+  'throughput',
+  'sse',
+  'memory',
+  'syscalls',
+  'profile',
+  'models',
+  'services',
+  'swap',
+  'coldstart',
+  'idle',
+];
 /** Run by default only when their tool is installed (they are extra insight, not targets). */
 const OPTIONAL_TOOLS = { syscalls: 'strace' };
-const QUICK_SCENARIOS = ['throughput', 'sse', 'coldstart', 'idle'];
-const ALL_LEGS = ['direct', 'nginx', 'hestia'];
+const QUICK_SCENARIOS = ['throughput', 'sse', 'models', 'services', 'swap', 'coldstart', 'idle'];
+const ALL_LEGS = ['direct', 'nginx', 'caddy', 'nodeproxy', 'hestia'];
+/** Legs run by default only when their program is installed (named in --legs, they must be). */
+const OPTIONAL_LEGS = { caddy: 'caddy' };
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 const README = fileURLToPath(new URL('./README.md', import.meta.url));
 const NODE_UPSTREAM = fileURLToPath(new URL('./upstreams/node-upstream.mjs', import.meta.url));
+const NODE_PROXY = fileURLToPath(new URL('./upstreams/node-proxy.mjs', import.meta.url));
 
 const HELP = `Hestia benchmarks (bench/README.md)
 
   npm run bench                      full run: every scenario, 3 rounds × 10 s per cell
-  npm run bench -- --quick           short run for development (~3 min): 1 round × 3 s,
+  npm run bench -- --quick           short run for development (~6 min): 1 round × 3 s,
                                      no 1 GiB transfer and no profile unless asked for
+Scenarios (all by default; --quick: ${QUICK_SCENARIOS.join(',')}):
+  throughput   small and 64 KiB bodies at each concurrency, every leg, interleaved rounds
+  sse          20 events 50 ms apart through each leg: bursts kept separate, first-event delay
+  memory       1 GiB each way through each leg but nginx: RSS must stay flat
+  syscalls     strace -c on the gateway at c=32 (only when strace is installed)
+  profile      node --cpu-prof of Hestia at c=32, small body, summarised
+  models       routing by the body's model vs /services/{id}: extra CPU per request, 4 KiB body
+  services     1, 100, 2,000 configured services: start-up, /metrics and /v1/metrics size and
+               time, RSS step on scrape, hot-path CPU per request
+  swap         two models that do not fit together, alternating clients: swaps, waits, and the
+               gateway's overhead per swap (old model's exit → new model's first request, minus
+               the new model's own start)
+  coldstart    1,000 concurrent requests on a cold process service, per launcher type:
+               launches, answers, readiness → first forward
+  idle         CPU of a gateway with 20 idle services
+
 Options:
   --scenarios a,b      ${ALL_SCENARIOS.join(',')}
-                       (syscalls runs by default only when strace is installed)
   --legs a,b           ${ALL_LEGS.join(',')} (throughput, sse, memory)
+                       nodeproxy: the ~50-line node:http proxy (bench/upstreams/node-proxy.mjs),
+                       the floor for any Node gateway; caddy: only when installed (apt-get install caddy)
   --rounds N           interleaved rounds per cell
   --duration S         seconds per wrk cell
   --concurrency list   default 1,32,256
   --bodies list        small,64k
   --cold-n N           concurrent requests in the cold-start burst (1000)
   --transfer-mib N     size of each large transfer (1024)
+  --service-counts l   services configured per gateway in the services scenario (${DEFAULT_SERVICE_COUNTS.join(',')})
+  --swap-requests N    requests per client in the swap scenario (20; --quick 6)
+  --swap-boot-ms N     how long each model takes to load in the swap scenario (200)
   --no-pin             do not pin processes to cores (taskset)
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
@@ -88,6 +125,9 @@ function parseOptions(argv) {
       bodies: { type: 'string' },
       'cold-n': { type: 'string' },
       'transfer-mib': { type: 'string' },
+      'service-counts': { type: 'string' },
+      'swap-requests': { type: 'string' },
+      'swap-boot-ms': { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'update-readme': { type: 'boolean', default: false },
       'keep-tmp': { type: 'boolean', default: false },
@@ -132,6 +172,9 @@ function parseOptions(argv) {
     coldBootMs: 500,
     coldHealthIntervalMs: 50,
     transferMiB: int(values['transfer-mib'], 1024),
+    swapRequests: int(values['swap-requests'], q ? 6 : 20),
+    swapBootMs: int(values['swap-boot-ms'], 200),
+    serviceCounts: list(values['service-counts'], DEFAULT_SERVICE_COUNTS.map(String)).map((v) => int(v, 1)),
     idleS: q ? 5 : 10,
     idleSettleS: 2,
     profileS: q ? 5 : 15,
@@ -145,6 +188,7 @@ function parseOptions(argv) {
     baseLabel: values['base-label'],
     gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
   };
+  if (!values.legs) opts.legs = opts.legs.filter((l) => !OPTIONAL_LEGS[l] || hasTool(OPTIONAL_LEGS[l]));
   if (!values.scenarios) {
     // Default lists skip an optional scenario whose tool is missing (named explicitly, it fails).
     opts.scenarios = opts.scenarios.filter((s) => !OPTIONAL_TOOLS[s] || hasTool(OPTIONAL_TOOLS[s]));
@@ -210,6 +254,44 @@ async function startStack(ctx) {
       gatewayPid: px.workerPid,
     });
     log(`  nginx proxy on :${pxPort} (worker ${px.workerPid})`);
+  }
+  if (opts.legs.includes('caddy')) {
+    const cPort = await freePort();
+    const cd = await startCaddy({
+      tmpDir,
+      port: cPort,
+      core: ctx.gatewayCore,
+      vars: { UPSTREAM_PORT: upPort, NODE_PORT: nodePort },
+    });
+    stack.caddy = cd;
+    stack.legs.push({
+      id: 'caddy',
+      base: `http://${HOST}:${cPort}/services/bench`,
+      node: `http://${HOST}:${cPort}/services/stream`,
+      gatewayPid: cd.proc.pid,
+    });
+    log(`  caddy on :${cPort} (pid ${cd.proc.pid})`);
+  }
+  if (opts.legs.includes('nodeproxy')) {
+    const npPort = await freePort();
+    const np = spawnTracked(
+      'node-proxy',
+      process.execPath,
+      [NODE_PROXY, '--port', String(npPort), '--bench', stack.upstreamUrl, '--stream', `http://${HOST}:${nodePort}`],
+      { core: ctx.gatewayCore, stdinPipe: true, logFile: join(tmpDir, 'node-proxy.log') },
+    );
+    await waitHttp(`http://${HOST}:${npPort}/services/bench/small`, {
+      timeoutMs: 10_000,
+      isDead: () => np.exitInfo !== null,
+    });
+    stack.nodeProxy = np;
+    stack.legs.push({
+      id: 'nodeproxy',
+      base: `http://${HOST}:${npPort}/services/bench`,
+      node: `http://${HOST}:${npPort}/services/stream`,
+      gatewayPid: np.pid,
+    });
+    log(`  bare node proxy on :${npPort} (pid ${np.pid})`);
   }
   if (opts.legs.includes('hestia') && ['throughput', 'sse', 'memory', 'syscalls'].some((s) => need.has(s))) {
     const gw = await startHestia({
@@ -293,8 +375,16 @@ async function main() {
 
   const res = {
     startedAt: started.toISOString(),
-    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
-    opts,
+    // Absolute paths (--gateway-root, --base-root) shortened: results are shared, paths are not.
+    command: `npm run bench${
+      process.argv.length > 2
+        ? ` -- ${process.argv
+            .slice(2)
+            .map((a) => (a.startsWith('/') ? shortPath(a) : a))
+            .join(' ')}`
+        : ''
+    }`,
+    opts: { ...opts, baseRoot: shortPath(opts.baseRoot), gatewayRoot: shortPath(opts.gatewayRoot) },
     pinned: pinningEnabled(),
     machine: machineNotes(),
     hestiaStatus: 'not run',
@@ -307,7 +397,7 @@ async function main() {
     const need = new Set(opts.scenarios);
     if (need.has('syscalls') && !hasTool('strace'))
       throw new Error('the syscalls scenario needs: apt-get install strace');
-    if (['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models'].some((s) => need.has(s))) {
+    if (['throughput', 'sse', 'memory', 'syscalls', 'profile', 'models', 'services'].some((s) => need.has(s))) {
       log('starting upstreams and gateways');
       const stack = await startStack(ctx);
       const hestiaLeg = stack.legs.find((l) => l.id === 'hestia');
@@ -325,6 +415,8 @@ async function main() {
         if (stack.hestia) res.hestiaHwmMiB = (memKiB(stack.hestia.proc.pid)?.hwmKiB ?? 0) / 1024;
         if (stack.base) res.baseHwmMiB = (memKiB(stack.base.proc.pid)?.hwmKiB ?? 0) / 1024;
         if (stack.nginxProxy) res.nginxHwmMiB = (memKiB(stack.nginxProxy.workerPid)?.hwmKiB ?? 0) / 1024;
+        if (stack.nodeProxy) res.nodeProxyHwmMiB = (memKiB(stack.nodeProxy.pid)?.hwmKiB ?? 0) / 1024;
+        if (stack.caddy) res.caddyHwmMiB = (memKiB(stack.caddy.proc.pid)?.hwmKiB ?? 0) / 1024;
       }
       if (need.has('sse')) {
         log('sse');
@@ -347,6 +439,8 @@ async function main() {
       }
       if (stack.base) await stack.base.stop();
       if (stack.nginxProxy) await stopProc(stack.nginxProxy.proc);
+      if (stack.caddy) await stopProc(stack.caddy.proc);
+      if (stack.nodeProxy) await stopProc(stack.nodeProxy);
       if (need.has('profile')) {
         // The profile starts its own gateway: it only needs the main one not to have failed.
         if (!hestiaLeg?.unavailable) {
@@ -358,8 +452,18 @@ async function main() {
         log('models (routing by model vs /services/{id}, 4 KiB chat body, c=32)');
         res.models = await runModels(ctx, stack);
       }
+      if (need.has('services')) {
+        log(`services (${opts.serviceCounts.join(', ')} configured services: start-up, scrapes, hot-path CPU)`);
+        res.services = await runServices(ctx, stack);
+      }
       await stopProc(stack.nodeUpstream);
       await stopProc(stack.upstream.proc);
+    }
+    if (need.has('swap')) {
+      log(
+        `swap (two models that do not fit together, ${opts.swapRequests} requests per client, load ${opts.swapBootMs} ms, health_interval_ms ${SWAP_HEALTH_INTERVAL_MS})`,
+      );
+      res.swap = await runSwap(ctx);
     }
     if (need.has('coldstart')) {
       log(`cold start (${opts.coldN} concurrent requests)`);

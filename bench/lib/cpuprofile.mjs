@@ -73,7 +73,7 @@ export function summariseProfile(profile, { top = 20, windowBeforeEndMs = null }
         return { fn, where: where ?? '', ms: us / 1000, pctBusy: busy > 0 ? (100 * us) / busy : 0 };
       });
   const inclusiveHestia = [...inclByFn.entries()]
-    .filter(([k]) => k.includes('src/'))
+    .filter(([k]) => k.includes('\tsrc/') || k.includes('\tdist/'))
     .sort((a, b) => b[1] - a[1])
     .slice(0, top)
     .map(([k, us]) => {
@@ -100,6 +100,9 @@ function shortUrl(url) {
   if (nm >= 0) return u.slice(nm + 'node_modules/'.length);
   const src = u.lastIndexOf('/src/');
   if (src >= 0) return u.slice(src + 1);
+  // The dist/ bundle (what an install runs): the same module tree as src/.
+  const dist = u.lastIndexOf('/dist/');
+  if (dist >= 0) return u.slice(dist + 1);
   return u;
 }
 
@@ -118,9 +121,9 @@ function areaOf(f) {
   if (u.startsWith('node:internal/process/task_queues') || u.startsWith('node:internal/timers'))
     return 'node task queues / timers';
   if (u.startsWith('node:')) return 'node (other)';
-  const src = /\/src\/([^/]+)\//.exec(u);
+  const src = /\/(?:src|dist)\/([^/]+)\//.exec(u);
   if (src) return `hestia src/${src[1]}`;
-  return u;
+  return shortUrl(u);
 }
 
 /** Markdown for a summary. */

@@ -13,6 +13,29 @@ const git = (args) => {
   return r.status === 0 ? r.stdout.trim() : null;
 };
 
+/**
+ * How bin/hestia.mjs will run the gateway: the dist/ bundle when it is current (what an install
+ * runs; ~30-40 MiB less RSS and ~1 s quicker start), else the TypeScript sources through tsx.
+ */
+function gatewayMode() {
+  const root = getGatewayRoot();
+  try {
+    const info = JSON.parse(readFileSync(`${root}/dist/build-info.json`, 'utf8'));
+    const r = spawnSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { sourceFingerprint } from ${JSON.stringify(`${root}/scripts/source-fingerprint.mjs`)}; process.stdout.write(sourceFingerprint(${JSON.stringify(`${root}/`)}));`,
+      ],
+      { encoding: 'utf8' },
+    );
+    return r.stdout === info.fingerprint ? 'dist/ bundle' : 'sources through tsx (dist/ is stale: npm run build)';
+  } catch {
+    return 'sources through tsx (no dist/: npm run build)';
+  }
+}
+
 export function machineNotes() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
   const model = /model name\s*:\s*(.*)/.exec(cpuinfo)?.[1] ?? 'unknown';
@@ -30,7 +53,9 @@ export function machineNotes() {
     gitCommit: git(['rev-parse', '--short', 'HEAD']),
     gitBranch: git(['rev-parse', '--abbrev-ref', 'HEAD']),
     gitDirty: (git(['status', '--porcelain', '--', 'src', 'bin']) ?? '').length > 0,
-    gatewayRoot: getGatewayRoot(),
+    // The last component only: results are shared, machine-specific paths are not.
+    gatewayMode: gatewayMode(),
+    gatewayRoot: `…/${getGatewayRoot().replace(/\/+$/, '').split('/').at(-1)}`,
   };
 }
 

@@ -92,6 +92,15 @@ export async function runColdStartOnce(ctx, rep, root) {
     const tStart = nowMs();
     results = await burst(`${gw.url}/services/cold/work`, opts.coldN, 70_000);
     const tDone = nowMs();
+    // When the gateway began the start (its `service_start` event, ms resolution): the launch
+    // share is measured from there, not from the client's burst, which takes a while to open.
+    let startEventTs = null;
+    try {
+      const ev = JSON.parse((await httpGet(`${gw.url}/v1/events?service=cold&limit=100`)).body.toString('utf8'));
+      startEventTs = ev.events?.find((e) => e.type === 'service_start')?.ts ?? null;
+    } catch {
+      /* no events: the share is not reported */
+    }
     launches = readPids(pidFile);
     for (const pid of launches) adoptPid(pid); // killed at cleanup if the gateway leaves it behind
     if (launches.length > 0) {
@@ -102,7 +111,7 @@ export async function runColdStartOnce(ctx, rep, root) {
       }
     }
     childEvents = readEvents(eventsFile);
-    return analyse({ results, childEvents, launches, tStart, tDone, opts });
+    return analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs });
   } finally {
     await gw.stop();
     await sleep(100);
@@ -125,12 +134,14 @@ function readEvents(file) {
     .map((l) => JSON.parse(l));
 }
 
-function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
+function analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs }) {
   const ev = (type) => childEvents.find((e) => e.type === type);
   const ready = ev('ready')?.t ?? null;
   const health2xx = ev('health_2xx')?.t ?? null;
   const firstReq = ev('first_request')?.t ?? null;
   const boot = ev('boot')?.t ?? null;
+  // The child process's own start (performance.timeOrigin: before Node's bootstrap).
+  const spawned = ev('boot')?.spawned ?? null;
   const arrivals = ev('arrivals');
   const statuses = {};
   for (const r of results) statuses[r.status] = (statuses[r.status] ?? 0) + 1;
@@ -156,7 +167,16 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts }) {
     health2xxToFirstUpstreamConnMs: firstUpstreamConn !== undefined ? firstUpstreamConn - health2xx : null,
     // Clients whose connection to the gateway took ≥ 900 ms: SYN retried after a full backlog.
     clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
+    launcher: 'process',
     launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
+    // The gateway's share of the cold start: its start began (`service_start`) → the child
+    // process started (the launch), and the child's first 2xx to a probe → the first forwarded
+    // request (noticing readiness).
+    startToSpawnMs: spawned !== null && startEventTs !== null ? spawned - startEventTs : null,
+    gatewayShareMs:
+      spawned !== null && startEventTs !== null && health2xx !== null && firstReq !== null
+        ? spawned - startEventTs + (firstReq - health2xx)
+        : null,
     readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
     health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,
     readyToHealth2xxMs: ready !== null && health2xx !== null ? health2xx - ready : null,

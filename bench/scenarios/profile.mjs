@@ -4,7 +4,7 @@
  * The profile is kept under bench/results/tmp/ (git-ignored) for Chrome DevTools / speedscope.
  */
 import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summariseProfile } from '../lib/cpuprofile.mjs';
 import { startHestia } from '../lib/hestia.mjs';
@@ -47,5 +47,12 @@ export async function runProfile(ctx, stack) {
   const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')), { top: 25, windowBeforeEndMs });
   log(`  profiled ${w.requests} requests (${Math.round(w.rps)} req/s with the profiler on); kept ${kept}`);
   // CPU per request as the profile saw it (profiler overhead included).
-  return { file: kept, requests: w.requests, rps: w.rps, busyUsPerReq: (summary.busyMs * 1000) / w.requests, summary };
+  // Repository-relative in the results (they are shared; this machine's paths are not).
+  return {
+    file: `bench/results/tmp/${basename(kept)}`,
+    requests: w.requests,
+    rps: w.rps,
+    busyUsPerReq: (summary.busyMs * 1000) / w.requests,
+    summary,
+  };
 }

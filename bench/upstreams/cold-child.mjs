@@ -7,7 +7,9 @@
  *   strays by PID);
  * - JSON lines in --events-file: `boot`, `ready` (the moment /health starts answering 200,
  *   after --boot-ms), `health_2xx` (the first 200 it actually sent), `first_request` (the first
- *   non-health request, i.e. when the gateway began forwarding);
+ *   non-health request, i.e. when the gateway began forwarding), `exit` (SIGTERM/SIGINT
+ *   received, just before exiting); `boot` carries `spawned`, the process's own start time
+ *   (performance.timeOrigin);
  * - on GET /__flush (called by the harness directly, not through the gateway): the arrival
  *   time of every forwarded request, and the number of health probes it answered.
  *
@@ -35,7 +37,7 @@ const event = (type, extra = {}) =>
   appendFileSync(values['events-file'], `${JSON.stringify({ type, t: now(), pid: process.pid, ...extra })}\n`);
 
 appendFileSync(values['pid-file'], `${process.pid}\n`);
-event('boot');
+event('boot', { spawned: performance.timeOrigin });
 
 const BODY = Buffer.from('{"ok":true,"service":"cold"}');
 let ready = false;
@@ -85,6 +87,10 @@ server.listen(Number(values.port), '127.0.0.1', () => {
 });
 
 const bye = () => process.exit(0);
-process.on('SIGTERM', bye);
-process.on('SIGINT', bye);
+const stopped = () => {
+  event('exit');
+  bye();
+};
+process.on('SIGTERM', stopped);
+process.on('SIGINT', stopped);
 setTimeout(bye, Number(values['max-lifetime-s']) * 1000).unref();

@@ -13,18 +13,13 @@
  * Keys are the Prometheus family names without the `hestia_` prefix, with their labels (except
  * `service`, which is the grouping) sorted inside brackets, as the original built them
  * (`requests_total[method=GET,route=/services/{id},status_class=2xx]`). Top-level entries are
- * the sums over every service (and over requests for unknown ids); `services` lists configured
- * services only. Timer percentiles are over the last WINDOW samples (timing.ts); count, total,
+ * the sums over every service (and over requests for unknown ids); `services` lists the configured
+ * services that have had a request or a lifecycle event, or are not cold now (metrics.ts: cost
+ * follows use) — the top-level `services_total` and `services[state=…]` still count them all.
+ * `GET /v1/services/{id}/metrics` answers for any configured service (zeros for an unused one). Timer percentiles are over the last WINDOW samples (timing.ts); count, total,
  * min and max are exact over the gateway's life.
  */
-import {
-  type Cell,
-  type GatewayMetrics,
-  type ServiceGauges,
-  type ServiceSeries,
-  STATES,
-  UNKNOWN_SERVICE,
-} from './metrics.ts';
+import { type Cell, type GatewayMetrics, type ServiceGauges, ServiceSeries, STATES } from './metrics.ts';
 import { type HistogramJson, iso, type SampleStats, type TimerJson } from './timing.ts';
 
 export interface CounterJson {
@@ -113,7 +108,8 @@ export function serviceMetricsJson(
   id: string,
   all: Map<string, ServiceGauges> = m.gauges(),
 ): ServiceMetricsJson {
-  const s = m.series(id);
+  // An unused service gets an empty series for this answer only: reading creates nothing.
+  const s = m.existingSeries(id) ?? new ServiceSeries(id);
   const g = all.get(id);
   const now = new Date().toISOString();
   const gauges: Record<string, GaugeJson> = {
@@ -129,11 +125,11 @@ export function metricsJson(m: GatewayMetrics, authDenied?: Record<string, numbe
   const all = m.gauges();
   const ids = new Set(all.keys());
   const services: Record<string, ServiceMetricsJson> = {};
-  for (const id of ids) services[id] = serviceMetricsJson(m, id, all);
+  for (const [id, g] of all) if (m.isActive(id, g)) services[id] = serviceMetricsJson(m, id, all);
 
   const counters: Record<string, CounterJson> = {};
   for (const s of m.allSeries()) {
-    const own = s.id === UNKNOWN_SERVICE || !ids.has(s.id) ? serviceCounters(s) : services[s.id]!.counters;
+    const own = Object.hasOwn(services, s.id) ? services[s.id]!.counters : serviceCounters(s);
     for (const [key, c] of Object.entries(own)) {
       const prev = counters[key];
       if (prev === undefined) counters[key] = { ...c };
@@ -157,10 +153,10 @@ export function metricsJson(m: GatewayMetrics, authDenied?: Record<string, numbe
     queued_requests: { value: 0, timestamp: now },
   };
   for (const st of STATES) gauges[`services[state=${st}]`] = { value: 0, timestamp: now };
-  for (const svc of Object.values(services)) {
-    gauges.inflight_requests!.value += svc.gauges.inflight_requests!.value;
-    gauges.queued_requests!.value += svc.gauges.queued_requests!.value;
-    gauges[`services[state=${svc.state}]`]!.value++;
+  for (const g of all.values()) {
+    gauges.inflight_requests!.value += g.inflight;
+    gauges.queued_requests!.value += g.queued;
+    gauges[`services[state=${g.state}]`]!.value++;
   }
   return { counters, gauges, ...timings(m.global), services };
 }

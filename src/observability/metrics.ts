@@ -12,6 +12,11 @@
  *   label strings and hashes nothing for them. The three histograms are prom-client Histograms
  *   observed through a label child cached per service (prom-client hashes the one-label set on
  *   each observe; that is the only per-request cost inside prom-client).
+ * - Cost follows use, not configuration: a service's series (its counters, timings and histogram
+ *   buckets) are created the first time something happens to it — a request, or a lifecycle
+ *   event of its own (a start, a stop, an adoption, …). A configured service that never saw any
+ *   has no series at all, and its gauges are exported only once it leaves `cold` (or has a
+ *   series), so a scrape of 2,000 idle services is a few lines, not 2,000 × 30.
  * - Labels are bounded by construction: `service` is a configured id or `_unknown` (the proxy
  *   reports `service_id: null` for ids that are not configured); `method` is one of 7 methods or
  *   `OTHER`; `status_class` is 1xx…5xx or `other`; `route` is the proxy's normalised route (at most
@@ -99,6 +104,8 @@ export const LIFECYCLE_COUNTERS = {
 export type LifecycleCounter = keyof typeof LIFECYCLE_COUNTERS;
 const LIFECYCLE_KEYS = Object.keys(LIFECYCLE_COUNTERS) as LifecycleCounter[];
 
+const NO_OBSERVER = { observe(_v: number): void {} };
+
 /** Per route: request counts and last-change times, indexed `method * N_CLASSES + class`. */
 class RequestCells {
   readonly counts = new Float64Array(N_METHODS * N_CLASSES);
@@ -122,17 +129,21 @@ export class ServiceSeries {
   readonly promQueueWait: { observe(v: number): void };
   readonly promColdStart: { observe(v: number): void };
 
+  /**
+   * `hist` absent: a read-only empty series (what the JSON view shows for a service that never
+   * saw any activity), registered nowhere.
+   */
   constructor(
     readonly id: string,
-    hist: { duration: BucketHistogram; queueWait: BucketHistogram; coldStart: BucketHistogram },
+    hist?: { duration: BucketHistogram; queueWait: BucketHistogram; coldStart: BucketHistogram },
   ) {
     this.lifecycle = Object.fromEntries(LIFECYCLE_KEYS.map((k) => [k, { count: 0, at: 0 }])) as Record<
       LifecycleCounter,
       Cell
     >;
-    this.promDuration = hist.duration.labels(id);
-    this.promQueueWait = hist.queueWait.labels(id);
-    this.promColdStart = hist.coldStart.labels(id);
+    this.promDuration = hist ? hist.duration.labels(id) : NO_OBSERVER;
+    this.promQueueWait = hist ? hist.queueWait.labels(id) : NO_OBSERVER;
+    this.promColdStart = hist ? hist.coldStart.labels(id) : NO_OBSERVER;
   }
 
   /** The cells of a route (bounded: past MAX_ROUTES, `other`). */
@@ -326,7 +337,7 @@ export class GatewayMetrics implements ProxyObserver {
       registers,
       collect() {
         this.reset();
-        for (const [id, g] of self.gauges()) this.set({ service: id }, g.inflight);
+        for (const [id, g] of self.activeGauges()) this.set({ service: id }, g.inflight);
       },
     });
     new Gauge({
@@ -336,7 +347,7 @@ export class GatewayMetrics implements ProxyObserver {
       registers,
       collect() {
         this.reset();
-        for (const [id, g] of self.gauges()) this.set({ service: id }, g.queued);
+        for (const [id, g] of self.activeGauges()) this.set({ service: id }, g.queued);
       },
     });
     new Gauge({
@@ -346,7 +357,7 @@ export class GatewayMetrics implements ProxyObserver {
       registers,
       collect() {
         this.reset();
-        for (const [id, g] of self.gauges()) {
+        for (const [id, g] of self.activeGauges()) {
           for (const s of STATES) this.set({ service: id, state: s }, g.state === s ? 1 : 0);
         }
       },
@@ -404,6 +415,11 @@ export class GatewayMetrics implements ProxyObserver {
       this.byId.set(key, s);
     }
     return s;
+  }
+
+  /** The series of a service if it has one (something happened to it), else undefined. */
+  existingSeries(id: string): ServiceSeries | undefined {
+    return this.byId.get(id);
   }
 
   /** Existing series (configured services seen so far, and `_unknown`). */
@@ -524,11 +540,10 @@ export class GatewayMetrics implements ProxyObserver {
   }
 
   /**
-   * Counter series of one family across services, `service` label included. Configured services
-   * appear even before anything happened to them (lifecycle counters at 0), so rates start at 0.
+   * Counter series of one family across the services that have series (see the header: a
+   * service's counters appear, all of them at once, with its first request or lifecycle event).
    */
   forEachCounter(family: string, cb: (labels: Record<string, string>, value: number) => void): void {
-    for (const id of this.sources.services().ids()) this.series(id);
     for (const s of this.byId.values()) {
       s.forEachCounter((f, labels, cell) => {
         if (f === family) cb({ service: s.id, ...labels }, cell.count);
@@ -549,9 +564,36 @@ export class GatewayMetrics implements ProxyObserver {
     return out;
   }
 
+  /**
+   * True when a configured service is worth series of its own: something happened to it (it has
+   * series), or it is not idle now (not cold, or requests in flight or queued).
+   */
+  isActive(id: string, g: ServiceGauges): boolean {
+    return this.byId.has(id) || g.state !== 'cold' || g.inflight > 0 || g.queued > 0;
+  }
+
+  /**
+   * The gauges of the active services only (isActive). During one `prometheus()` call the three
+   * gauge families share one read of the services.
+   */
+  private activeGauges(): Map<string, ServiceGauges> {
+    if (this.scrapeGauges !== undefined) return this.scrapeGauges;
+    const out = new Map<string, ServiceGauges>();
+    for (const [id, g] of this.gauges()) if (this.isActive(id, g)) out.set(id, g);
+    if (this.scraping > 0) this.scrapeGauges = out;
+    return out;
+  }
+  private scrapeGauges: Map<string, ServiceGauges> | undefined;
+  private scraping = 0;
+
   /** Prometheus text exposition (format 0.0.4). */
-  prometheus(): Promise<string> {
-    return this.registry.metrics();
+  async prometheus(): Promise<string> {
+    if (this.scraping++ === 0) this.scrapeGauges = undefined;
+    try {
+      return await this.registry.metrics();
+    } finally {
+      if (--this.scraping === 0) this.scrapeGauges = undefined;
+    }
   }
 
   get contentType(): string {

@@ -73,8 +73,14 @@ export class ServiceRegistry implements ServiceLookup {
     return launcher;
   }
 
+  /** The output masker of the current config, built once per config (not once per service: O(n²)). */
+  private maskerFor: { config: Config; mask: (text: string) => string } | undefined;
+
   private makeRuntime(id: string, svc: ServiceConfig): ServiceRuntime {
-    const mask = textMasker(secretValues(this._config));
+    if (this.maskerFor?.config !== this._config) {
+      this.maskerFor = { config: this._config, mask: textMasker(secretValues(this._config)) };
+    }
+    const mask = this.maskerFor.mask;
     const deps = { bus: this.opts.bus, log: this.opts.log, placement: this.placement, sink: this.sink, mask };
     return new ServiceRuntime(id, svc, { ...deps, launcher: this.makeLauncher(id, svc) });
   }

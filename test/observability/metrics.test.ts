@@ -58,6 +58,11 @@ function rawRequest(url: string, path: string, method = 'GET'): Promise<number> 
 
 const req = (labels: Record<string, string>) => ({ route: '/services/{id}', ...labels });
 
+/** The `service` label values that occur in an exposition, sorted. */
+function servicesIn(e: Exposition): string[] {
+  return [...new Set(e.samples.map((x) => x.labels.service).filter((v) => v !== undefined))].sort();
+}
+
 describe('SampleStats (the JSON view timers)', () => {
   test('percentiles interpolate like the original; count/min/max stay exact beyond the window', () => {
     const s = new SampleStats();
@@ -83,8 +88,8 @@ test('a cold start and traffic through the proxy move the counters, histograms a
     other: { base_url: 'http://127.0.0.1:9' },
   });
   const before = await scrape(gw);
-  assert.equal(before.value('hestia_service_state', { service: 'svc', state: 'cold' }), 1);
-  assert.equal(before.value('hestia_service_starts_total', { service: 'svc', result: 'success' }), 0);
+  // Nothing has happened to either service yet: neither has a single series.
+  assert.deepEqual(servicesIn(before), []);
 
   // Three requests wait for the start (held by the health gate until all three are queued).
   const waiting = [1, 2, 3].map((i) => fetch(`${gw.url}/services/svc/wait/${i}`));
@@ -124,7 +129,9 @@ test('a cold start and traffic through the proxy move the counters, histograms a
   assert.ok((after.value('hestia_cold_start_duration_seconds_sum', { service: 'svc' }) ?? 0) > 0);
   assert.equal(after.value('hestia_service_state', { service: 'svc', state: 'hot' }), 1);
   assert.equal(after.value('hestia_service_state', { service: 'svc', state: 'cold' }), 0);
-  assert.equal(after.value('hestia_service_state', { service: 'other', state: 'cold' }), 1);
+  // `other` never saw a request or a lifecycle event: still no series of its own.
+  assert.deepEqual(servicesIn(after), ['_unknown', 'svc']);
+  assert.equal(after.value('hestia_service_starts_total', { service: 'svc', result: 'failure' }), 0);
   assert.equal(after.value('hestia_inflight_requests', { service: 'svc' }), 0);
   assert.equal(after.value('hestia_queued_requests', { service: 'svc' }), 0);
   // Unknown ids have only request and error series, never lifecycle or histogram ones.
@@ -246,13 +253,25 @@ test('the JSON views keep the original shape: {counters, gauges, timers, histogr
     'service_startup_duration_ms',
   ]);
   const services = json.services as Record<string, Record<string, unknown>>;
-  assert.deepEqual(Object.keys(services).sort(), ['a', 'b']);
+  // `b` never saw any traffic: it is counted in the totals but has no entry of its own.
+  assert.deepEqual(Object.keys(services).sort(), ['a']);
+  const gauges = json.gauges as Record<string, { value: number }>;
+  assert.equal(gauges.services_total?.value, 2);
+  assert.equal(gauges['services[state=cold]']?.value, 1);
+  assert.equal(gauges['services[state=hot]']?.value, 1);
   for (const [id, s] of Object.entries(services)) {
     assert.deepEqual(Object.keys(s).sort(), ['counters', 'gauges', 'histograms', 'state', 'timers'], id);
     checkGroup(s, id);
   }
   assert.equal((services.a!.timers as Record<string, { count: number }>).proxy_duration_ms!.count, 1);
-  assert.equal((services.b!.timers as Record<string, { count: number }>).proxy_duration_ms!.count, 0);
+
+  // Asked for directly, an unused service answers zeros, and asking creates no series.
+  const b = await getJson(`${gw.url}/v1/services/b/metrics`);
+  assert.equal(b.state, 'cold');
+  assert.equal((b.timers as Record<string, { count: number }>).proxy_duration_ms!.count, 0);
+  assert.equal((b.counters as Record<string, { count: number }>).requests_total!.count, 0);
+  assert.deepEqual(servicesIn(await scrape(gw)), ['a']);
+  assert.deepEqual(Object.keys((await getJson(`${gw.url}/v1/metrics`)).services as object), ['a']);
 
   const one = await getJson(`${gw.url}/v1/services/a/metrics`);
   assert.deepEqual(Object.keys(one).sort(), ['counters', 'gauges', 'histograms', 'state', 'timers']);
@@ -338,4 +357,39 @@ test('a request through the dispatcher (POST /v1/requests) is counted like one t
   assert.equal(line?.service_id, 'api', 'and logged once with the same fields as a proxied request');
   assert.equal(line?.upstream_status, 200);
   await upstream.close();
+});
+
+test('series follow use: a never-used service has none; a request or a start creates them; reading creates none', async (t) => {
+  const up = await startUpstream();
+  t.after(() => up.close());
+  const port = await freePort();
+  const { gw, events } = await gateway({
+    used: { base_url: `http://127.0.0.1:${up.port}` },
+    started: fixtureService(port, []),
+    idle: { base_url: 'http://127.0.0.1:9' },
+  });
+  // Before anything happened: no service has a series, and reading both views changes nothing.
+  assert.deepEqual(servicesIn(await scrape(gw)), []);
+  assert.deepEqual(Object.keys((await getJson(`${gw.url}/v1/metrics`)).services as object), []);
+  assert.equal((await getJson(`${gw.url}/v1/services/idle/metrics`)).state, 'cold');
+  assert.deepEqual(servicesIn(await scrape(gw)), []);
+
+  // One request: that service gets its request counters and all its lifecycle counters (at 0).
+  await (await fetch(`${gw.url}/services/used/x`)).arrayBuffer();
+  // A start through the API (no request): a lifecycle event, so that service appears too.
+  assert.equal((await fetch(`${gw.url}/v1/services/started/start`, { method: 'POST' })).status, 202);
+  // Two starts in all: `used` (started by its request, already answered) and `started`.
+  await events.nth('service_ready', 2);
+  assert.equal(events.of('service_ready', 'started').length, 1);
+  const after = await scrape(gw);
+  assert.deepEqual(servicesIn(after), ['started', 'used']);
+  assert.equal(after.value('hestia_requests_total', req({ service: 'used', method: 'GET', status_class: '2xx' })), 1);
+  assert.equal(after.value('hestia_service_crashes_total', { service: 'used' }), 0);
+  assert.equal(after.value('hestia_service_starts_total', { service: 'started', result: 'success' }), 1);
+  assert.equal(after.value('hestia_service_state', { service: 'started', state: 'hot' }), 1);
+  assert.equal(after.sum('hestia_requests_total', { service: 'started' }), 0);
+  const json = await getJson(`${gw.url}/v1/metrics`);
+  assert.deepEqual(Object.keys(json.services as object).sort(), ['started', 'used']);
+  const gauges = json.gauges as Record<string, { value: number }>;
+  assert.equal(gauges.services_total?.value, 3, 'the totals still count every configured service');
 });
