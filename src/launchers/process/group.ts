@@ -34,9 +34,12 @@ export async function stopGroup(
   stopSignal: NodeJS.Signals,
   timeoutMs: number,
   leaderExited: Promise<unknown>,
+  /** The group is SIGSTOPped (stop_mode: pause): SIGCONT right after the stop signal. */
+  continueAfter = false,
 ): Promise<void> {
   if (!groupAlive(pgid)) return;
   signalGroup(pgid, stopSignal);
+  if (continueAfter) signalGroup(pgid, 'SIGCONT');
   const deadline = Date.now() + timeoutMs;
   const ac = new AbortController();
   await Promise.race([leaderExited, sleep(timeoutMs, undefined, { signal: ac.signal }).catch(() => {})]);
