@@ -4,12 +4,17 @@
  */
 import { EventBus } from '../../src/observability/events.ts';
 import type { PolicyClock, PolicyTimer } from '../../src/services/policy-clock.ts';
+import type { Store } from '../../src/store/store.ts';
 import { captureLogger, EventRecorder } from '../helpers/events.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import { registryWithMachines, type TestRegistry } from '../helpers/lifecycle.ts';
 
 /** A registry for `services`, like test/helpers/lifecycle.ts startRegistry, with `clock` for keep-warm. */
-export function policyRegistry(services: Record<string, unknown>, clock?: PolicyClock): TestRegistry {
+export function policyRegistry(
+  services: Record<string, unknown>,
+  clock?: PolicyClock,
+  store: Store | null = null,
+): TestRegistry {
   const config = configFrom({ services });
   const bus = new EventBus();
   const events = new EventRecorder(bus);
@@ -18,7 +23,7 @@ export function policyRegistry(services: Record<string, unknown>, clock?: Policy
     config,
     bus,
     log,
-    store: null,
+    store,
     ...(clock ? { policyClock: clock } : {}),
   });
   return {
