@@ -4,7 +4,7 @@
  * children, a server's workers) is in that group: signalling `-pgid` reaches all of them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { liveGroupMembers } from './proc.ts';
+import { HAS_PROC, liveGroupMembers, readStat } from './proc.ts';
 
 /** Send `sig` to the group; false when the group no longer exists. */
 export function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
@@ -51,4 +51,16 @@ export async function stopGroup(
   signalGroup(pgid, 'SIGKILL');
   const killDeadline = Date.now() + 2_000;
   while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(GROUP_POLL_MS);
+}
+
+/**
+ * After SIGSTOP: resolves once every live member of the group shows as stopped (`T`) in /proc
+ * (a signal is delivered when the process is next scheduled, not when kill returns), or after
+ * `timeoutMs`. Without /proc it resolves at once.
+ */
+export async function waitGroupStopped(pgid: number, timeoutMs = 2_000): Promise<void> {
+  if (!HAS_PROC) return;
+  const deadline = Date.now() + timeoutMs;
+  const stopped = () => liveGroupMembers(pgid).every((pid) => readStat(pid)?.state === 'T');
+  while (!stopped() && Date.now() < deadline) await sleep(5);
 }

@@ -32,7 +32,7 @@ import {
   type LaunchHandle,
 } from '../types.ts';
 import { trackGroup, untrackGroup } from './children.ts';
-import { groupAlive, signalGroup, stopGroup } from './group.ts';
+import { groupAlive, signalGroup, stopGroup, waitGroupStopped } from './group.ts';
 import { bootId, readCmdline, readStat } from './proc.ts';
 
 /** How often an adopted (not our child, so no exit event) process is checked for liveness. */
@@ -172,6 +172,8 @@ export class ProcessLauncher implements Launcher {
     if (!t) throw new LaunchError('nothing to pause: this service has no process of its own');
     if (!signalGroup(t.pid, 'SIGSTOP')) throw new LaunchError(`process group ${t.pid} is gone`);
     t.paused = true;
+    // Paused means frozen: wait until the kernel says so (bounded; a short poll during a pause only).
+    await waitGroupStopped(t.pid);
     ctx.log.debug({ event_type: 'service_process_paused', pid: t.pid }, 'process group paused (SIGSTOP)');
   }
 
