@@ -100,9 +100,13 @@ export class PolicyCoordinator implements PolicyHooks {
 
   // ---- PolicyHooks ---------------------------------------------------------------------
 
-  async beforeStart(id: string, signal: AbortSignal): Promise<void> {
+  beforeStart(id: string, signal: AbortSignal): Promise<void> | null {
     const deps = this.graph.dependsOn(id);
-    if (deps.length === 0) return;
+    if (deps.length === 0) return null;
+    return this.dependenciesReady(deps, signal);
+  }
+
+  private async dependenciesReady(deps: readonly string[], signal: AbortSignal): Promise<void> {
     await Promise.all(
       deps.map(async (dep) => {
         const m = this.opts.member(dep);

@@ -13,8 +13,10 @@ export interface PolicyHooks {
   /**
    * Before a start launches (or resumes) anything: every `depends_on` service started and ready.
    * Rejects with an error naming the dependency that failed (or the start's abort reason).
+   * Null (decided synchronously) when `id` has no dependencies: the start goes on in the same
+   * turn, exactly as without policies.
    */
-  beforeStart(id: string, signal: AbortSignal): Promise<void>;
+  beforeStart(id: string, signal: AbortSignal): Promise<void> | null;
   /** Why a policy keeps `id` up right now (keep-warm, a dependent not cold, a group member in use), or null. */
   holdReason(id: string): string | null;
   /** Stop `id`'s dependents (each stops its own first); resolves when they are cold. Never rejects. */

@@ -707,10 +707,10 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
   private async runStart(epoch: number, signal: AbortSignal): Promise<void> {
     const stale = () => this.epoch !== epoch || signal.aborted;
     try {
-      const policy = this.deps.policy;
-      if (policy) {
+      const dependencies = this.deps.policy?.beforeStart(this.id, signal) ?? null;
+      if (dependencies) {
         try {
-          await policy.beforeStart(this.id, signal);
+          await dependencies;
         } catch (err) {
           if (stale()) return;
           this.onStartFailed([
