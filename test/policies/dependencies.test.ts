@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, test } from 'node:test';
 import { HestiaError } from '../../src/errors.ts';
+import { configFrom } from '../helpers/gateway.ts';
 import { fixtureService, isAlive, type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
 import { freePort, refusedPort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
@@ -139,4 +140,20 @@ test('a dependency that cannot start fails the dependent with an error naming it
   const failed = t.events.of('service_start_failed', 'web')[0]!;
   assert.equal((failed.details.failures as Array<{ stage: string }>)[0]!.stage, 'dependency');
   assert.match(String(rt(t, 'web').status().lastError?.message), /dependency 'db'/);
+});
+
+test('a reload that adds depends_on takes effect at the next start', async () => {
+  const [pw, pd] = [await freePort(), await freePort()];
+  const web = fixtureService(pw, []);
+  const db = fixtureService(pd, []);
+  current = policyRegistry({ web, db });
+  const t = current;
+  (await rt(t, 'web').acquire()).release();
+  assert.equal(rt(t, 'db').state, 'cold', 'no dependency yet');
+  assert.equal(rt(t, 'web').stop('test'), true);
+  await t.events.nth('service_stopped', 1);
+  t.registry.reconfigure(configFrom({ services: { web: { ...web, depends_on: ['db'] }, db } }));
+  (await rt(t, 'web').acquire()).release();
+  assert.equal(rt(t, 'db').state, 'hot');
+  assert.deepEqual(spawnOrder(t), ['web', 'db', 'web']);
 });

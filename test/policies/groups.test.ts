@@ -98,3 +98,17 @@ test('100 parallel requests to a group and its dependencies: exactly one start (
   for (const id of ['ui', 'worker', 'cache']) assert.ok(t.events.of('service_ready', id)[0]!.ts >= readyDb);
   assert.equal(t.events.of('service_start_failed').length, 0);
 });
+
+test('a group whose members depend on each other stops dependent first, then its dependency', async () => {
+  const [p1, p2] = [await freePort(), await freePort()];
+  current = policyRegistry({
+    comfyui: fixtureService(p1, [], { group: 'comfy', depends_on: ['models'], idle_timeout_ms: 150 }),
+    models: fixtureService(p2, [], { group: 'comfy', idle_timeout_ms: 150 }),
+  });
+  const t = current;
+  (await rt(t, 'models').acquire()).release();
+  await t.events.nth('service_ready', 2);
+  assert.equal(t.events.of('service_start').length, 2, 'one start each: the group start joined the dependency start');
+  await t.events.nth('service_stopped', 2);
+  assert.deepEqual(sequence(t, ['service_stopped']), ['service_stopped:comfyui', 'service_stopped:models']);
+});
