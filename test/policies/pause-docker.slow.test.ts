@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import { DockerApi } from '../../src/launchers/docker/index.ts';
+import { Store } from '../../src/store/store.ts';
 import { PODMAN_SOCK, podmanUnavailable, requireOrSkip } from '../helpers/backends.ts';
 import { type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
@@ -21,33 +22,37 @@ describe('stop_mode: pause with a container', { skip: skip ?? false }, () => {
   const api = new DockerApi({ socket: PODMAN_SOCK });
   const names: string[] = [];
   const registries: TestRegistry[] = [];
+  const stores: Store[] = [];
   after(async () => {
     for (const t of registries) await t.close();
+    for (const st of stores) st.close();
     for (const n of names) await api.remove(n);
     await api.close();
     tmp.cleanup();
+  });
+
+  const webService = (port: number, name: string) => ({
+    web: {
+      base_url: `http://127.0.0.1:${port}`,
+      health_url: `http://127.0.0.1:${port}/`,
+      health_interval_ms: 20,
+      idle_timeout_ms: 200,
+      stop_mode: 'pause',
+      launcher: {
+        type: 'docker',
+        container: name,
+        socket: PODMAN_SOCK,
+        stop_timeout_s: 2,
+        create: { image: IMAGE, cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] },
+      },
+    },
   });
 
   test('idle pauses the container; a request unpauses the same container; a stop stops it', async () => {
     const port = await freePort();
     const name = `hestia-pause-${process.pid}`;
     names.push(name);
-    const t = policyRegistry({
-      web: {
-        base_url: `http://127.0.0.1:${port}`,
-        health_url: `http://127.0.0.1:${port}/`,
-        health_interval_ms: 20,
-        idle_timeout_ms: 200,
-        stop_mode: 'pause',
-        launcher: {
-          type: 'docker',
-          container: name,
-          socket: PODMAN_SOCK,
-          stop_timeout_s: 2,
-          create: { image: IMAGE, cmd: ['/bin/httpd', '-f', '-p', `127.0.0.1:${port}`, '-h', '/www'] },
-        },
-      },
-    });
+    const t = policyRegistry(webService(port, name));
     registries.push(t);
     const web = t.registry.get('web')!;
     (await web.acquire()).release();
@@ -75,5 +80,35 @@ describe('stop_mode: pause with a container', { skip: skip ?? false }, () => {
       message: 'the paused container to stop',
     });
     assert.equal(web.status().paused, false);
+  });
+
+  test('a paused container outlives a gateway restart: the next gateway keeps it paused and resumes it', async () => {
+    const port = await freePort();
+    const name = `hestia-pause-restart-${process.pid}`;
+    names.push(name);
+    const db = tmp.path('pause-restart.db');
+    const store1 = Store.open({ path: db, retentionMaxEvents: 1000, retentionMaxAgeDays: 1 });
+    const t1 = policyRegistry(webService(port, name), undefined, store1);
+    (await t1.registry.get('web')!.acquire()).release();
+    const id = (await api.inspect(name))?.Id;
+    await t1.events.nth('service_paused', 1, 20_000);
+    await t1.registry.close(); // a container is left as it is at shutdown: paused
+    store1.close();
+    assert.equal((await api.inspect(name))?.State.Paused, true);
+
+    const store2 = Store.open({ path: db, retentionMaxEvents: 1000, retentionMaxAgeDays: 1 });
+    stores.push(store2);
+    const t2 = policyRegistry(webService(port, name), undefined, store2);
+    registries.push(t2);
+    await t2.registry.restore();
+    const web = t2.registry.get('web')!;
+    assert.equal(web.state, 'cold');
+    assert.equal(web.status().paused, true, 'still paused after the restart');
+    const lease = await web.acquire();
+    const res = await fetch(`${lease.baseUrl}/`);
+    lease.release();
+    assert.equal(res.status, 200);
+    assert.equal((await api.inspect(name))?.Id, id, 'the same container');
+    assert.equal(t2.events.of('service_ready', 'web')[0]?.details.resumed, true);
   });
 });
