@@ -12,6 +12,8 @@ import { EventHub } from './observability/event-stream.ts';
 import { EventBus, type HestiaEvent } from './observability/events.ts';
 import { createLogger, type Logger } from './observability/logger.ts';
 import { GatewayMetrics } from './observability/metrics.ts';
+import { RequestTimeline } from './observability/request-timeline.ts';
+import { WebhookDispatcher } from './observability/webhooks.ts';
 import { createProxyHandler } from './proxy/handler.ts';
 import { RoutingTable } from './routing/router.ts';
 import { buildHttpApp } from './server/app.ts';
@@ -123,11 +125,19 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     machineIds: () => config.machines,
   });
   bus.on('event', (ev) => metrics.onEvent(ev));
+  // The dashboard's per-service timelines: from the same two feeds.
+  const timeline = new RequestTimeline();
+  bus.on('event', (ev) => timeline.onEvent(ev));
+  // Event webhooks: onEvent only queues; delivery never holds up a transition.
+  const webhooks = new WebhookDispatcher({ bus, log, registry: metrics.registry });
+  webhooks.configure(config.webhooks);
+  bus.on('event', (ev) => webhooks.onEvent(ev));
   try {
     await services.restore();
   } catch (err) {
     await services.close();
     authSetup.close();
+    webhooks.close();
     store.close();
     throw err;
   }
@@ -154,8 +164,13 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     },
   };
 
-  const proxy = createProxyHandler(ctx, metrics);
-  const { server, fastify, front } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub });
+  const proxy = createProxyHandler(ctx, {
+    onRequestEnd(info) {
+      metrics.onRequestEnd(info);
+      timeline.onRequestEnd(info);
+    },
+  });
+  const { server, fastify, front } = await buildHttpApp(ctx, proxy, { metrics, events: eventHub, timeline });
 
   const host = opts.host ?? config.server.host;
   const port = opts.port ?? config.server.port;
@@ -173,6 +188,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   } catch (err) {
     await services.close();
     authSetup.close();
+    webhooks.close();
     store.close();
     throw err;
   }
@@ -184,6 +200,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
     await services.close();
     authSetup.close();
+    webhooks.close();
     store.close();
     throw err;
   }
@@ -216,6 +233,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         strategies_dir: config.strategies_dir,
       };
       services.reconfigure(config);
+      webhooks.configure(config.webhooks);
       bus.publish('config_reloaded', null, {
         added: after.filter((id) => !before.has(id)),
         removed: [...before].filter((id) => !after.includes(id)),
@@ -255,6 +273,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         await proxy.close();
         // Local children are stopped and final states written before the store closes.
         await services.finishShutdown();
+        webhooks.close();
         authSetup.close();
         store.close();
         log.info({ event_type: 'shutdown_complete' }, 'hestia stopped');

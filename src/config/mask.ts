@@ -15,6 +15,7 @@
  * - In every string: URL userinfo (`http://user:***@host`) and the values of token-like query
  *   parameters (`?token=***`, `?api_token=***`, `?key=***`; same name rule).
  * - A string `body` that is JSON, or `a=b&c=d` form data, is masked key by key as above.
+ * - Webhooks' `headers`: every value, whatever the header's name.
  *
  * Schema keys that merely *contain* such a word (`model_key`, `session_ttl_ms`, `auth`,
  * `host_key_sha256`) are not secrets and are shown: the name rule applies only to names the
@@ -120,6 +121,7 @@ function mask(value: unknown, key: string | undefined, userNamed: boolean): unkn
     if (userNamed && AUTH_SCHEME_VALUE.test(value)) return `${value.split(/\s+/, 1)[0]} ${MASK}`;
     return maskText(value);
   }
+  if (key === 'webhooks' && Array.isArray(value)) return value.map(maskWebhook);
   if (Array.isArray(value)) return value.map((v) => mask(v, undefined, userNamed));
   if (typeof value === 'object') {
     const childrenUserNamed = userNamed || (key !== undefined && (USER_NAMED_MAPS.has(key) || key === 'body'));
@@ -128,6 +130,18 @@ function mask(value: unknown, key: string | undefined, userNamed: boolean): unkn
     return out;
   }
   return value;
+}
+
+/**
+ * A webhook (`webhooks: [{url, events, headers}]`): every header value is masked, whatever its
+ * name: a receiver's headers exist to carry its credential (`X-Gotify-Key`, `X-Signature`, …).
+ */
+function maskWebhook(w: unknown): unknown {
+  const out = mask(w, undefined, false);
+  if (out === null || typeof out !== 'object' || Array.isArray(out)) return out;
+  const headers = (out as { headers?: unknown }).headers;
+  if (headers === null || typeof headers !== 'object' || Array.isArray(headers)) return out;
+  return { ...out, headers: Object.fromEntries(Object.keys(headers).map((k) => [k, MASK])) };
 }
 
 /** Shortest value treated as a secret in free text (shorter ones would mask ordinary words). */

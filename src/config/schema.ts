@@ -12,6 +12,7 @@
  */
 
 import { z } from 'zod';
+import { closestKey as closestName } from './closest-name.ts';
 import { CHECKOUT_DB_PATH } from './default-paths.ts';
 import { parseKeepWarmWindow } from './keep-warm.ts';
 
@@ -461,6 +462,64 @@ export const serverSchema = z.object({
   allowed_hosts: z.array(hostName()).default([]),
 });
 
+// ---------------------------------------------------------------------------------------------
+// Event webhooks (docs/webhooks.md)
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Event types a webhook may subscribe to: observability/events.ts's EventType (webhooks.ts checks
+ * at compile time that the two lists match). `*` = every event.
+ */
+export const WEBHOOK_EVENT_TYPES = [
+  'service_start',
+  'service_ready',
+  'service_start_failed',
+  'service_stop',
+  'service_stopped',
+  'idle_shutdown',
+  'service_crashed',
+  'service_adopted',
+  'service_paused',
+  'state_change',
+  'queue_rejected',
+  'queue_timeout',
+  'proxy_retry',
+  'proxy_fallback',
+  'proxy_error',
+  'auth_denied',
+  'config_reloaded',
+  'machine_wake',
+  'machine_sleep',
+  'machine_failover',
+  'capacity_eviction',
+  'webhook_failed',
+] as const;
+
+const webhookEventName = () =>
+  z.string({ error: 'must be an event name' }).superRefine((v, ctx) => {
+    if (v === '*' || (WEBHOOK_EVENT_TYPES as readonly string[]).includes(v)) return;
+    const guess = closestName(v, WEBHOOK_EVENT_TYPES);
+    ctx.addIssue({
+      code: 'custom',
+      message: `unknown event ${JSON.stringify(v)}${guess ? `; did you mean ${guess}?` : ''} (known: ${WEBHOOK_EVENT_TYPES.join(', ')}, or * for all)`,
+    });
+  });
+
+export const webhookSchema = z.object({
+  url: httpUrl(),
+  events: z.array(webhookEventName()).min(1, { error: 'must name at least one event (or *)' }),
+  /** Sent with every POST (e.g. Authorization); shown masked by check-config. */
+  headers: stringMap().default({}),
+  /** One POST's limit; 0 = none. */
+  timeout_ms: ms().default(10_000),
+  /** Tries per event (the first included) before it is given up (and counted as failed). */
+  max_attempts: z.number().int().min(1).max(20).default(5),
+  /** Pause before the first retry; doubles each retry, up to 60 s. */
+  retry_delay_ms: ms().default(1_000),
+  /** Events waiting for this receiver; beyond it the oldest is dropped (and counted). */
+  queue_size: z.number().int().min(1).default(1_000),
+});
+
 export const eventsSchema = z.object({
   retention_max_events: z.number().int().min(100).default(10_000),
   retention_max_age_days: z.number().min(0).default(30),
@@ -473,6 +532,7 @@ export const configSchema = z.object({
   placement_rules: z.array(placementRuleSchema).default([]),
   auth: authSchema.default(() => authSchema.parse({})),
   events: eventsSchema.default(() => eventsSchema.parse({})),
+  webhooks: z.array(webhookSchema).default([]),
   strategies_dir: z.string().default('./strategies'),
   dispatcher: z
     .object({ max_response_bytes: nonNegInt().default(10 * 1024 * 1024) })
@@ -502,6 +562,7 @@ export type BusyCheckConfig = z.infer<typeof busyCheckSchema>;
 export type AuthConfig = z.infer<typeof authSchema>;
 export type ServerConfig = z.infer<typeof serverSchema>;
 export type PowerActionConfig = z.infer<typeof powerActionSchema>;
+export type WebhookConfig = z.infer<typeof webhookSchema>;
 
 /** Config keys whose values are secrets: masked by check-config and redacted in logs. */
 export const SECRET_KEYS = new Set([

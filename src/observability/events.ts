@@ -27,7 +27,8 @@ export type EventType =
   | 'machine_wake'
   | 'machine_sleep'
   | 'machine_failover'
-  | 'capacity_eviction';
+  | 'capacity_eviction'
+  | 'webhook_failed';
 
 export interface HestiaEvent {
   /** Milliseconds since the epoch. */

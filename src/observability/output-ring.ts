@@ -70,14 +70,27 @@ export class OutputRing implements OutputSink, OutputReader {
   private bytes = 0;
   private readonly partial = new Map<OutputStream, Partial>();
   private readonly subscribers = new Set<(line: OutputLine) => void>();
-  private readonly maxLines: number;
-  private readonly maxBytes: number;
-  private readonly maxLineBytes: number;
+  private maxLines = DEFAULT_OUTPUT_LINES;
+  private maxBytes = DEFAULT_OUTPUT_BYTES;
+  private maxLineBytes = DEFAULT_MAX_LINE_BYTES;
 
   constructor(private readonly opts: OutputRingOptions = {}) {
-    this.maxLines = Math.max(1, opts.maxLines ?? DEFAULT_OUTPUT_LINES);
-    this.maxBytes = Math.max(1, opts.maxBytes ?? DEFAULT_OUTPUT_BYTES);
-    this.maxLineBytes = Math.max(1, Math.min(opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, this.maxBytes));
+    this.setLimits(opts.maxLines, opts.maxBytes);
+  }
+
+  /**
+   * New bounds (a config reload changed `output_lines` / `output_bytes`): a smaller ring drops its
+   * oldest lines at once; a larger one keeps every line and grows from now on.
+   */
+  resize(limits: { maxLines?: number; maxBytes?: number }): void {
+    this.setLimits(limits.maxLines, limits.maxBytes);
+    this.trim();
+  }
+
+  private setLimits(maxLines: number | undefined, maxBytes: number | undefined): void {
+    this.maxLines = Math.max(1, maxLines ?? DEFAULT_OUTPUT_LINES);
+    this.maxBytes = Math.max(1, maxBytes ?? DEFAULT_OUTPUT_BYTES);
+    this.maxLineBytes = Math.max(1, Math.min(this.opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES, this.maxBytes));
   }
 
   write(stream: OutputStream, chunk: Buffer | string): void {
@@ -150,6 +163,13 @@ export class OutputRing implements OutputSink, OutputReader {
     const size = Buffer.byteLength(line.text);
     this.lines.push(line);
     this.bytes += size;
+    this.trim();
+    this.opts.onLine?.(line);
+    for (const fn of this.subscribers) fn(line);
+  }
+
+  /** Drop the oldest lines until the bounds hold (the newest line always stays). */
+  private trim(): void {
     while (
       this.lines.length - this.head > this.maxLines ||
       (this.bytes > this.maxBytes && this.lines.length - this.head > 1)
@@ -162,7 +182,5 @@ export class OutputRing implements OutputSink, OutputReader {
       this.lines.splice(0, this.head);
       this.head = 0;
     }
-    this.opts.onLine?.(line);
-    for (const fn of this.subscribers) fn(line);
   }
 }

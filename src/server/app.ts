@@ -13,6 +13,7 @@ import { errorBody, HestiaError } from '../errors.ts';
 import type { GatewayContext } from '../gateway-context.ts';
 import { EventHub } from '../observability/event-stream.ts';
 import { GatewayMetrics } from '../observability/metrics.ts';
+import { RequestTimeline } from '../observability/request-timeline.ts';
 import type { ProxyHandler } from '../proxy/handler.ts';
 import { registerDashboard } from '../ui/routes.ts';
 import { registerAuth } from './control-plane-auth.ts';
@@ -28,6 +29,7 @@ import {
   SERVER_OPTIONS,
   serveAsPlainHttp,
 } from './http-hygiene.ts';
+import { registerDashboardDataRoutes } from './routes/dashboard-data.ts';
 import { registerEventRoutes } from './routes/events.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerLogRoutes } from './routes/logs.ts';
@@ -54,6 +56,8 @@ export function isProxyPath(url: string | undefined): boolean {
 export interface Observability {
   metrics: GatewayMetrics;
   events: EventHub;
+  /** Per-service request timelines and cold starts for the dashboard (absent: one fed by the bus only). */
+  timeline?: RequestTimeline;
 }
 
 /**
@@ -70,6 +74,8 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
     });
     obs = { metrics, events };
   }
+  const timeline = obs.timeline ?? new RequestTimeline();
+  if (obs.timeline === undefined) ctx.bus.on('event', (ev) => timeline.onEvent(ev));
   let server: Server | undefined;
   const front = new FrontDoors(ctx, proxy);
   const fastify = Fastify({
@@ -157,6 +163,7 @@ export async function buildHttpApp(ctx: GatewayContext, proxy: ProxyHandler, obs
   await registerLogRoutes(fastify, ctx, obs.events);
   await registerMetricsRoutes(fastify, ctx, obs.metrics);
   await registerDashboard(fastify, ctx);
+  await registerDashboardDataRoutes(fastify, ctx, timeline);
   await registerMachineRoutes(fastify, ctx);
   await registerStrategyRoutes(fastify, ctx);
   await registerModelRoutes(fastify, ctx);

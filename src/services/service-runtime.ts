@@ -520,6 +520,7 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
     this.cfg = cfg;
     if (launcher) this.launcher = launcher;
     this.queue.setLimits(cfg.queue_size, cfg.request_timeout_seconds * 1000);
+    this.outputRing.resize({ maxLines: cfg.output_lines, maxBytes: cfg.output_bytes });
     // A larger max_concurrency may free slots for queued requests.
     this.pump();
     if (this._state === 'hot' && this.inflight === 0) this.idle.arm(this.lastUsedAt ?? Date.now());

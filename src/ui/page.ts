@@ -10,6 +10,7 @@
 import { escapeHtml } from '../auth/login-page.ts';
 import type { ApiEvent } from '../observability/event-stream.ts';
 import type { ServiceStatus } from '../services/types.ts';
+import { machinesPanel, type PanelMachine } from './machines-panel.ts';
 
 export interface PageData {
   services: ServiceStatus[];
@@ -24,6 +25,8 @@ export interface PageData {
   now: number;
   /** Links to each service's doors (SPEC §10): label → URL; absent = the path door only. */
   doors?: Record<string, Array<{ label: string; url: string }>>;
+  /** Machines with capacity, allocation and live resources (GET /v1/machines); absent = none shown. */
+  machines?: PanelMachine[];
 }
 
 /** "3 s", "4 min 5 s", "2 h 1 min". */
@@ -76,14 +79,16 @@ function serviceRow(
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
   <td data-field="queued" class="num">${s.queuePending}</td>
-  <td data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</td>
-  <td data-field="idle">${escapeHtml(idleText(s))}</td>
+  <td data-field="traffic" class="chart"><span class="figure muted">no traffic</span></td>
+  <td data-field="latency" class="chart"><span class="figure muted">—</span></td>
+  <td data-field="coldStart" class="num">—</td>
+  <td class="used"><span data-field="lastUsed">${escapeHtml(ago(s.lastUsedAt, now))}</span><br><span class="muted" title="idle stop in" data-field="idle">${escapeHtml(idleText(s))}</span></td>
   <td data-field="lastError" class="error">${s.lastError ? `<span title="${escapeHtml(s.lastError.at)}">${escapeHtml(s.lastError.message)}</span>` : ''}</td>
   <td class="actions">
     <button type="button" data-action="start" aria-label="Start ${id}"${canStart ? '' : ' disabled'}>Start</button>
     <button type="button" data-action="stop" aria-label="Stop ${id}"${canStop ? '' : ' disabled'}>Stop</button>
     <button type="button" data-action="restart" aria-label="Restart ${id}"${s.state === 'stopping' ? ' disabled' : ''}>Restart</button>
-    <button type="button" data-action="logs" aria-label="Output of ${id}">Output</button>
+    <button type="button" data-action="logs" aria-label="Output of ${id}">Logs</button>
   </td>
 </tr>`;
 }
@@ -125,7 +130,7 @@ export function dashboardPage(d: PageData): string {
     : '';
   const rows = d.services.length
     ? d.services.map((s) => serviceRow(s, d.now, d.models?.[s.serviceId] ?? [], d.doors?.[s.serviceId])).join('\n')
-    : '<tr><td colspan="9">No services are configured.</td></tr>';
+    : '<tr><td colspan="11">No services are configured.</td></tr>';
   const types = new Set([
     'service_start',
     'service_ready',
@@ -144,7 +149,9 @@ export function dashboardPage(d: PageData): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Hestia</title>
 <link rel="icon" href="/ui/favicon.svg" type="image/svg+xml">
+<link rel="stylesheet" href="/ui/uplot.css">
 <link rel="stylesheet" href="/ui/app.css">
+<script src="/ui/uplot.js" defer></script>
 <script src="/ui/app.js" defer></script>
 </head>
 <body>
@@ -157,6 +164,7 @@ export function dashboardPage(d: PageData): string {
 <section aria-labelledby="services-title">
   <h2 id="services-title">Services</h2>
   <p id="notice" class="notice" role="alert" hidden></p>
+  <div id="services-wrap">
   <table id="services">
     <thead>
       <tr>
@@ -165,8 +173,10 @@ export function dashboardPage(d: PageData): string {
         <th scope="col">Machine</th>
         <th scope="col" class="num">In flight</th>
         <th scope="col" class="num">Queued</th>
-        <th scope="col">Last used</th>
-        <th scope="col">Idle stop in</th>
+        <th scope="col" title="Requests per second (green) and errors per second (red), last 15 minutes">Requests/s</th>
+        <th scope="col" title="Latency p50 (blue) and p95 (orange), last 15 minutes">Latency p50/p95</th>
+        <th scope="col" class="num" title="Time from start to ready: last / typical (median)">Cold start</th>
+        <th scope="col" title="Last used, and the idle stop's countdown under it">Used / idle stop</th>
         <th scope="col">Last error</th>
         <th scope="col"><span class="visually-hidden">Actions</span></th>
       </tr>
@@ -175,7 +185,9 @@ export function dashboardPage(d: PageData): string {
 ${rows}
     </tbody>
   </table>
+  </div>
 </section>
+${d.machines ? machinesPanel(d.machines) : ''}
 <section aria-labelledby="output-title" id="output">
   <h2 id="output-title">Output <span id="output-service" class="muted">— choose “Output” on a service</span></h2>
   <pre id="log" tabindex="0"></pre>

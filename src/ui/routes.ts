@@ -1,7 +1,8 @@
 /**
- * The dashboard (SPEC §9): `GET /ui` (server-rendered page) and its files `/ui/app.js`,
- * `/ui/app.css`, `/ui/favicon.svg`.
- * The page reads `/v1/services`, `/v1/events/stream` and POSTs start/stop, all same-origin.
+ * The dashboard: `GET /ui` (server-rendered page) and its files `/ui/app.js`, `/ui/app.css`,
+ * `/ui/favicon.svg`, and uPlot's `/ui/uplot.js` + `/ui/uplot.css` (from node_modules).
+ * The page polls `/v1/dashboard` (statuses, machines, timelines), follows `/v1/events/stream` and
+ * a service's `/v1/services/{id}/logs/stream`, and POSTs start/stop, all same-origin.
  *
  * Auth is not decided here: the hook in server/control-plane-auth.ts guards the whole `/ui` prefix (a
  * browser without a session is sent to /ui/login) and the `/v1` routes the page calls.
@@ -11,6 +12,7 @@
  * may only post here (the log-out button).
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { hostTable, portDoors } from '../config/doors.ts';
 import type { Config } from '../config/schema.ts';
@@ -28,6 +30,10 @@ export const PAGE_EVENTS = 30;
 const APP_JS = readFileSync(new URL('./assets/app.js', import.meta.url));
 const APP_CSS = readFileSync(new URL('./assets/app.css', import.meta.url));
 const FAVICON = readFileSync(new URL('./assets/favicon.svg', import.meta.url));
+// uPlot (charts), from its npm package, served by the gateway itself: no CDN, works offline.
+const requireFromHere = createRequire(import.meta.url);
+const UPLOT_JS = readFileSync(requireFromHere.resolve('uplot/dist/uPlot.iife.min.js'));
+const UPLOT_CSS = readFileSync(requireFromHere.resolve('uplot/dist/uPlot.min.css'));
 
 function secure(reply: FastifyReply): FastifyReply {
   return reply
@@ -76,6 +82,7 @@ export async function registerDashboard(app: FastifyInstance, ctx: GatewayContex
       canLogout: ctx.config.auth.enabled && who?.via === 'session',
       now: Date.now(),
       doors: doorLinks(ctx.config, req.headers.host ?? ''),
+      machines: ctx.machines?.list() ?? [],
     });
     return secure(reply)
       .header('content-type', 'text/html; charset=utf-8')
@@ -94,6 +101,20 @@ export async function registerDashboard(app: FastifyInstance, ctx: GatewayContex
 
   app.get('/ui/app.css', async (_req, reply) =>
     secure(reply).header('content-type', 'text/css; charset=utf-8').header('cache-control', 'no-cache').send(APP_CSS),
+  );
+
+  app.get('/ui/uplot.js', async (_req, reply) =>
+    secure(reply)
+      .header('content-type', 'text/javascript; charset=utf-8')
+      .header('cache-control', 'max-age=86400')
+      .send(UPLOT_JS),
+  );
+
+  app.get('/ui/uplot.css', async (_req, reply) =>
+    secure(reply)
+      .header('content-type', 'text/css; charset=utf-8')
+      .header('cache-control', 'max-age=86400')
+      .send(UPLOT_CSS),
   );
 
   app.get('/ui/favicon.svg', async (_req, reply) =>

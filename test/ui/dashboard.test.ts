@@ -79,7 +79,7 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.match(csp, /default-src 'none'/);
     assert.match(csp, /script-src 'self'/);
     // Server-rendered, a real table with a header row and labelled buttons.
-    assert.equal(await page.locator('table#services thead th[scope="col"]').count(), 9);
+    assert.equal(await page.locator('table#services thead th[scope="col"]').count(), 11);
     assert.equal(await stateOf(page, 'web'), 'cold');
     await page.waitForSelector('#live.on');
     // A marker that a reload would wipe.

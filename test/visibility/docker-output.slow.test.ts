@@ -2,7 +2,8 @@
  * SPEC §12 output capture with the `docker` launcher against a real Docker Engine API
  * (podman's compatible service, scripts/ci/setup-podman.sh): the container's stdout and stderr,
  * followed through `logs?follow=true`, reach the service's ring, `GET /v1/services/{id}/logs`
- * and the live `/logs/stream`; a second run shows only its own output.
+ * and the live `/logs/stream`; a second run shows only its own output; what the container prints
+ * as it stops (on SIGTERM) is in the ring when the stop completes.
  */
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
@@ -112,5 +113,48 @@ describe('docker output capture (podman Docker API)', { skip }, () => {
     const hellos = second.filter((l) => l.text.startsWith('hello from the container')).map((l) => l.text);
     assert.equal(hellos.length, 2, JSON.stringify(second));
     assert.notEqual(hellos[0], hellos[1]);
+  });
+
+  test('the last lines a container prints on SIGTERM are in the ring when the stop completes', async (t) => {
+    const port = await freePort();
+    const gw = await startTestGateway({
+      services: {
+        box: {
+          base_url: `http://127.0.0.1:${port}`,
+          health_url: `http://127.0.0.1:${port}/`,
+          health_interval_ms: 50,
+          start_timeout_ms: 60_000,
+          launcher: {
+            type: 'docker',
+            socket: PODMAN_SOCK,
+            container: `${name}-term`,
+            stop_timeout_s: 10,
+            create: {
+              image: IMAGE,
+              cmd: [
+                '/bin/sh',
+                '-c',
+                `trap 'echo "saving state on SIGTERM"; echo "bye" >&2; exit 0' TERM; /bin/httpd -f -p 127.0.0.1:${port} -h /www & wait`,
+              ],
+            },
+          },
+        },
+      },
+    });
+    t.after(async () => {
+      await gw.close();
+      await api.remove(`${name}-term`);
+    });
+    const events = new EventRecorder(gw.ctx.bus);
+    assert.equal((await fetch(`${gw.url}/v1/services/box/start`, { method: 'POST' })).status, 202);
+    await events.nth('service_ready', 1);
+    assert.equal((await fetch(`${gw.url}/v1/services/box/stop`, { method: 'POST' })).status, 202);
+    await events.nth('service_stopped', 1);
+    // No wait here: the stop completed only after the log stream delivered the container's end.
+    const texts = gw.ctx.services.get('box')!.output!()
+      .tail()
+      .map((l) => `${l.stream} ${l.text}`);
+    assert.ok(texts.includes('stdout saving state on SIGTERM'), JSON.stringify(texts));
+    assert.ok(texts.includes('stderr bye'), JSON.stringify(texts));
   });
 });

@@ -80,3 +80,25 @@ test('LogDemuxer: frames split at every byte give the same stream pieces', () =>
     assert.deepEqual(got, { stdout: 'out one\nout two\n', stderr: 'err\n' }, `cut at ${cut}`);
   }
 });
+
+test('resize: a smaller ring drops its oldest lines at once; a larger one keeps them and grows', () => {
+  const r = new OutputRing({ maxLines: 10 });
+  for (let i = 0; i < 10; i++) r.write('stdout', `line ${i}\n`);
+  r.resize({ maxLines: 3 });
+  assert.deepEqual(
+    r.tail().map((l) => l.text),
+    ['line 7', 'line 8', 'line 9'],
+  );
+  r.resize({ maxLines: 5 });
+  for (let i = 10; i < 13; i++) r.write('stdout', `line ${i}\n`);
+  assert.deepEqual(
+    r.tail().map((l) => l.text),
+    ['line 8', 'line 9', 'line 10', 'line 11', 'line 12'],
+  );
+  r.resize({ maxLines: 100, maxBytes: 16 });
+  assert.ok(r.size.bytes <= 16, `bytes bounded after resize: ${r.size.bytes}`);
+  assert.deepEqual(
+    r.tail().map((l) => l.text),
+    ['line 11', 'line 12'],
+  );
+});

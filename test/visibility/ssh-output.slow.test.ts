@@ -1,7 +1,8 @@
 /**
  * SPEC §12 output capture with the `ssh` launcher against the real sshd on 127.0.0.1:2222
  * (scripts/ci/setup-sshd.sh): the start command's stdout/stderr and the `log_command` followed
- * while hot reach `GET /v1/services/{id}/logs`; a stop ends the remote follow.
+ * while hot reach `GET /v1/services/{id}/logs`; a stop keeps the lines written while stopping,
+ * then ends the remote follow.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -62,7 +63,8 @@ describe('ssh output capture (real sshd)', { skip }, () => {
           launcher: {
             type: 'ssh',
             command: `cd ${RUN_DIR} || exit 1; echo 'launching the server'; echo 'remote warning' >&2; setsid nohup sh -c 'echo server booting; exec /usr/bin/node ${LAUNCHED_SERVER} {port} tok' </dev/null >srv.log 2>&1 & echo $! > srv.pid`,
-            stop_command: `kill $(cat ${RUN_DIR}/srv.pid)`,
+            // The server's last log line is written as it stops: it must reach the ring.
+            stop_command: `echo 'server stopping: goodbye' >> ${logFile}; kill $(cat ${RUN_DIR}/srv.pid)`,
             log_command: `tail -n +1 -F ${logFile}`,
             timeout_ms: 20_000,
           },
@@ -108,6 +110,11 @@ describe('ssh output capture (real sshd)', { skip }, () => {
     assert.ok(tailRunning(logFile), 'the remote follow runs while hot');
     assert.equal((await fetch(`${gw.url}/v1/services/remote/stop`, { method: 'POST' })).status, 202);
     await events.nth('service_stopped', 1);
+    // No wait here: the stop completed only after the follow delivered what the stop wrote.
+    assert.ok(
+      ring.tail().some((l) => l.stream === 'log' && l.text === 'server stopping: goodbye'),
+      JSON.stringify(ring.tail()),
+    );
     // Nothing signals the remote tail's end to us: a bounded poll.
     await waitFor(async () => !tailRunning(logFile), { message: 'the remote tail to end' });
   });

@@ -24,13 +24,16 @@ import { type ExitWatch, watchExit } from './watch.ts';
 export { type ContainerInspect, DockerApi, type DockerEndpoint, demuxLogs } from './api.ts';
 export { createSpec } from './create-spec.ts';
 
+/** After a stop: how long the log follow may take to deliver the container's last lines. */
+const LOG_DRAIN_MAX_MS = 5_000;
+
 export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (config, _deps): Launcher => {
   const name = config.container;
   const api = new DockerApi({ socket: config.socket, dockerHost: config.docker_host });
   const watches = new Set<ExitWatch>();
   const where = describeEndpoint(api.endpoint);
   /** Log follows in progress (ended by stop and close; they also end when the container stops). */
-  const follows = new Set<AbortController>();
+  const follows = new Map<AbortController, Promise<void>>();
   /** Paused by `pause` and not resumed since (the stop thaws it first). */
   let paused = false;
 
@@ -38,8 +41,7 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
     const out = ctx.output;
     if (!out) return;
     const ac = new AbortController();
-    follows.add(ac);
-    api
+    const done = api
       .followLogs(info.Id, { ...from, tty: info.Config?.Tty === true, signal: ac.signal }, (stream, data) =>
         out.write(stream, data),
       )
@@ -55,10 +57,30 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
         out.end('stdout');
         out.end('stderr');
       });
+    follows.set(ac, done);
   };
   const stopFollowing = (): void => {
-    for (const ac of follows) ac.abort();
+    for (const ac of follows.keys()) ac.abort();
     follows.clear();
+  };
+  /**
+   * After the container stopped: the daemon ends the log stream once it sent everything the
+   * container wrote, so wait for that (its last lines, e.g. what it printed on SIGTERM), at most
+   * LOG_DRAIN_MAX_MS for a daemon that keeps it open, then end what is left.
+   */
+  const drainFollowing = async (): Promise<void> => {
+    const pending = [...follows.values()];
+    if (pending.length > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.allSettled(pending),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, LOG_DRAIN_MAX_MS);
+        }),
+      ]);
+      clearTimeout(timer);
+    }
+    stopFollowing();
   };
 
   const handleFor = (info: ContainerInspect, ctx: LaunchContext): LaunchHandle => {
@@ -113,9 +135,7 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
       // A paused container is thawed first, so that it gets its SIGTERM and the grace period.
       if (paused || (await api.inspect(name))?.State.Paused) await api.unpause(name).catch(() => {});
       paused = false;
-      const r = await api.stop(name, config.stop_timeout_s);
-      // The follow ends by itself when the container stops; this covers a daemon that keeps it open.
-      stopFollowing();
+      const r = await api.stop(name, config.stop_timeout_s).finally(drainFollowing);
       ctx.log.debug({ event_type: 'launcher_docker', container: name, result: r }, 'container stop');
     },
 

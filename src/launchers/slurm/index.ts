@@ -13,6 +13,10 @@
  * - The CLI runs locally (env from `env` laid over Hestia's, e.g. SLURM_CONF), or over SSH
  *   on the login node `machine`. Every CLI call is bounded by `timeout_ms`.
  * - persist `{jobId}`; adopt: the job is still RUNNING.
+ * - output: while the job runs, its output file (`StdOut` of `scontrol show job`) is read from
+ *   where the CLI runs, at most OUTPUT_CHUNK bytes every OUTPUT_POLL_MS (`tail -c +N | head -c |
+ *   base64`, so bytes are counted exactly), into the service's ring; once the job has ended the
+ *   file is read to its end, and stop() returns after that last read.
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SlurmLauncherConfig } from '../../config/schema.ts';
@@ -33,6 +37,10 @@ import { ALIVE_STATES, type JobState, SlurmJobs, sbatchArgv, WAITING_STATES } fr
 
 export { firstNode, parseJobId, sbatchArgv } from './job.ts';
 
+/** How often a running job's output file is read, and the most bytes read each time. */
+const OUTPUT_POLL_MS = 1_000;
+const OUTPUT_CHUNK = 48 * 1024;
+
 export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config, deps): Launcher => {
   const jobName = config.job_name ?? `hestia-${deps.serviceId}`;
   /** Jobs we cancelled ourselves: their end is not a crash. */
@@ -40,12 +48,94 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
   const watchers = new Set<AbortController>();
   let lastJobId: string | null = null;
 
-  const jobsFor = (ctx: LaunchContext): SlurmJobs => {
+  const cliFor = (ctx: LaunchContext): SlurmCli => {
     const env = Object.fromEntries(Object.entries(config.env).map(([k, v]) => [k, expandTemplate(v, ctx.vars)]));
-    const cli: SlurmCli = config.machine
+    return config.machine
       ? sshCli(sshTargetFor(deps.config, config.machine, ctx.machine), env, config.timeout_ms)
       : localCli(env, config.timeout_ms);
-    return new SlurmJobs(cli, deps.serviceId);
+  };
+  const jobsFor = (ctx: LaunchContext): SlurmJobs => new SlurmJobs(cliFor(ctx), deps.serviceId);
+
+  /** Followers of running jobs' output, by job id: stop() waits for the last read. */
+  const followers = new Map<string, Promise<void>>();
+
+  /**
+   * Read the job's output file into ctx.output while it runs. When `until` settles (the job
+   * ended: stopped, crashed, completed) the file is read once more to its end, so the last lines
+   * the job wrote before it was stopped are not lost; launcher close() stops at once.
+   */
+  const followOutput = (jobId: string, ctx: LaunchContext, until: Promise<unknown>): void => {
+    const out = ctx.output;
+    if (!out) return;
+    const cli = cliFor(ctx);
+    const closed = new AbortController();
+    watchers.add(closed);
+    let ended = false;
+    let wake: AbortController = new AbortController();
+    void until.then(() => {
+      ended = true;
+      wake.abort();
+    });
+    let file: string | null = null;
+    let offset = 0;
+    let warned = false;
+    /** One read from the offset on (at most OUTPUT_CHUNK bytes); the number of bytes read. */
+    const readOnce = async (): Promise<number> => {
+      if (file === null) {
+        const r = await cli.run(['scontrol', 'show', 'job', '-o', jobId], { signal: closed.signal });
+        file = /\bStdOut=(\S+)/.exec(r.stdout)?.[1] ?? null;
+        if (file === null) return 0;
+      }
+      // Exact bytes from the offset on, whatever they are.
+      const r = await cli.run(
+        [
+          'sh',
+          '-c',
+          `tail -c +"$1" "$2" 2>/dev/null | head -c ${OUTPUT_CHUNK} | base64 -w0`,
+          'sh',
+          String(offset + 1),
+          file,
+        ],
+        { signal: closed.signal },
+      );
+      const data = Buffer.from(r.stdout.trim(), 'base64');
+      if (data.length > 0) {
+        offset += data.length;
+        out.write('stdout', data);
+      }
+      return data.length;
+    };
+    const done = (async () => {
+      try {
+        for (;;) {
+          const last = ended;
+          let n = 0;
+          try {
+            n = await readOnce();
+          } catch (err) {
+            if (closed.signal.aborted) break;
+            if (!warned)
+              ctx.log.warn(
+                { event_type: 'launcher_slurm', jobId, err: (err as Error).message },
+                'reading the job output failed; will retry',
+              );
+            warned = true;
+          }
+          if (closed.signal.aborted) break;
+          if (n === OUTPUT_CHUNK) continue; // more is waiting: read on at once
+          if (last) break; // the read after the job ended reached the end of the file
+          if (!ended) {
+            wake = new AbortController();
+            await delay(OUTPUT_POLL_MS, undefined, { signal: wake.signal }).catch(() => {});
+          }
+        }
+      } finally {
+        out.end('stdout');
+        watchers.delete(closed);
+        followers.delete(jobId);
+      }
+    })();
+    followers.set(jobId, done);
   };
 
   /** Poll the job's state until it leaves the node, settling with the reason. Never rejects. */
@@ -104,12 +194,16 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
     });
   };
 
-  const handleFor = (jobs: SlurmJobs, jobId: string, node: string | null, log: Logger): LaunchHandle => ({
-    exited: watch(jobs, jobId, log),
-    ...(node ? { host: node } : {}),
-    persist: { jobId },
-    info: { jobId, node, jobName },
-  });
+  const handleFor = (jobs: SlurmJobs, jobId: string, node: string | null, ctx: LaunchContext): LaunchHandle => {
+    const exited = watch(jobs, jobId, ctx.log);
+    followOutput(jobId, ctx, exited);
+    return {
+      exited,
+      ...(node ? { host: node } : {}),
+      persist: { jobId },
+      info: { jobId, node, jobName },
+    };
+  };
 
   /** Wait for RUNNING; throws with the state if the job ends first. */
   const waitRunning = async (jobs: SlurmJobs, jobId: string, ctx: LaunchContext): Promise<JobState> => {
@@ -184,13 +278,16 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
           throw new LaunchError(`start of slurm job ${jobId} abandoned; job cancelled`, { jobId, reason: 'aborted' });
         throw err;
       }
-      return handleFor(jobs, jobId, st.node, ctx.log);
+      return handleFor(jobs, jobId, st.node, ctx);
     },
 
     async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
       const jobId = jobIdOf(handle);
       if (!jobId) return;
       await cancelAndWait(jobsFor(ctx), jobId);
+      // The job is gone: its output file's last lines are read before the stop completes
+      // (bounded: one CLI call, itself bounded by timeout_ms, per chunk).
+      await followers.get(jobId);
     },
 
     async isRunning(ctx: LaunchContext): Promise<boolean> {
@@ -206,7 +303,7 @@ export const createSlurmLauncher: LauncherFactory<SlurmLauncherConfig> = (config
       const st = await jobs.state(jobId);
       if (st?.state !== 'RUNNING') return null;
       lastJobId = jobId;
-      return handleFor(jobs, jobId, st.node, ctx.log);
+      return handleFor(jobs, jobId, st.node, ctx);
     },
 
     async close(): Promise<void> {

@@ -14,7 +14,8 @@
  * - Output (SPEC §12): the start command's stdout/stderr go to the service's output ring
  *   (`ctx.output`); with `log_command` (e.g. `tail -n 0 -F ~/serve.log`) that command is
  *   followed into the ring while the service is hot (restarted after a pause if it ends), and
- *   ended by stop and close.
+ *   ended by close, and by stop once the stop command ran and the log went quiet (so the lines
+ *   the server wrote while stopping are kept).
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { SshLauncherConfig } from '../../config/schema.ts';
@@ -29,6 +30,9 @@ import {
 } from '../types.ts';
 import { type RemoteWatch, watchRemote } from './watch.ts';
 
+/** After a stop command: the log follow ends once quiet this long (at most LOG_DRAIN_MAX_MS). */
+const LOG_DRAIN_QUIET_MS = 500;
+const LOG_DRAIN_MAX_MS = 5_000;
 /** Pause before a `log_command` that ended is run again. */
 const LOG_RETRY_MS = 2_000;
 /** A `log_command` runs until stopped: its "timeout" is the longest a timer allows. */
@@ -41,6 +45,8 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
   const watchOf = new WeakMap<LaunchHandle, RemoteWatch>();
   /** `log_command` follows in progress (one per running server). */
   const follows = new Set<AbortController>();
+  /** When a `log_command` last delivered output (for the drain before a stop completes). */
+  let lastLogOutputAt = 0;
 
   const followLog = (t: SshTarget, ctx: LaunchContext): void => {
     const out = ctx.output;
@@ -55,7 +61,10 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
           await runSshCommand(t, command, {
             timeoutMs: LOG_COMMAND_TIMEOUT_MS,
             signal: ac.signal,
-            onData: (stream, data) => out.write(stream === 'stdout' ? 'log' : 'stderr', data),
+            onData: (stream, data) => {
+              lastLogOutputAt = Date.now();
+              out.write(stream === 'stdout' ? 'log' : 'stderr', data);
+            },
           });
         } catch (err) {
           if (ac.signal.aborted) break;
@@ -76,6 +85,22 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
   const stopFollowing = (): void => {
     for (const ac of follows) ac.abort();
     follows.clear();
+  };
+  /**
+   * Before a stop completes: let the follow deliver what the server wrote while it stopped (a
+   * `tail -F` never ends by itself, so "done" is LOG_DRAIN_QUIET_MS without new output after the
+   * stop command, at most LOG_DRAIN_MAX_MS), then end it.
+   */
+  const drainFollowing = async (): Promise<void> => {
+    if (follows.size === 0) return;
+    const stoppedAt = Date.now();
+    const deadline = stoppedAt + LOG_DRAIN_MAX_MS;
+    for (;;) {
+      const quietFor = Date.now() - Math.max(stoppedAt, lastLogOutputAt);
+      if (quietFor >= LOG_DRAIN_QUIET_MS || Date.now() >= deadline) break;
+      await delay(Math.min(LOG_DRAIN_QUIET_MS - quietFor, deadline - Date.now()) + 1);
+    }
+    stopFollowing();
   };
 
   /** The handle for a started/adopted server, with a crash watch when configured. */
@@ -124,17 +149,22 @@ export const createSshLauncher: LauncherFactory<SshLauncherConfig> = (config, de
     async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
       // Our own stop is not a crash: settle the watch first, so its next check cannot race it.
       watchOf.get(handle)?.stopped();
-      stopFollowing();
       if (!config.stop_command) {
+        stopFollowing();
         ctx.log.warn({ event_type: 'launcher_ssh' }, 'ssh launcher has no stop_command; nothing stopped remotely');
         return;
       }
       const t = target(ctx);
-      // The stop is not abandoned with the start's signal: a stop runs to its own timeout.
-      await runSshChecked(t, expandTemplate(config.stop_command, ctx.vars), {
-        timeoutMs: config.timeout_ms,
-        what: 'ssh stop_command',
-      });
+      try {
+        // The stop is not abandoned with the start's signal: a stop runs to its own timeout.
+        await runSshChecked(t, expandTemplate(config.stop_command, ctx.vars), {
+          timeoutMs: config.timeout_ms,
+          what: 'ssh stop_command',
+        });
+      } finally {
+        // The log follow outlives the stop command a little: the server's last lines are kept.
+        await drainFollowing();
+      }
     },
 
     ...(config.is_running_command

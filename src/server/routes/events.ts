@@ -67,7 +67,9 @@ export async function registerEventRoutes(app: FastifyInstance, ctx: GatewayCont
     const serviceId = checkService(service);
     const filter = { serviceId, type: type || undefined };
     // EventSource sends Last-Event-ID when it reconnects; `since` is the same for other clients.
-    const raw = since ?? req.headers['last-event-id'];
+    // A reconnect's Last-Event-ID wins over the `since` of the URL it was opened with (which is
+    // older: replaying from it would repeat what the client already has).
+    const raw = req.headers['last-event-id'] ?? since;
     let after: number | null = null;
     if (raw !== undefined && raw !== '') {
       after = Number(raw);

@@ -1,8 +1,13 @@
 // The dashboard's behaviour (served as /ui/app.js; plain browser JavaScript, no build step).
 // The page arrives complete from the server (src/ui/page.ts); this script keeps it live:
-// - the event stream (/v1/events/stream, SSE) prepends events and triggers a refresh of the
-//   service rows from /v1/services; a slow poll also catches in-flight/queue changes, which are
-//   not events;
+// - one poll of /v1/dashboard every POLL_MS (and after each event) brings every service's status,
+//   the machines (capacity, allocation, live resources) and the request timelines; the timelines
+//   are asked for from the last bucket held, so a poll stays small with hundreds of services;
+// - per service, two small uPlot charts (requests/errors per second, latency p50/p95 over 15
+//   minutes), drawn only for rows on screen (IntersectionObserver), and the cold-start time;
+// - the event stream (/v1/events/stream, SSE) prepends events; it and the output stream reconnect
+//   by themselves when the gateway restarts (EventSource's own retry, and a new EventSource
+//   after a refusal closed it);
 // - "last used" and the idle countdown tick every second;
 // - Start/Stop buttons POST /v1/services/{id}/start|stop; Restart is a stop then a start (a start
 //   asked while stopping follows the stop). With auth on, the session cookie authorises them and
@@ -10,7 +15,7 @@
 // - "Output" follows one service's output (/v1/services/{id}/logs/stream, SSE) in the panel;
 // - events can be filtered by service and type; runs of auth_denied / queue_rejected are one
 //   line with a count (as the server renders them).
-// duration/ago/describe mirror src/ui/page.ts.
+// duration/ago/describe mirror src/ui/page.ts; renderMachines mirrors src/ui/machines-panel.ts.
 
 (() => {
   const MAX_EVENTS = 50;
@@ -82,18 +87,47 @@
     a.textContent = id;
     th.append(a);
     row.append(th);
-    for (const field of ['state', 'machine', 'inflight', 'queued', 'lastUsed', 'idle', 'lastError']) {
+    for (const field of [
+      'state',
+      'machine',
+      'inflight',
+      'queued',
+      'traffic',
+      'latency',
+      'coldStart',
+      'used',
+      'lastError',
+    ]) {
       const td = document.createElement('td');
       td.dataset.field = field;
-      if (field === 'inflight' || field === 'queued') td.className = 'num';
+      if (field === 'inflight' || field === 'queued' || field === 'coldStart') td.className = 'num';
+      if (field === 'traffic' || field === 'latency') {
+        td.className = 'chart';
+        const f = document.createElement('span');
+        f.className = 'figure muted';
+        f.textContent = field === 'traffic' ? 'no traffic' : '—';
+        td.append(f);
+      }
       if (field === 'lastError') td.className = 'error';
+      if (field === 'used') {
+        // Last used, and the idle countdown under it (as the server renders it).
+        td.removeAttribute('data-field');
+        td.className = 'used';
+        const used = document.createElement('span');
+        used.dataset.field = 'lastUsed';
+        const idle = document.createElement('span');
+        idle.dataset.field = 'idle';
+        idle.className = 'muted';
+        idle.title = 'idle stop in';
+        td.append(used, document.createElement('br'), idle);
+      }
       row.append(td);
     }
     const state = document.createElement('span');
     cell(row, 'state').append(state);
     const actions = document.createElement('td');
     actions.className = 'actions';
-    const labels = { start: 'Start', stop: 'Stop', restart: 'Restart', logs: 'Output' };
+    const labels = { start: 'Start', stop: 'Stop', restart: 'Restart', logs: 'Logs' };
     for (const action of Object.keys(labels)) {
       const b = document.createElement('button');
       b.type = 'button';
@@ -104,6 +138,7 @@
     }
     row.append(actions);
     tbody.append(row);
+    rowObserver?.observe(row);
     return row;
   }
 
@@ -139,7 +174,11 @@
     }
     refreshing = true;
     try {
-      const res = await fetch('/v1/services', { headers: { accept: 'application/json' }, credentials: 'same-origin' });
+      const since = timelineFrom === null ? '' : `?since=${timelineFrom}`;
+      const res = await fetch(`/v1/dashboard${since}`, {
+        headers: { accept: 'application/json' },
+        credentials: 'same-origin',
+      });
       if (res.status === 401) {
         showNotice('Your session has ended: reload the page to log in again.');
         return;
@@ -156,9 +195,15 @@
       for (const row of [...tbody.rows]) {
         if (row.dataset.service && !seen.has(row.dataset.service)) {
           known.delete(row.dataset.service);
+          timelines.delete(row.dataset.service);
+          dropCharts(row.dataset.service);
           row.remove();
         }
       }
+      mergeTimeline(body.timeline, seen);
+      renderMachines(body.machines);
+      drawVisible();
+      if (events && events.readyState === EventSource.OPEN) setLive(true, 'live');
     } catch (err) {
       setLive(false, `cannot reach the gateway (${err.message})`);
     } finally {
@@ -168,6 +213,274 @@
         void refresh();
       }
     }
+  }
+
+  // --- Timelines and charts -------------------------------------------------------------------
+
+  /** id -> Map(bucket number -> [count, errors, p50, p95]). */
+  const timelines = new Map();
+  /** id -> {lastMs, typicalMs, samples, at}. */
+  const coldStarts = new Map();
+  /** Epoch ms to ask the next timeline from (the last bucket held); null = the whole window. */
+  let timelineFrom = null;
+  let bucketMs = 10000;
+  let windowBuckets = 90;
+  let currentBucket = 0;
+  /** id -> {traffic: uPlot, latency: uPlot}. */
+  const charts = new Map();
+  /** Rows on screen (only they get charts). */
+  const onScreen = new Set();
+  const rowObserver =
+    typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver((entries) => {
+          for (const e of entries) {
+            const id = e.target.dataset.service;
+            if (!id) continue;
+            if (e.isIntersecting) onScreen.add(id);
+            else onScreen.delete(id);
+          }
+          drawVisible();
+        })
+      : null;
+
+  function mergeTimeline(tl, configured) {
+    if (!tl) return;
+    bucketMs = tl.bucketMs;
+    const first = Math.floor(tl.start / bucketMs);
+    currentBucket = first + tl.buckets - 1;
+    if (timelineFrom === null) windowBuckets = tl.buckets;
+    for (const [id, s] of Object.entries(tl.services)) {
+      let m = timelines.get(id);
+      if (!m) {
+        m = new Map();
+        timelines.set(id, m);
+      }
+      // Sparse: the buckets listed had requests; the others in the range had none.
+      for (let b = first; b <= currentBucket; b++) m.delete(b);
+      for (let i = 0; i < s.at.length; i++) m.set(first + s.at[i], [s.count[i], s.errors[i], s.p50[i], s.p95[i]]);
+    }
+    // Services absent from the answer had no request in the buckets it covered.
+    for (const [id, m] of timelines) {
+      if (!tl.services[id]) for (let b = first; b <= currentBucket; b++) m.delete(b);
+      for (const b of m.keys()) if (b <= currentBucket - windowBuckets) m.delete(b);
+      if (m.size === 0 && !configured.has(id)) timelines.delete(id);
+    }
+    // A poll from the last bucket carries only the cold starts since then: merge.
+    for (const [id, c] of Object.entries(tl.coldStarts)) coldStarts.set(id, c);
+    for (const id of coldStarts.keys()) if (!configured.has(id)) coldStarts.delete(id);
+    timelineFrom = currentBucket * bucketMs;
+    for (const row of tbody.rows) {
+      const id = row.dataset.service;
+      if (!id) continue;
+      const c = coldStarts.get(id);
+      const td = cell(row, 'coldStart');
+      if (!td) continue;
+      td.textContent = c ? `${seconds(c.lastMs)} / ${seconds(c.typicalMs)}` : '—';
+      td.title = c ? `last ${seconds(c.lastMs)}, typical (median of ${c.samples}) ${seconds(c.typicalMs)}` : '';
+    }
+  }
+
+  function seconds(ms) {
+    return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+  }
+
+  function millis(v) {
+    return v === null || v === undefined ? '—' : v < 1000 ? `${Math.round(v)} ms` : `${(v / 1000).toFixed(1)} s`;
+  }
+
+  /** uPlot's data for one service: x (s), req/s, err/s, p50, p95 over the whole window. */
+  function chartData(id) {
+    const m = timelines.get(id) || new Map();
+    const xs = [];
+    const rate = [];
+    const errs = [];
+    const p50 = [];
+    const p95 = [];
+    for (let b = currentBucket - windowBuckets + 1; b <= currentBucket; b++) {
+      const v = m.get(b);
+      xs.push((b * bucketMs) / 1000);
+      rate.push(v ? v[0] / (bucketMs / 1000) : 0);
+      errs.push(v ? v[1] / (bucketMs / 1000) : 0);
+      p50.push(v ? v[2] : null);
+      p95.push(v ? v[3] : null);
+    }
+    return { traffic: [xs, rate, errs], latency: [xs, p50, p95] };
+  }
+
+  /** The last minute of one service, as a sentence. */
+  function summary(id) {
+    const m = timelines.get(id);
+    let count = 0;
+    let errors = 0;
+    let p50 = null;
+    let p95 = null;
+    const perMinute = Math.max(1, Math.round(60000 / bucketMs));
+    for (let b = currentBucket; b > currentBucket - perMinute; b--) {
+      const v = m?.get(b);
+      if (!v) continue;
+      count += v[0];
+      errors += v[1];
+      if (p50 === null && v[2] !== null) {
+        p50 = v[2];
+        p95 = v[3];
+      }
+    }
+    const rate = count / ((perMinute * bucketMs) / 1000);
+    return {
+      traffic:
+        count === 0
+          ? 'idle'
+          : `${rate < 1 ? `${count}/min` : `${rate < 10 ? rate.toFixed(1) : Math.round(rate)}/s`}${errors ? `, ${Math.round((errors / count) * 100)} % err` : ''}`,
+      latency: p50 === null ? '—' : `${millis(p50)} / ${millis(p95)}`,
+    };
+  }
+
+  const SPARK = { width: 96, height: 28 };
+  function sparkOptions(series) {
+    return {
+      ...SPARK,
+      pxAlign: false,
+      cursor: { show: false },
+      legend: { show: false },
+      select: { show: false },
+      scales: { x: { time: false } },
+      axes: [{ show: false }, { show: false }],
+      series: [{}, ...series],
+    };
+  }
+
+  function ensureCharts(id, row) {
+    let c = charts.get(id);
+    if (c) return c;
+    if (typeof uPlot !== 'function') return null;
+    const data = chartData(id);
+    const make = (field, series, d) => {
+      const td = cell(row, field);
+      const box = document.createElement('div');
+      box.className = 'spark';
+      td.prepend(box);
+      return new uPlot(sparkOptions(series), d, box);
+    };
+    c = {
+      traffic: make(
+        'traffic',
+        [
+          { stroke: '#16a34a', fill: 'rgba(22,163,74,0.15)', width: 1, points: { show: false } },
+          { stroke: '#dc2626', width: 1, points: { show: false } },
+        ],
+        data.traffic,
+      ),
+      latency: make(
+        'latency',
+        [
+          { stroke: '#2563eb', width: 1, spanGaps: true, points: { show: true, size: 3 } },
+          { stroke: '#ea580c', width: 1, spanGaps: true, points: { show: true, size: 3 } },
+        ],
+        data.latency,
+      ),
+    };
+    charts.set(id, c);
+    return c;
+  }
+
+  function dropCharts(id) {
+    const c = charts.get(id);
+    if (!c) return;
+    c.traffic.destroy();
+    c.latency.destroy();
+    charts.delete(id);
+  }
+
+  /** Update the charts of the rows on screen (and create them for rows that now have traffic). */
+  function drawVisible() {
+    for (const id of rowObserver ? onScreen : known.keys()) {
+      const row = rowOf(id);
+      if (!row) continue;
+      const has = timelines.get(id)?.size > 0;
+      const sum = summary(id);
+      const traffic = cell(row, 'traffic');
+      const latency = cell(row, 'latency');
+      traffic.querySelector('.figure').textContent = sum.traffic;
+      latency.querySelector('.figure').textContent = sum.latency;
+      traffic.dataset.buckets = String(timelines.get(id)?.size ?? 0);
+      if (!has && !charts.has(id)) continue;
+      const c = ensureCharts(id, row);
+      if (!c) continue;
+      const data = chartData(id);
+      c.traffic.setData(data.traffic);
+      c.latency.setData(data.latency);
+    }
+  }
+
+  // --- Machines (mirrors src/ui/machines-panel.ts) ----------------------------------------------
+
+  const machinesBox = document.getElementById('machines');
+  const MAX_ALLOCATION = 8;
+  let machinesJson = '';
+
+  function esc(v) {
+    return String(v).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
+  }
+
+  function bar(label, used, total, unit, field, shown) {
+    const text = shown ?? `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
+    return `<div class="bar" data-resource="${esc(field)}"><span class="label">${esc(label)}</span><meter min="0" max="${Math.max(total, 0)}" value="${Math.max(used, 0)}" high="${total * 0.85}" optimum="0" title="${esc(text)}"></meter><span class="value">${esc(text)}</span></div>`;
+  }
+
+  function liveResources(m) {
+    const r = m.resources;
+    if (!r) return '';
+    if (!r.report) return `<p class="error">agent: ${esc(r.error || 'no report yet')}</p>`;
+    const rep = r.report;
+    const parts = [
+      bar(
+        'CPU load',
+        rep.loadavg[0] || 0,
+        rep.cpus,
+        '',
+        'cpu',
+        `${(rep.loadavg[0] || 0).toFixed(1)} on ${rep.cpus} CPUs`,
+      ),
+      bar('Memory', rep.memory.totalMb - rep.memory.freeMb, rep.memory.totalMb, 'MB', 'memory'),
+      ...(rep.gpus || []).map((g) =>
+        bar(`GPU ${g.index} ${g.name}`, g.memoryUsedMb, g.memoryTotalMb, 'MB', `gpu${g.index}`),
+      ),
+    ];
+    const stale = r.error ? ` <span class="error">(${esc(r.error)})</span>` : '';
+    return `<div class="live-resources"><h4>Live <time datetime="${esc(rep.at)}">${esc(rep.at.slice(11, 19))}</time>${stale}</h4>${parts.join('')}</div>`;
+  }
+
+  function machineCard(m) {
+    const id = esc(m.id);
+    const power = m.power ? ` <span class="power power-${esc(m.power.state)}">${esc(m.power.state)}</span>` : '';
+    const caps = Object.entries(m.capacity).map(([k, total]) => bar(k, m.used?.[k] || 0, total, '', `capacity:${k}`));
+    const more =
+      m.allocation.length > MAX_ALLOCATION
+        ? `<li class="muted">and ${m.allocation.length - MAX_ALLOCATION} more</li>`
+        : '';
+    const alloc = m.allocation.length
+      ? `<ul class="allocation">${m.allocation
+          .slice(0, MAX_ALLOCATION)
+          .map((a) => {
+            const req = Object.entries(a.requires)
+              .map(([k, v]) => `${esc(k)} ${v}`)
+              .join(', ');
+            return `<li data-service="${esc(a.serviceId)}">${esc(a.serviceId)}${a.state ? ` <span class="muted">${esc(a.state)}</span>` : ''}${req ? ` — ${req}` : ''}</li>`;
+          })
+          .join('')}${more}</ul>`
+      : '<p class="muted">nothing allocated</p>';
+    const err = m.power?.lastError ? `<p class="error">${esc(m.power.lastError)}</p>` : '';
+    return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${esc(m.host)}</span>${power}</h3>${caps.join('')}${liveResources(m)}${alloc}${err}</article>`;
+  }
+
+  function renderMachines(machines) {
+    if (!machinesBox || !Array.isArray(machines)) return;
+    const json = JSON.stringify(machines);
+    if (json === machinesJson) return;
+    machinesJson = json;
+    machinesBox.innerHTML = machines.length
+      ? machines.map(machineCard).join('\n')
+      : '<p class="muted">No machines.</p>';
   }
 
   function tick() {
@@ -265,29 +578,44 @@
     es.onopen = () => {
       // A reconnect (the gateway restarted) replays the tail: start the panel afresh.
       logPre.textContent = '';
+      logTitle.textContent = `of ${id}`;
     };
     es.onmessage = (m) => appendLog(JSON.parse(m.data));
     es.onerror = () => {
-      if (es.readyState === EventSource.CLOSED) logTitle.textContent = `of ${id} (disconnected)`;
+      if (es.readyState !== EventSource.CLOSED || logStream !== es) return;
+      // Refused (e.g. the gateway answered 503 while restarting): try again shortly.
+      logTitle.textContent = `of ${id} (reconnecting…)`;
+      setTimeout(() => {
+        if (logStream === es) followLogs(id);
+      }, 3000);
     };
   }
 
+  /** The event stream (re-created when a refusal closed it). */
+  let events = null;
   function connect() {
     const since = Number(list.dataset.lastId || '0');
     const es = new EventSource(`/v1/events/stream${since > 0 ? `?since=${since}` : ''}`);
+    events = es;
     es.onopen = () => {
       setLive(true, 'live');
       void refresh();
     };
     es.onmessage = (m) => {
       const ev = JSON.parse(m.data);
-      if (ev.id !== null) list.dataset.lastId = String(ev.id);
+      if (ev.id !== null) {
+        // Already shown (a replay after a reconnect): skip.
+        if (ev.id <= Number(list.dataset.lastId || '0')) return;
+        list.dataset.lastId = String(ev.id);
+      }
       addEvent(ev);
       void refresh();
     };
     es.onerror = () => {
-      // EventSource reconnects by itself (sending Last-Event-ID) unless the server refused it.
-      setLive(false, es.readyState === EventSource.CLOSED ? 'disconnected: reload the page' : 'reconnecting…');
+      // EventSource reconnects by itself (sending Last-Event-ID) unless the server refused it
+      // (a non-200 answer while the gateway restarts): then open a new one after a pause.
+      setLive(false, 'reconnecting…');
+      if (es.readyState === EventSource.CLOSED && events === es) setTimeout(connect, 3000);
     };
   }
 
@@ -330,6 +658,7 @@
   for (const t of list.querySelectorAll('time[datetime]')) t.textContent = localTime(Date.parse(t.dateTime));
   filterService.addEventListener('change', applyFilters);
   filterType.addEventListener('change', applyFilters);
+  for (const row of tbody.rows) if (row.dataset.service) rowObserver?.observe(row);
   setInterval(tick, 1000);
   setInterval(() => {
     if (document.visibilityState === 'visible') void refresh();
