@@ -1,7 +1,9 @@
 /**
  * `hestia status [--url URL] [--api-key KEY] [--json]`: a one-screen table of the services of a
  * running gateway (state, machine, in flight, queued, last used, idle stop countdown), then one
- * line per service whose last start failed (its `lastError`), read from its `GET /v1/services`.
+ * line per service whose last start failed (its `lastError`), and one line per service with
+ * lifecycle policies (keep-warm window, dependencies, group, preload, pause), read from its
+ * `GET /v1/services`. A paused service's state reads `cold (paused)`.
  *
  * - URL: `--url` (http:// or https://, else exit 2), else the config's `server.host`/`server.port`
  *   (`--config FILE`, or the file `serve` would read, env overrides applied; defaults 127.0.0.1
@@ -50,7 +52,7 @@ export function formatTable(services: ServiceStatus[], now: number): string {
   const header = ['SERVICE', 'STATE', 'MACHINE', 'IN FLIGHT', 'QUEUED', 'LAST USED', 'IDLE STOP IN'];
   const rows = services.map((s) => [
     s.serviceId,
-    s.state,
+    s.state === 'cold' && s.paused === true ? 'cold (paused)' : s.state,
     s.machineId ?? '-',
     String(s.inflight),
     String(s.queuePending),
@@ -69,7 +71,44 @@ export function formatTable(services: ServiceStatus[], now: number): string {
   const errors = services.flatMap((s) =>
     s.lastError ? [`${s.serviceId}: last error ${ago(s.lastError.at, now)}: ${s.lastError.message}`] : [],
   );
-  return `${[header, ...rows].map(line).join('\n')}\n${errors.length ? `\n${errors.join('\n')}\n` : ''}`;
+  const policies = services.flatMap((s) => {
+    const text = policyText(s, now);
+    return text ? [`${s.serviceId}: ${text}`] : [];
+  });
+  const block = (lines: string[]) => (lines.length ? `\n${lines.join('\n')}\n` : '');
+  return `${[header, ...rows].map(line).join('\n')}\n${block(policies)}${block(errors)}`;
+}
+
+interface KeepWarmStatus {
+  windows?: string[];
+  active?: string | null;
+  activeUntil?: string | null;
+}
+
+/** HH:MM of an ISO time, in local time. */
+function clock(iso: string): string {
+  const d = new Date(iso);
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+/** The service's lifecycle policies in one line (empty when it has none), e.g. `keep-warm …; depends on db`. */
+export function policyText(s: ServiceStatus, _now: number): string {
+  const parts: string[] = [];
+  const kw = s.keepWarm as KeepWarmStatus | null | undefined;
+  if (kw?.windows?.length) {
+    parts.push(
+      kw.active
+        ? `keep-warm ${kw.active} (active${kw.activeUntil ? ` until ${clock(kw.activeUntil)}` : ''})`
+        : `keep-warm ${kw.windows.join(', ')}`,
+    );
+  }
+  const deps = s.dependsOn as string[] | undefined;
+  if (deps?.length) parts.push(`depends on ${deps.join(', ')}`);
+  if (typeof s.group === 'string') parts.push(`group ${s.group}`);
+  if (s.preload === true) parts.push('preload');
+  if (s.stopMode === 'pause') parts.push(s.paused === true ? 'paused' : 'pauses when idle');
+  if (typeof s.idleHold === 'string' && s.state === 'hot') parts.push(`kept up: ${s.idleHold}`);
+  return parts.join('; ');
 }
 
 export async function statusCommand(argv: string[], io: CliIo = withDefaults()): Promise<number> {

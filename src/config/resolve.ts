@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { doorIssues } from './doors.ts';
 import { applyEnvOverrides, envIdOf } from './env.ts';
 import { describeOrderSource, LOCAL_MACHINE_ID, machineOrder } from './machine-order.ts';
+import { policyIssues } from './policy-rules.ts';
 import { type Config, configSchema } from './schema.ts';
 import { closestKey, describeUnion, describeValue, expectedNoun, maskText } from './validation.ts';
 
@@ -175,6 +176,7 @@ export function resolveConfig(
   issues.push(...machineIssues(file, config));
   issues.push(...modelIssues(file, config));
   for (const d of doorIssues(config)) issues.push({ file, ...d });
+  for (const p of policyIssues(config)) issues.push({ file, ...p });
   if (issues.length > 0) return { ok: false, issues: issues.map(masked), warnings };
 
   return { ok: true, config, warnings, notes: envResult.notes };

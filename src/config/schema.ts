@@ -14,6 +14,7 @@
 import { z } from 'zod';
 import { closestKey as closestName } from './closest-name.ts';
 import { CHECKOUT_DB_PATH } from './default-paths.ts';
+import { parseKeepWarmWindow } from './keep-warm.ts';
 
 const nonNegInt = (what = 'a whole number') =>
   z
@@ -280,6 +281,25 @@ export const serviceSchema = z.object({
    */
   upstream_max_connections: nonNegInt().default(128),
 
+  // Lifecycle policies (docs/lifecycle-policies.md; cross-service rules in policy-rules.ts)
+  /** Start when the gateway starts (after re-adoption) and when a reload adds it. */
+  preload: z.boolean().default(false),
+  /** Local-time windows ("Mon-Fri 08:00-18:00") in which it is started and never idle-stopped. */
+  keep_warm: z
+    .array(
+      z.string({ error: 'must be a string like "Mon-Fri 08:00-18:00"' }).superRefine((v, ctx) => {
+        const r = parseKeepWarmWindow(v);
+        if (!r.ok) ctx.addIssue({ code: 'custom', message: r.error });
+      }),
+    )
+    .default([]),
+  /** Services started (and ready) before this one; stopping one of them stops this one first. */
+  depends_on: stringList().default([]),
+  /** Services of a group start together and are idle-stopped together. */
+  group: z.string().min(1, { error: 'must not be empty' }).nullish(),
+  /** `pause`: the idle stop freezes it (SIGSTOP / docker pause) and the next start resumes it. */
+  stop_mode: z.enum(['stop', 'pause'], { error: "must be 'stop' or 'pause'" }).default('stop'),
+
   // Doors (SPEC §10, docs/doors.md): names whose `Host` picks this service; an extra listener.
   hosts: z.array(hostName()).default([]),
   listen: listenSchema().nullish(),
@@ -459,6 +479,7 @@ export const WEBHOOK_EVENT_TYPES = [
   'idle_shutdown',
   'service_crashed',
   'service_adopted',
+  'service_paused',
   'state_change',
   'queue_rejected',
   'queue_timeout',

@@ -19,6 +19,10 @@
  *   held, return a live handle if the thing is still running and still ours, else null.
  * - `isRunning(ctx)`, optional: a cheap "is it up" check (ssh is_running_command, docker
  *   inspect) used when adopting and for status.
+ * - `pause(handle, ctx)` / `resume(handle, ctx)`, optional (`stop_mode: pause`): freeze the
+ *   launched thing in place (process group SIGSTOP, docker pause) and thaw it (SIGCONT,
+ *   unpause). Both keep the handle valid; `stop` of a paused handle thaws it so the stop signal
+ *   is acted on. A launcher without them cannot be configured with `stop_mode: pause`.
  */
 import type { LauncherConfig } from '../config/schema.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -74,6 +78,10 @@ export interface Launcher {
   stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void>;
   adopt?(persisted: Record<string, unknown>, ctx: LaunchContext): Promise<LaunchHandle | null>;
   isRunning?(ctx: LaunchContext): Promise<boolean>;
+  /** Freeze what `handle` runs (stop_mode: pause). Rejects when it could not be paused. */
+  pause?(handle: LaunchHandle, ctx: LaunchContext): Promise<void>;
+  /** Thaw what `pause` froze. Rejects when it could not be resumed (it is gone). */
+  resume?(handle: LaunchHandle, ctx: LaunchContext): Promise<void>;
   /** Status extras for GET /v1/services/{id}/status, e.g. `automation`. */
   statusInfo?(): Record<string, unknown> | undefined;
   /** Release long-lived resources (ssh connections) at gateway shutdown. */

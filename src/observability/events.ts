@@ -15,6 +15,7 @@ export type EventType =
   | 'idle_shutdown'
   | 'service_crashed'
   | 'service_adopted'
+  | 'service_paused'
   | 'state_change'
   | 'queue_rejected'
   | 'queue_timeout'

@@ -12,9 +12,10 @@ export interface StartFailure {
   timedOut: boolean;
   /**
    * Where it failed: `start` (launch or readiness), or the machine before any attempt —
-   * `unreachable`, `wake_failed`, `no_capacity` (MachineUnavailableError, placement.ts), `prepare` (other).
+   * `unreachable`, `wake_failed`, `no_capacity` (MachineUnavailableError, placement.ts), `prepare` (other);
+   * `dependency`: a service in its `depends_on` could not be started (before any machine).
    */
-  stage?: 'start' | 'unreachable' | 'wake_failed' | 'no_capacity' | 'prepare';
+  stage?: 'start' | 'unreachable' | 'wake_failed' | 'no_capacity' | 'prepare' | 'dependency';
 }
 
 /** How long a client should wait after a failed start before trying again. */

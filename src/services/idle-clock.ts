@@ -14,6 +14,12 @@ export interface IdleHost {
   idleTimeoutMs(): number;
   /** Whether the service could be idle-stopped now: hot, nothing in flight or queued, not shutting down. */
   idleAllowed(): boolean;
+  /**
+   * Why a lifecycle policy keeps it up right now (a keep-warm window, a hot dependent, a group
+   * member in use), or null. Asked when the stop is due, after `idleAllowed`: a held service
+   * keeps its (passed) deadline and is re-armed by the policy coordinator when the hold ends.
+   */
+  held?(): string | null;
   /** Its busy_check answer, or null (decided synchronously) when it has none. Never rejects. */
   checkBusy(): Promise<BusyResult> | null;
   /** The busy check said busy: the clock re-arms a full period. */
@@ -93,6 +99,11 @@ export class IdleClock {
       return;
     }
     if (!this.host.idleAllowed()) return;
+    const hold = this.host.held?.() ?? null;
+    if (hold !== null) {
+      this.host.postponed(hold);
+      return;
+    }
     const busy = this.host.checkBusy();
     if (!busy) {
       this.host.idle({});
@@ -101,7 +112,7 @@ export class IdleClock {
     const token = this.token;
     void busy.then((res) => {
       // Any acquire/touch/stop since the timer fired disarmed (bumped the token): stand down.
-      if (token !== this.token || !this.host.idleAllowed()) return;
+      if (token !== this.token || !this.host.idleAllowed() || (this.host.held?.() ?? null) !== null) return;
       if (res.busy) {
         this.host.postponed(res.detail);
         this.arm();

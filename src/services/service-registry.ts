@@ -14,6 +14,8 @@ import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { Store } from '../store/store.ts';
 import type { Placement } from './placement.ts';
+import type { PolicyClock } from './policy-clock.ts';
+import { PolicyCoordinator } from './policy-coordinator.ts';
 import { ServiceRuntime, type StateSink } from './service-runtime.ts';
 import type { ServiceLookup } from './types.ts';
 
@@ -30,6 +32,8 @@ export interface RegistryOptions {
    */
   placement: Placement;
   factories?: LauncherFactories;
+  /** Time source of keep-warm windows (tests move it by hand); default the real clock. */
+  policyClock?: PolicyClock;
 }
 
 export class ServiceRegistry implements ServiceLookup {
@@ -41,6 +45,8 @@ export class ServiceRegistry implements ServiceLookup {
   private readonly store: Store | null;
   private readonly sink: StateSink | undefined;
   private readonly placement: Placement;
+  /** Cross-service rules (preload, keep-warm, depends_on, group), decided in one place. */
+  readonly policies: PolicyCoordinator;
   private _config: Config;
   private closing: Promise<void> | undefined;
 
@@ -55,6 +61,12 @@ export class ServiceRegistry implements ServiceLookup {
         }
       : undefined;
     this.placement = opts.placement;
+    this.policies = new PolicyCoordinator({
+      config: opts.config,
+      member: (id) => this.byId.get(id),
+      log: opts.log,
+      clock: opts.policyClock,
+    });
     for (const [id, svc] of Object.entries(opts.config.services)) this.byId.set(id, this.makeRuntime(id, svc));
   }
 
@@ -81,7 +93,14 @@ export class ServiceRegistry implements ServiceLookup {
       this.maskerFor = { config: this._config, mask: textMasker(secretValues(this._config)) };
     }
     const mask = this.maskerFor.mask;
-    const deps = { bus: this.opts.bus, log: this.opts.log, placement: this.placement, sink: this.sink, mask };
+    const deps = {
+      bus: this.opts.bus,
+      log: this.opts.log,
+      placement: this.placement,
+      sink: this.sink,
+      mask,
+      policy: this.policies,
+    };
     return new ServiceRuntime(id, svc, { ...deps, launcher: this.makeLauncher(id, svc) });
   }
 
@@ -118,6 +137,7 @@ export class ServiceRegistry implements ServiceLookup {
       const done = rt.finishShutdown().finally(() => this.retiring.delete(done));
       this.retiring.add(done);
     }
+    this.policies.reconfigure(config);
   }
 
   get(id: string): ServiceRuntime | undefined {
@@ -136,10 +156,13 @@ export class ServiceRegistry implements ServiceLookup {
   async restore(): Promise<void> {
     const recorded = this.store?.loadServiceStates() ?? new Map();
     await Promise.all(this.all().map((rt) => rt.restore(recorded.get(rt.id))));
+    // Policies act on what runs after re-adoption: preload, keep-warm windows already open.
+    this.policies.boot();
   }
 
   /** Step 1 of shutdown: refuse new requests, fail queued ones with 503, abandon starts. */
   beginShutdown(): void {
+    this.policies.close();
     for (const rt of this.byId.values()) rt.beginShutdown();
   }
 

@@ -44,6 +44,8 @@ import {
 import { IdleClock } from './idle-clock.ts';
 import { type LaunchHost, runLaunchAttempts, type Started, stopQuietly } from './launch-attempts.ts';
 import { type Placement, type PlacementClaim, templateVars } from './placement.ts';
+import type { PolicyHooks, PolicyMember } from './policy-hooks.ts';
+import { waitUntilReady } from './probe.ts';
 import { WaitQueue } from './queue.ts';
 import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
@@ -70,6 +72,16 @@ export interface RuntimeDeps {
   sink?: StateSink | undefined;
   /** Hides the config's secrets in the service's output (config/mask.ts `textMasker`). */
   mask?: ((text: string) => string) | undefined;
+  /** Cross-service policies (policy-coordinator.ts): dependencies, groups, keep-warm holds. */
+  policy?: PolicyHooks | undefined;
+}
+
+/** A launch frozen by an idle stop with `stop_mode: pause`; the next start resumes it. */
+interface PausedLaunch {
+  handle: LaunchHandle;
+  launcher: Launcher;
+  machine: PlacedMachine;
+  vars: TemplateVars;
 }
 
 /** Bound on the status endpoint's probe of a cold service (SPEC §2). */
@@ -122,7 +134,7 @@ class RuntimeLease implements Lease {
   }
 }
 
-export class ServiceRuntime implements ServiceHandle {
+export class ServiceRuntime implements ServiceHandle, PolicyMember {
   private _state: ServiceState = 'cold';
   private readonly queue: WaitQueue<Lease>;
   private readonly log: Logger;
@@ -138,6 +150,11 @@ export class ServiceRuntime implements ServiceHandle {
   private stopTask: Promise<void> | null = null;
 
   private handle: LaunchHandle | null = null;
+  /**
+   * While cold after an idle stop with `stop_mode: pause`: the frozen launch, which the next
+   * start resumes instead of launching anew. Status says `paused: true` (a kind of cold).
+   */
+  private paused: PausedLaunch | null = null;
   /** The launcher for new starts (replaced by a config reload). */
   private launcher: Launcher;
   /** The launcher that made `handle`. */
@@ -211,11 +228,12 @@ export class ServiceRuntime implements ServiceHandle {
     this.idle = new IdleClock({
       idleTimeoutMs: () => this.cfg.idle_timeout_ms,
       idleAllowed: () => this._state === 'hot' && this.inflight === 0 && this.queue.length === 0 && !this.shuttingDown,
+      held: () => this.deps.policy?.holdReason(this.id) ?? null,
       checkBusy: () => this.startBusyCheck(),
       postponed: (detail) =>
         this.log.info(
           { event_type: 'idle_postponed', detail },
-          `service '${this.id}' is busy (${detail}); idle stop postponed`,
+          `service '${this.id}' is kept up (${detail}); idle stop postponed`,
         ),
       idle: (details) => void this.beginStop('idle', details),
     });
@@ -311,9 +329,60 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   stop(reason: string): boolean {
+    // Cold but paused: the frozen launch is really stopped (it holds memory until then).
+    if (this._state === 'cold' && this.paused !== null) {
+      void this.discardPaused(`stopped by request: ${reason}`);
+      return true;
+    }
     if (this._state === 'cold' || this._state === 'stopping') return false;
     void this.beginStop('api_stop', { reason });
     return true;
+  }
+
+  // ---- lifecycle policies (policy-coordinator.ts calls these; see policy-hooks.ts) ---------
+
+  policyStart(reason: string): boolean {
+    if (this.shuttingDown) return false;
+    if (this._state === 'cold') {
+      this.beginStart('policy', reason);
+      return true;
+    }
+    return false;
+  }
+
+  stopForDependency(dependency: string, why: string): Promise<void> {
+    if (this._state === 'hot' || this._state === 'starting')
+      return this.beginStop('dependency', { dependency, reason: why });
+    return this.stopTask ?? Promise.resolve();
+  }
+
+  recheckIdle(): void {
+    if (this._state === 'hot' && this.inflight === 0) this.idle.arm(this.lastUsedAt ?? Date.now());
+  }
+
+  idleExpired(now: number): boolean {
+    const ms = this.cfg.idle_timeout_ms;
+    if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || ms <= 0) return false;
+    return now - (this.lastUsedAt ?? this.startedAt ?? now) >= ms;
+  }
+
+  private heldByPolicy(): boolean {
+    return (this.deps.policy?.holdReason(this.id) ?? null) !== null;
+  }
+
+  /** Really stop a paused launch (explicit stop, shutdown of a local child); it stays cold. */
+  private discardPaused(why: string): Promise<void> {
+    const p = this.paused;
+    if (!p) return Promise.resolve();
+    this.paused = null;
+    this.saveState();
+    this.log.info(
+      { event_type: 'service_paused_stopped', reason: why },
+      `paused service '${this.id}' stopped (${why})`,
+    );
+    const done = stopQuietly(p.launcher, p.handle, this.launchContext(p.machine, p.vars, new AbortController().signal));
+    this.track(done);
+    return done;
   }
 
   // ---- capacity (src/machines/machine-placement.ts) --------------------------------------
@@ -325,6 +394,7 @@ export class ServiceRuntime implements ServiceHandle {
   evictionCandidate(): { lastUsedAt: number } | null {
     if (this._state !== 'hot' || this.inflight > 0 || this.queue.length > 0 || this.shuttingDown || this.stopTask)
       return null;
+    if (this.heldByPolicy()) return null;
     return { lastUsedAt: this.lastUsedAt ?? this.startedAt ?? 0 };
   }
 
@@ -335,6 +405,7 @@ export class ServiceRuntime implements ServiceHandle {
   swapCandidate(): { lastUsedAt: number } | null {
     if ((this._state !== 'hot' && this._state !== 'starting') || this.shuttingDown || this.stopTask || this.swapOut)
       return null;
+    if (this.heldByPolicy()) return null;
     return { lastUsedAt: this.lastUsedAt ?? this.startedAt ?? Date.now() };
   }
 
@@ -408,6 +479,8 @@ export class ServiceRuntime implements ServiceHandle {
       lastError: this.lastError,
       startBackoffRemainingMs: this._state === 'cold' ? this.backoffRemainingMs(now) || null : null,
       startingForMs: this._state === 'starting' && this.startBeganAt !== null ? now - this.startBeganAt : null,
+      paused: this.paused !== null,
+      ...(this.deps.policy?.status(this.id) ?? {}),
     };
     // The original answered `automation: {enabled: false}` for services without automation.
     s.automation = automation ?? { enabled: false };
@@ -422,7 +495,8 @@ export class ServiceRuntime implements ServiceHandle {
    * answers is a server Hestia did not start (launch-attempts.ts refuses to start over it).
    */
   async probe(timeoutMs = STATUS_PROBE_TIMEOUT_MS): Promise<void> {
-    if (this._state !== 'cold' || !this.cfg.health_url || this.shuttingDown) return;
+    // A paused service is frozen: it would not answer, and it is not a stranger to adopt.
+    if (this._state !== 'cold' || !this.cfg.health_url || this.shuttingDown || this.paused) return;
     if (this.launcher.stopOnShutdown === true && !this.cfg.adopt_running) return;
     const machine = this.firstMachine();
     const vars = this.varsFor(machine);
@@ -462,6 +536,10 @@ export class ServiceRuntime implements ServiceHandle {
    * Anything else: cold.
    */
   async restore(rec: RecordedState | undefined): Promise<void> {
+    if (rec?.state === 'cold' && rec.persist?.paused === true && this._state === 'cold') {
+      await this.restorePaused(rec);
+      return;
+    }
     if (!rec || rec.state === 'cold' || this._state !== 'cold') {
       this.saveState();
       return;
@@ -509,6 +587,35 @@ export class ServiceRuntime implements ServiceHandle {
     this.saveState();
   }
 
+  /**
+   * A launch recorded paused by an earlier gateway: re-adopted (same checks as for a hot one).
+   * A local child (process launcher) lost its output pipe with that gateway and is stopped; any
+   * other (a container) is kept paused, and the next start resumes it.
+   */
+  private async restorePaused(rec: RecordedState): Promise<void> {
+    const launcher = this.launcher;
+    const machine = this.deps.placement.candidates(this.id).find((m) => m.id === rec.machineId) ?? this.firstMachine();
+    const vars = this.varsFor(machine);
+    const ctx = this.launchContext(machine, vars, new AbortController().signal);
+    const { paused: _paused, ...persist } = rec.persist ?? {};
+    const handle =
+      launcher.adopt && rec.launcherType === launcher.type
+        ? await launcher.adopt(persist, ctx).catch(() => null)
+        : null;
+    if (handle && this._state === 'cold' && this.paused === null) {
+      this.paused = { handle, launcher, machine, vars };
+      if (launcher.stopOnShutdown) {
+        // Continued first, so that it acts on the stop signal at once.
+        await launcher.resume?.(handle, ctx).catch(() => {});
+        await this.discardPaused('re-adopted paused child of an earlier gateway');
+      } else {
+        this.log.info({ event_type: 'service_paused_adopted' }, `service '${this.id}' is still paused; kept paused`);
+        this.watchExit(handle, this.epoch);
+      }
+    }
+    this.saveState();
+  }
+
   // ---- shutdown (driven by the registry) -----------------------------------------------
 
   /**
@@ -548,6 +655,9 @@ export class ServiceRuntime implements ServiceHandle {
     if (this._state === 'hot' && (this.handleLauncher ?? this.launcher).stopOnShutdown) {
       await this.beginStop('shutdown', {});
     }
+    // A paused local child dies with the gateway like a running one; a paused container stays
+    // paused (recorded) and is resumed by the next gateway's first start.
+    if (this._state === 'cold' && this.paused?.launcher.stopOnShutdown) await this.discardPaused('gateway shutdown');
     await Promise.all(this.background);
     this.idle.close();
     if (this.pumpLater) clearImmediate(this.pumpLater);
@@ -567,9 +677,10 @@ export class ServiceRuntime implements ServiceHandle {
     if (to !== 'hot' && to !== 'starting') this.swapOut = null;
     this.publish(type, { from, to, cause, ...details });
     this.saveState();
+    this.deps.policy?.transitioned(this.id, from, to, cause);
   }
 
-  private beginStart(cause: 'request' | 'api', reason: string): void {
+  private beginStart(cause: 'request' | 'api' | 'policy', reason: string): void {
     this.idle.disarm();
     this.lastProbeDetail = null;
     const epoch = ++this.epoch;
@@ -577,7 +688,11 @@ export class ServiceRuntime implements ServiceHandle {
     this.startAbort = ac;
     this.startBeganAt = Date.now();
     this.machine = this.firstMachine();
-    this.transition('starting', cause, { reason, queuePending: this.queue.length });
+    this.transition('starting', cause, {
+      reason,
+      queuePending: this.queue.length,
+      ...(this.paused ? { resume: true } : {}),
+    });
     this.startTask = this.runStart(epoch, ac.signal).finally(() => {
       if (this.epoch === epoch) {
         this.startTask = null;
@@ -591,8 +706,23 @@ export class ServiceRuntime implements ServiceHandle {
    * only while this start is current (same epoch, not aborted). Never rejects.
    */
   private async runStart(epoch: number, signal: AbortSignal): Promise<void> {
+    const stale = () => this.epoch !== epoch || signal.aborted;
     try {
-      await runLaunchAttempts(this.launchHost, signal, () => this.epoch !== epoch || signal.aborted);
+      const dependencies = this.deps.policy?.beforeStart(this.id, signal) ?? null;
+      if (dependencies) {
+        try {
+          await dependencies;
+        } catch (err) {
+          if (stale()) return;
+          this.onStartFailed([
+            { machine: this.machineId(), attempt: 0, reason: message(err), timedOut: false, stage: 'dependency' },
+          ]);
+          return;
+        }
+        if (stale()) return;
+      }
+      if (this.paused !== null && (await this.resumePaused(signal, stale))) return;
+      await runLaunchAttempts(this.launchHost, signal, stale);
     } catch (err) {
       // A bug (illegal transition). Fail the waiters rather than leaving them hanging.
       this.log.error({ event_type: 'service_internal_error', err }, 'lifecycle bug during start');
@@ -600,7 +730,57 @@ export class ServiceRuntime implements ServiceHandle {
     }
   }
 
-  private onStarted(started: Started, attempts: number): void {
+  /**
+   * Start by resuming the paused launch (stop_mode: pause): the launcher's `resume`, then the
+   * readiness check (health_url; no warmup: it was ready when paused), bounded by
+   * start_timeout_ms and failing at once if it exits. True when this start is done (resumed, or
+   * stale: then what was resumed is stopped); false when resuming failed (it is stopped, and
+   * the caller launches afresh).
+   */
+  private async resumePaused(signal: AbortSignal, stale: () => boolean): Promise<boolean> {
+    const p = this.paused;
+    if (!p) return false;
+    this.paused = null;
+    const timeoutMs = this.cfg.start_timeout_ms;
+    const bound = timeoutMs > 0 ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : signal;
+    const ctx = this.launchContext(p.machine, p.vars, bound);
+    try {
+      if (!p.launcher.resume) throw new Error(`the ${p.launcher.type} launcher cannot resume`);
+      await p.launcher.resume(p.handle, ctx);
+      const exited = p.handle.exited?.then((info) => {
+        throw new Error(`it ${info.reason} while paused`);
+      });
+      await Promise.race([
+        waitUntilReady({
+          healthUrl: this.cfg.health_url ? expandTemplate(this.cfg.health_url, p.vars) : null,
+          intervalMs: this.cfg.health_interval_ms,
+          warmupMs: 0,
+          signal: bound,
+        }),
+        ...(exited ? [exited] : []),
+      ]);
+    } catch (err) {
+      const clean = this.launchContext(p.machine, p.vars, new AbortController().signal);
+      await stopQuietly(p.launcher, p.handle, clean);
+      if (stale()) return true;
+      this.log.warn(
+        { event_type: 'service_resume_failed', err: message(err) },
+        `resuming paused service '${this.id}' failed (${message(err)}); starting it afresh`,
+      );
+      return false;
+    }
+    if (stale()) {
+      await stopQuietly(p.launcher, p.handle, this.launchContext(p.machine, p.vars, new AbortController().signal));
+      return true;
+    }
+    // Its room on the machine is taken back without checks, like a re-adoption.
+    this.releaseClaim();
+    this.claim = this.deps.placement.adopt?.(this.id, p.machine) ?? null;
+    this.onStarted({ handle: p.handle, launcher: p.launcher, machine: p.machine, vars: p.vars }, 1, { resumed: true });
+    return true;
+  }
+
+  private onStarted(started: Started, attempts: number, extra: Record<string, unknown> = {}): void {
     const now = Date.now();
     this.handle = started.handle;
     this.handleLauncher = started.launcher;
@@ -612,7 +792,12 @@ export class ServiceRuntime implements ServiceHandle {
     this.backoffMs = 0;
     this.backoffUntil = 0;
     this.lastStartMs = this.startBeganAt === null ? null : now - this.startBeganAt;
-    this.transition('hot', 'ready', { coldStartMs: this.lastStartMs, attempts, ...(started.handle.info ?? {}) });
+    this.transition('hot', 'ready', {
+      coldStartMs: this.lastStartMs,
+      attempts,
+      ...extra,
+      ...(started.handle.info ?? {}),
+    });
     this.watchExit(started.handle, this.epoch);
     // Asked to swap out while starting: it serves the requests that waited for this start first.
     if (this.swapOut !== null && this.swapOut.quota === null) this.swapOut.quota = this.queue.length;
@@ -625,8 +810,10 @@ export class ServiceRuntime implements ServiceHandle {
     // No room on any machine is not the service's fault: capacity may free up any moment, so
     // that failure sets no backoff. Any other failure starts or doubles it (SPEC §12).
     const noCapacity = failures.length > 0 && failures.every((f) => f.stage === 'no_capacity');
+    // Nor is a dependency's failure (the dependency has its own backoff).
+    const dependency = failures.length > 0 && failures.every((f) => f.stage === 'dependency');
     const base = this.cfg.start_backoff_ms;
-    if (base > 0 && !noCapacity) {
+    if (base > 0 && !noCapacity && !dependency) {
       this.backoffMs = this.backoffMs === 0 ? base : Math.min(this.backoffMs * 2, Math.max(base, MAX_START_BACKOFF_MS));
       this.backoffUntil = Date.now() + this.backoffMs;
     }
@@ -676,6 +863,22 @@ export class ServiceRuntime implements ServiceHandle {
 
   /** The launched thing ended. While hot and not by our stop, that is a crash. */
   private onExited(handle: LaunchHandle, epoch: number, info: ExitInfo): void {
+    if (this.paused?.handle === handle) {
+      // Killed while paused: nothing to resume any more; the next start launches afresh.
+      this.paused = null;
+      this.lastError = {
+        message: `crashed while paused: ${info.reason}`,
+        code: 'crashed',
+        at: new Date().toISOString(),
+        attempts: 0,
+      };
+      this.log.warn(
+        { event_type: 'service_paused_exited', reason: info.reason },
+        `paused service '${this.id}' ended: ${info.reason}`,
+      );
+      this.saveState();
+      return;
+    }
     if (this.epoch !== epoch || this._state !== 'hot' || this.handle !== handle) return;
     const launcher = this.handleLauncher ?? this.launcher;
     this.handle = null;
@@ -695,7 +898,7 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private beginStop(
-    cause: 'idle' | 'api_stop' | 'shutdown' | 'evicted',
+    cause: 'idle' | 'api_stop' | 'shutdown' | 'evicted' | 'dependency',
     details: Record<string, unknown>,
   ): Promise<void> {
     if (this.stopTask) return this.stopTask;
@@ -719,12 +922,34 @@ export class ServiceRuntime implements ServiceHandle {
     this.handle = null;
     this.handleLauncher = null;
     const idleMs = this.lastUsedAt === null ? null : Date.now() - this.lastUsedAt;
-    this.transition('stopping', cause, { ...details, ...(cause === 'idle' ? { idleMs } : {}) });
+    // stop_mode: pause turns the idle stop into a pause (an explicit stop, an eviction or the
+    // shutdown still stop it for real).
+    const pause = cause === 'idle' && this.cfg.stop_mode === 'pause' && handle !== null && launcher.pause !== undefined;
+    this.transition('stopping', cause, {
+      ...details,
+      ...(cause === 'idle' ? { idleMs } : {}),
+      ...(pause ? { mode: 'pause' } : {}),
+    });
     this.stopTask = (async () => {
+      // Dependents first: what needs this service stops before it does.
+      await this.deps.policy?.stopDependents(this.id, `'${this.id}' is stopping (${cause})`);
       let error: string | null = null;
       if (handle) {
+        const ctx = this.launchContext(machine, vars, new AbortController().signal);
+        if (pause && launcher.pause) {
+          try {
+            await launcher.pause(handle, ctx);
+            this.finishStop(null, { handle, launcher, machine, vars });
+            return;
+          } catch (err) {
+            this.log.warn(
+              { event_type: 'service_pause_failed', err: message(err) },
+              `pausing service '${this.id}' failed (${message(err)}); stopping it instead`,
+            );
+          }
+        }
         try {
-          await launcher.stop(handle, this.launchContext(machine, vars, new AbortController().signal));
+          await launcher.stop(handle, ctx);
         } catch (err) {
           error = message(err);
           this.log.error({ event_type: 'service_stop_failed', err: error }, `stopping service '${this.id}' failed`);
@@ -739,11 +964,13 @@ export class ServiceRuntime implements ServiceHandle {
    * stopping → cold. A stop that failed still ends cold (with the error in the event), so a
    * service is never stuck in `stopping`; the next start will find out if it is still up.
    */
-  private finishStop(error: string | null): void {
+  private finishStop(error: string | null, paused: PausedLaunch | null = null): void {
     this.stopTask = null;
     this.startedAt = null;
     this.vars = null;
+    // A paused launch gives its room back (documented limit: its memory stays in use).
     this.releaseClaim();
+    this.paused = paused;
     if (error)
       this.lastError = {
         message: `stop failed: ${error}`,
@@ -751,7 +978,7 @@ export class ServiceRuntime implements ServiceHandle {
         at: new Date().toISOString(),
         attempts: 0,
       };
-    this.transition('cold', 'stopped', error ? { error } : {});
+    this.transition('cold', paused ? 'paused' : 'stopped', error ? { error } : {});
     if (this.shuttingDown) return;
     if (this.queue.length > 0 || this.startAfterStop) {
       const why = this.startAfterStop ? 'start requested during stop' : 'requests waited during stop';
@@ -915,12 +1142,14 @@ export class ServiceRuntime implements ServiceHandle {
   }
 
   private saveState(): void {
+    const paused = this._state === 'cold' ? this.paused : null;
     this.deps.sink?.save({
       serviceId: this.id,
       state: this._state,
       machineId: this.machineId(),
-      launcherType: (this.handleLauncher ?? this.launcher).type,
-      persist: this.handle?.persist ?? null,
+      launcherType: (paused?.launcher ?? this.handleLauncher ?? this.launcher).type,
+      // A paused launch is recorded (cold, `paused: true`) so that a restarted gateway finds it.
+      persist: paused ? { ...(paused.handle.persist ?? {}), paused: true } : (this.handle?.persist ?? null),
       startedAt: this.startedAt,
       lastUsedAt: this.lastUsedAt,
     });

@@ -9,6 +9,7 @@
  *     └──start_failed──┘  └────cancel────┼────────────────────┘
  *     └──────────────crashed─────────────┘
  *   cold ──adopted──▶ hot   (a running upstream found by a health probe or at boot)
+ *   stopping ──paused──▶ cold (stop_mode: pause: "cold" that a start resumes instead of launching)
  */
 import type { EventType } from '../observability/events.ts';
 import type { ServiceState } from './types.ts';
@@ -19,6 +20,12 @@ export type TransitionCause =
   | 'request'
   /** POST /v1/services/{id}/start. */
   | 'api'
+  /** A lifecycle policy: preload, a keep-warm window, a group member's start (policy-coordinator.ts). */
+  | 'policy'
+  /** A service it depends on is stopping or crashed: dependents stop first. */
+  | 'dependency'
+  /** stop_mode: pause — the idle stop froze it instead of stopping it. */
+  | 'paused'
   /** Readiness reached. */
   | 'ready'
   /** A health probe (status endpoint, boot) found the upstream already running. */
@@ -48,15 +55,18 @@ const key = (from: ServiceState, to: ServiceState) => `${from}>${to}` as const;
 
 /** The whole lifecycle. Anything not listed here is illegal. */
 export const TRANSITIONS: ReadonlyMap<string, Edge> = new Map<string, Edge>([
-  [key('cold', 'starting'), { causes: ['request', 'api'], event: 'service_start' }],
+  [key('cold', 'starting'), { causes: ['request', 'api', 'policy'], event: 'service_start' }],
   [key('cold', 'hot'), { causes: ['adopted'], event: 'service_adopted' }],
   [key('starting', 'hot'), { causes: ['ready'], event: 'service_ready' }],
   [key('starting', 'cold'), { causes: ['start_failed'], event: 'service_start_failed' }],
   // A stop or shutdown while starting abandons the start and cleans up what was launched.
-  [key('starting', 'stopping'), { causes: ['api_stop', 'shutdown'], event: 'service_stop' }],
-  [key('hot', 'stopping'), { causes: ['idle', 'api_stop', 'shutdown', 'evicted'], event: 'service_stop' }],
+  [key('starting', 'stopping'), { causes: ['api_stop', 'shutdown', 'dependency'], event: 'service_stop' }],
+  [
+    key('hot', 'stopping'),
+    { causes: ['idle', 'api_stop', 'shutdown', 'evicted', 'dependency'], event: 'service_stop' },
+  ],
   [key('hot', 'cold'), { causes: ['crashed'], event: 'service_crashed' }],
-  [key('stopping', 'cold'), { causes: ['stopped'], event: 'service_stopped' }],
+  [key('stopping', 'cold'), { causes: ['stopped', 'paused'], event: 'service_stopped' }],
 ]);
 
 export class IllegalTransitionError extends Error {
@@ -76,10 +86,12 @@ export function canTransition(from: ServiceState, to: ServiceState, cause: Trans
 
 /**
  * The event a legal transition emits, or an IllegalTransitionError. An idle stop is reported
- * as `idle_shutdown` (SPEC §9) rather than the generic `service_stop`.
+ * as `idle_shutdown` (SPEC §9) rather than the generic `service_stop`; a stop that ended in a
+ * pause as `service_paused` rather than `service_stopped`.
  */
 export function planTransition(from: ServiceState, to: ServiceState, cause: TransitionCause): EventType {
   const edge = TRANSITIONS.get(key(from, to));
   if (!edge?.causes.includes(cause)) throw new IllegalTransitionError(from, to, cause);
-  return cause === 'idle' ? 'idle_shutdown' : edge.event;
+  if (cause === 'idle') return 'idle_shutdown';
+  return cause === 'paused' ? 'service_paused' : edge.event;
 }

@@ -22,6 +22,9 @@ const CAUSES: TransitionCause[] = [
   'evicted',
   'stopped',
   'crashed',
+  'policy',
+  'dependency',
+  'paused',
 ];
 
 test('the lifecycle of SPEC §5 is legal and emits the documented events', () => {
@@ -39,6 +42,11 @@ test('the lifecycle of SPEC §5 is legal and emits the documented events', () =>
   // Capacity eviction (SPEC §6) stops a hot service through the same stop path.
   assert.equal(planTransition('hot', 'stopping', 'evicted'), 'service_stop');
   assert.equal(canTransition('starting', 'stopping', 'evicted'), false);
+  // Lifecycle policies (docs/lifecycle-policies.md).
+  assert.equal(planTransition('cold', 'starting', 'policy'), 'service_start');
+  assert.equal(planTransition('hot', 'stopping', 'dependency'), 'service_stop');
+  assert.equal(planTransition('starting', 'stopping', 'dependency'), 'service_stop');
+  assert.equal(planTransition('stopping', 'cold', 'paused'), 'service_paused');
 });
 
 test('anything outside the table is illegal, including self-transitions', () => {

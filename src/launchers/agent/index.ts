@@ -11,6 +11,8 @@
  *   an exit, or the process missing from the agent's list after a reconnect.
  * - `stop` asks the agent to stop the group (stop_signal, SIGKILL after stop_timeout_ms).
  * - `adopt` (gateway restart) asks the agent whether that process still runs.
+ * - `pause`/`resume` (stop_mode: pause) work for a local child only; for an agent's process they
+ *   reject, and the lifecycle stops it instead.
  * - What it starts outlives the gateway (it belongs to the agent): not stopped at gateway
  *   shutdown, re-adopted at the next boot. `stopOnShutdown` therefore follows the current
  *   handle: true for a local child, false for an agent's process.
@@ -150,6 +152,17 @@ export class PlacedProcessLauncher implements Launcher {
     this.remote.set(handle, persist);
     this.current = handle;
     return handle;
+  }
+
+  /** stop_mode: pause — a local child only (an agent's process is stopped instead: the core falls back). */
+  async pause(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    if (this.remote.has(handle)) throw new LaunchError('pausing a process run by an agent is not supported');
+    await this.local.pause(handle, ctx);
+  }
+
+  async resume(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    if (this.remote.has(handle)) throw new LaunchError('resuming a process run by an agent is not supported');
+    await this.local.resume(handle, ctx);
   }
 
   async stop(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {

@@ -25,6 +25,8 @@ export interface DockerEndpoint {
 export interface ContainerState {
   Status: string;
   Running: boolean;
+  /** Frozen by `POST /pause` (Running stays true). */
+  Paused?: boolean;
   ExitCode: number;
   Error?: string;
   StartedAt?: string;
@@ -163,6 +165,18 @@ export class DockerApi {
     if (r.status === 304) return 'not_running';
     if (r.status === 404) return 'missing';
     return this.fail(`cannot stop container '${name}'`, r, { container: name });
+  }
+
+  /** Freeze (cgroup freezer). 204 = paused; 409 when not running. */
+  async pause(name: string): Promise<void> {
+    const r = await this.call('POST', `/containers/${encodeURIComponent(name)}/pause`);
+    if (r.status !== 204) this.fail(`cannot pause container '${name}'`, r, { container: name });
+  }
+
+  /** Thaw a paused container. */
+  async unpause(name: string): Promise<void> {
+    const r = await this.call('POST', `/containers/${encodeURIComponent(name)}/unpause`);
+    if (r.status !== 204) this.fail(`cannot unpause container '${name}'`, r, { container: name });
   }
 
   /** Remove (force). 404 is fine. Used by tests and for cleanup. */

@@ -8,6 +8,8 @@
  *   fails the start with its exit code and last log lines.
  * - stop: `POST /stop?t=stop_timeout_s` (Docker's SIGTERM → SIGKILL); stopped/absent is fine.
  *   The container is kept (not removed), so the next start is a fast restart.
+ * - pause/resume (stop_mode: pause): `POST /pause`, `/unpause`. A container found paused when
+ *   starting (left paused by an earlier gateway) is unpaused, not restarted.
  * - exited: a `wait` long-poll (watch.ts); isRunning/adopt: inspect `State.Running`.
  * - output: the container's logs are followed (`logs?follow=true`, from the start's time; the
  *   last 100 lines on adopt) into the service's output ring (`ctx.output`) while it runs.
@@ -32,6 +34,8 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
   const where = describeEndpoint(api.endpoint);
   /** Log follows in progress (ended by stop and close; they also end when the container stops). */
   const follows = new Map<AbortController, Promise<void>>();
+  /** Paused by `pause` and not resumed since (the stop thaws it first). */
+  let paused = false;
 
   const follow = (info: ContainerInspect, ctx: LaunchContext, from: { since?: string; tail?: number }): void => {
     const out = ctx.output;
@@ -110,7 +114,8 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
         await api.create(name, createSpec(config.create, ctx.vars));
       }
       ctx.signal.throwIfAborted();
-      if (!info?.State.Running) await api.start(name);
+      if (info?.State.Paused) await api.unpause(name);
+      else if (!info?.State.Running) await api.start(name);
       info = await api.inspect(name);
       if (!info) throw new LaunchError(`container '${name}' disappeared right after start`, { container: name });
       if (!info.State.Running) {
@@ -127,8 +132,23 @@ export const createDockerLauncher: LauncherFactory<DockerLauncherConfig> = (conf
     },
 
     async stop(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+      // A paused container is thawed first, so that it gets its SIGTERM and the grace period.
+      if (paused || (await api.inspect(name))?.State.Paused) await api.unpause(name).catch(() => {});
+      paused = false;
       const r = await api.stop(name, config.stop_timeout_s).finally(drainFollowing);
       ctx.log.debug({ event_type: 'launcher_docker', container: name, result: r }, 'container stop');
+    },
+
+    async pause(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+      await api.pause(name);
+      paused = true;
+      ctx.log.debug({ event_type: 'launcher_docker', container: name }, 'container paused');
+    },
+
+    async resume(_handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+      await api.unpause(name);
+      paused = false;
+      ctx.log.debug({ event_type: 'launcher_docker', container: name }, 'container unpaused');
     },
 
     async isRunning(): Promise<boolean> {

@@ -4,7 +4,7 @@
  * children, a server's workers) is in that group: signalling `-pgid` reaches all of them.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { liveGroupMembers } from './proc.ts';
+import { HAS_PROC, liveGroupMembers, readStat } from './proc.ts';
 
 /** Send `sig` to the group; false when the group no longer exists. */
 export function signalGroup(pgid: number, sig: NodeJS.Signals): boolean {
@@ -34,9 +34,12 @@ export async function stopGroup(
   stopSignal: NodeJS.Signals,
   timeoutMs: number,
   leaderExited: Promise<unknown>,
+  /** The group is SIGSTOPped (stop_mode: pause): SIGCONT right after the stop signal. */
+  continueAfter = false,
 ): Promise<void> {
   if (!groupAlive(pgid)) return;
   signalGroup(pgid, stopSignal);
+  if (continueAfter) signalGroup(pgid, 'SIGCONT');
   const deadline = Date.now() + timeoutMs;
   const ac = new AbortController();
   await Promise.race([leaderExited, sleep(timeoutMs, undefined, { signal: ac.signal }).catch(() => {})]);
@@ -48,4 +51,16 @@ export async function stopGroup(
   signalGroup(pgid, 'SIGKILL');
   const killDeadline = Date.now() + 2_000;
   while (groupAlive(pgid) && Date.now() < killDeadline) await sleep(GROUP_POLL_MS);
+}
+
+/**
+ * After SIGSTOP: resolves once every live member of the group shows as stopped (`T`) in /proc
+ * (a signal is delivered when the process is next scheduled, not when kill returns), or after
+ * `timeoutMs`. Without /proc it resolves at once.
+ */
+export async function waitGroupStopped(pgid: number, timeoutMs = 2_000): Promise<void> {
+  if (!HAS_PROC) return;
+  const deadline = Date.now() + timeoutMs;
+  const stopped = () => liveGroupMembers(pgid).every((pid) => readStat(pid)?.state === 'T');
+  while (!stopped() && Date.now() < deadline) await sleep(5);
 }

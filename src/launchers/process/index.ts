@@ -32,7 +32,7 @@ import {
   type LaunchHandle,
 } from '../types.ts';
 import { trackGroup, untrackGroup } from './children.ts';
-import { stopGroup } from './group.ts';
+import { groupAlive, signalGroup, stopGroup, waitGroupStopped } from './group.ts';
 import { bootId, readCmdline, readStat } from './proc.ts';
 
 /** How often an adopted (not our child, so no exit event) process is checked for liveness. */
@@ -41,6 +41,8 @@ const ADOPTED_POLL_MS = 1_000;
 interface Tracked {
   pid: number;
   exited: Promise<ExitInfo>;
+  /** SIGSTOPped by `pause` (stop_mode: pause) and not yet continued. */
+  paused?: boolean;
 }
 
 export interface ProcessPersist {
@@ -129,7 +131,10 @@ export class ProcessLauncher implements Launcher {
     const t = this.tracked.get(handle);
     // A handle without a process (an upstream adopted by a health probe) has nothing to stop.
     if (!t) return;
-    await stopGroup(t.pid, this.stopSignal(), this.cfg.stop_timeout_ms, t.exited);
+    // A stopped (paused) group only acts on its stop signal once continued: continue it right
+    // after the signal, so the signal is the first thing it sees.
+    await stopGroup(t.pid, this.stopSignal(), this.cfg.stop_timeout_ms, t.exited, t.paused === true);
+    t.paused = false;
     untrackGroup(t.pid);
     ctx.log.debug({ event_type: 'service_process_stopped', pid: t.pid }, 'process group stopped');
   }
@@ -159,6 +164,26 @@ export class ProcessLauncher implements Launcher {
       `service '${ctx.serviceId}' re-adopted its process (pid ${pid})`,
     );
     return handle;
+  }
+
+  /** stop_mode: pause — SIGSTOP to the whole group (the server and its workers freeze in place). */
+  async pause(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    const t = this.tracked.get(handle);
+    if (!t) throw new LaunchError('nothing to pause: this service has no process of its own');
+    if (!signalGroup(t.pid, 'SIGSTOP')) throw new LaunchError(`process group ${t.pid} is gone`);
+    t.paused = true;
+    // Paused means frozen: wait until the kernel says so (bounded; a short poll during a pause only).
+    await waitGroupStopped(t.pid);
+    ctx.log.debug({ event_type: 'service_process_paused', pid: t.pid }, 'process group paused (SIGSTOP)');
+  }
+
+  /** SIGCONT to the group paused by `pause`. */
+  async resume(handle: LaunchHandle, ctx: LaunchContext): Promise<void> {
+    const t = this.tracked.get(handle);
+    if (!t) throw new LaunchError('nothing to resume: this service has no process of its own');
+    if (!groupAlive(t.pid) || !signalGroup(t.pid, 'SIGCONT')) throw new LaunchError(`process group ${t.pid} is gone`);
+    t.paused = false;
+    ctx.log.debug({ event_type: 'service_process_resumed', pid: t.pid }, 'process group resumed (SIGCONT)');
   }
 
   /** stop_signal as a signal name; an unknown one falls back to SIGTERM (said once, at creation). */
