@@ -22,6 +22,7 @@ import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BusyResult } from '../services/busy-check.ts';
 import { MachineUnavailableError, type Placement, type PlacementClaim } from '../services/placement.ts';
+import { type AgentChannelInfo, AgentChannelMonitor } from './agent-channels.ts';
 import { AgentResourceCache, type ResourceReport } from './agent-resources.ts';
 import {
   CapacityLedger,
@@ -74,6 +75,8 @@ export interface MachineInfo {
   power: PowerInfo;
   /** Machines with an agent: its last resource report (CPU, memory, GPUs), SPEC §15. */
   resources?: ResourceReport;
+  /** Machines with an agent: its URL and the state of the gateway's event channel to it. */
+  agent?: AgentChannelInfo;
 }
 
 export interface MachinePlacementOptions {
@@ -93,10 +96,14 @@ export class MachinePlacement implements Placement {
   readonly power: PowerManager;
   /** Agents' resource reports and `auto` capacities (SPEC §15). */
   readonly resources: AgentResourceCache;
+  /** Agents' event channels: lost / reconnected events and their state in the list. */
+  readonly agentChannels: AgentChannelMonitor;
 
   constructor(private readonly opts: MachinePlacementOptions) {
     const { getConfig } = opts;
     this.resources = new AgentResourceCache(getConfig);
+    this.agentChannels = new AgentChannelMonitor(getConfig, opts.bus);
+    this.agentChannels.sync();
     this.ledger = new CapacityLedger(
       (id) => this.resources.capacity(id, this.heldByHot(id)),
       (id) => this.power.update(id),
@@ -110,6 +117,7 @@ export class MachinePlacement implements Placement {
   }
 
   candidates(serviceId: string): PlacedMachine[] {
+    this.agentChannels.sync();
     const config = this.opts.getConfig();
     const svc = config.services[serviceId];
     // A service removed by a reload still finishing its stop: its machine is not re-decided.
@@ -365,6 +373,7 @@ export class MachinePlacement implements Placement {
 
   /** Every configured machine, plus `local` and any machine still holding claims. */
   describe(): MachineInfo[] {
+    this.agentChannels.sync();
     const config = this.opts.getConfig();
     const ids = [...new Set([LOCAL_MACHINE_ID, ...Object.keys(config.machines), ...this.ledger.machinesInUse()])];
     return ids.map((id) => {
@@ -388,6 +397,7 @@ export class MachinePlacement implements Placement {
         })),
         power: this.power.describe(id),
         ...(m?.agent ? { resources: this.agentResources(id) } : {}),
+        ...(m?.agent ? { agent: this.agentChannels.describe(id) ?? undefined } : {}),
       };
     });
   }
@@ -399,6 +409,7 @@ export class MachinePlacement implements Placement {
   }
 
   close(): Promise<void> {
+    this.agentChannels.close();
     return this.power.close().catch((err: unknown) => {
       this.opts.log.warn({ event_type: 'machine_power_close_failed', err: message(err) }, 'closing power manager');
     });

@@ -26,6 +26,8 @@ export type EventType =
   | 'machine_wake'
   | 'machine_sleep'
   | 'machine_failover'
+  | 'agent_unreachable'
+  | 'agent_reconnected'
   | 'capacity_eviction';
 
 export interface HestiaEvent {
