@@ -172,6 +172,25 @@ describe('process services through agents on gpu-a and gpu-b', () => {
     assert.equal((await fetch(`${gw.url}/services/svc/info`)).status, 200);
     assert.equal((await status('svc')).state, 'hot');
     assert.deepEqual(readPids(pidFile), pids);
+    // Its output is still captured by the new agent: a line printed now reaches the logs API.
+    assert.equal((await fetch(`http://127.0.0.1:${upPort}/say?text=after-restart`, { method: 'POST' })).status, 200);
+    await waitFor(
+      async () => {
+        const logs = (await (await fetch(`${gw.url}/v1/services/svc/logs`)).json()) as {
+          lines: Array<{ text: string }>;
+        };
+        return logs.lines.some((l) => l.text === 'after-restart');
+      },
+      { message: "the re-adopted process's output in /v1/services/svc/logs" },
+    );
+    const atAgent = await new AgentClient({ url: a.url, token: TOKEN_A }).list();
+    const rec = atAgent.find((p) => p.pid === pid);
+    assert.equal(rec?.adopted, true);
+    const agentOut = await new AgentClient({ url: a.url, token: TOKEN_A }).output(rec!.id, 10);
+    assert.ok(
+      agentOut.some((l) => l.text === 'after-restart'),
+      'the new agent read it',
+    );
     // The re-adopted process's death still reaches the gateway through the new agent.
     process.kill(pid, 'SIGKILL');
     await events.nth('service_crashed', 2);
