@@ -98,6 +98,12 @@ export class MachinePlacement implements Placement {
   readonly resources: AgentResourceCache;
   /** Agents' event channels: lost / reconnected events and their state in the list. */
   readonly agentChannels: AgentChannelMonitor;
+  /**
+   * A start (its abort signal: one per start, across its machines) that moved on from a machine
+   * full of busy services, to the machine it chose (`laterMachine`): machines of its list in
+   * between are passed over without being woken.
+   */
+  private readonly movingTo = new WeakMap<AbortSignal, string>();
 
   constructor(private readonly opts: MachinePlacementOptions) {
     const { getConfig } = opts;
@@ -127,6 +133,19 @@ export class MachinePlacement implements Placement {
 
   async prepare(serviceId: string, machine: PlacedMachine, signal: AbortSignal): Promise<PlacementClaim> {
     const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
+    const target = this.movingTo.get(signal);
+    if (target !== undefined) {
+      if (target !== machine.id && this.isBefore(serviceId, machine.id, target)) {
+        const why = this.isAsleep(machine.id) ? 'is asleep and was not woken' : 'has no room';
+        throw new MachineUnavailableError(
+          'no_capacity',
+          machine.id,
+          `machine '${machine.id}' ${why} for service '${serviceId}': machine '${target}' is awake and has room (stopping idle services at most)`,
+          { asleep: this.isAsleep(machine.id), preferred: target },
+        );
+      }
+      this.movingTo.delete(signal);
+    }
     const release = this.power.hold(machine.id);
     try {
       // `auto` capacity: what the agent reports now (an agent that does not answer fails the
@@ -253,7 +272,8 @@ export class MachinePlacement implements Placement {
   /**
    * Swapping (SPEC §6, docs/models.md): nothing idle frees enough, but stopping services that
    * are busy with requests would. Unless a later machine of the service's list fits with idle
-   * stops (then that one is used: this throws to move on), or `capacity_wait_ms` is 0: the
+   * stops (then that one is used: this throws to move on, and machines in between that are
+   * asleep are passed over when the chosen one is awake — `laterMachine`), or `capacity_wait_ms` is 0: the
    * claim is taken now, the chosen holders are told to make room once their in-flight requests
    * (and those already queued) are served (`evictWhenDrained`: they admit nothing new meanwhile,
    * new requests wait behind the swap), and the start proceeds when their claims are released.
@@ -270,8 +290,12 @@ export class MachinePlacement implements Placement {
   ): Promise<Claim> {
     const cfg = this.opts.getConfig().services[serviceId];
     const waitMs = cfg?.capacity_wait_ms ?? cfg?.start_timeout_ms ?? 0;
-    if (waitMs === 0 || this.laterMachineFits(serviceId, machineId, requires))
-      throw this.noCapacity(serviceId, machineId, requires, short, busy);
+    const later = this.laterMachine(serviceId, machineId, requires);
+    if (later !== null) {
+      this.movingTo.set(signal, later);
+      throw this.noCapacity(serviceId, machineId, requires, short, busy, `machine '${later}' has room`);
+    }
+    if (waitMs === 0) throw this.noCapacity(serviceId, machineId, requires, short, busy);
     const candidates: Array<VictimCandidate & { svc: EvictableService; claim: Claim }> = [];
     for (const claim of this.ledger.claims(machineId)) {
       if (claim.serviceId === serviceId || busy.has(claim.serviceId)) continue;
@@ -331,18 +355,43 @@ export class MachinePlacement implements Placement {
     return claim;
   }
 
-  /** Whether a machine after `machineId` in the service's list takes it now, stopping idle services at most. */
-  private laterMachineFits(serviceId: string, machineId: string, requires: Resources): boolean {
+  /**
+   * The machine after `machineId` in the service's list that takes it now, stopping idle services
+   * at most — rather than waiting for busy ones here. An awake one is preferred to one that is
+   * asleep (waking costs seconds to minutes): the first awake machine that fits, else the first
+   * asleep one that fits (it is woken), else null.
+   */
+  private laterMachine(serviceId: string, machineId: string, requires: Resources): string | null {
     const svc = this.opts.getConfig().services[serviceId];
-    if (!svc) return false;
+    if (!svc) return null;
     const ids = machineOrder(svc, this.opts.getConfig()).ids;
+    let asleep: string | null = null;
     for (const id of ids.slice(ids.indexOf(machineId) + 1)) {
       const capacity = this.ledger.capacity(id);
       if (Object.keys(exceedsTotal(capacity, requires)).length > 0) continue;
       const short = shortfall(capacity, this.ledger.used(id), requires);
-      if (Object.keys(short).length === 0 || chooseVictims(this.idleOn(id, serviceId), short) !== null) return true;
+      if (Object.keys(short).length > 0 && chooseVictims(this.idleOn(id, serviceId), short) === null) continue;
+      if (!this.isAsleep(id)) return id;
+      asleep ??= id;
     }
-    return false;
+    return asleep;
+  }
+
+  /** Asleep as far as the gateway knows: it has a wake action and was put to sleep or did not answer. */
+  private isAsleep(machineId: string): boolean {
+    if (!this.opts.getConfig().machines[machineId]?.wake) return false;
+    const state = this.power.describe(machineId).state;
+    return state === 'asleep' || state === 'going_to_sleep' || state === 'unreachable';
+  }
+
+  /** Whether `a` comes before `b` in the service's machine list. */
+  private isBefore(serviceId: string, a: string, b: string): boolean {
+    const svc = this.opts.getConfig().services[serviceId];
+    if (!svc) return false;
+    const ids = machineOrder(svc, this.opts.getConfig()).ids;
+    const ia = ids.indexOf(a);
+    const ib = ids.indexOf(b);
+    return ia >= 0 && ib >= 0 && ia < ib;
   }
 
   private noCapacity(
