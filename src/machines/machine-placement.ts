@@ -108,8 +108,9 @@ export class MachinePlacement implements Placement {
   constructor(private readonly opts: MachinePlacementOptions) {
     const { getConfig } = opts;
     this.resources = new AgentResourceCache(getConfig);
+    // Followed from the first placement decision or listing on (the config may not be
+    // readable while the gateway is being built).
     this.agentChannels = new AgentChannelMonitor(getConfig, opts.bus);
-    this.agentChannels.sync();
     this.ledger = new CapacityLedger(
       (id) => this.resources.capacity(id, this.heldByHot(id)),
       (id) => this.power.update(id),
