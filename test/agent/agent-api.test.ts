@@ -107,17 +107,18 @@ describe('hestia agent', () => {
     assert.equal(ppidOf(p.pid), a.pid, 'the managed process is the agent’s child');
     assert.equal((await client.get(p.id))?.running, true);
 
+    // The line is in the agent's ring (and was pushed) before anything watches the process...
+    await waitFor(
+      async () => (await client.output(p.id)).some((l) => l.text === 'hello from demo' && l.stream === 'stdout'),
+      { message: 'the output line in the agent’s ring' },
+    );
+    // ...and a watch that comes after it still gets it (kept by the channel for its watch).
     let greeted!: () => void;
     const greeting = new Promise<void>((r) => {
       greeted = r;
     });
     const exited = ch.watch(p.id, (l) => l.text === 'hello from demo' && greeted());
     await greeting; // the output line, pushed
-    const out = await client.output(p.id);
-    assert.ok(
-      out.some((l) => l.text === 'hello from demo' && l.stream === 'stdout'),
-      'and kept in the ring',
-    );
 
     process.kill(p.pid, 'SIGKILL');
     const exit = await exited; // pushed by the agent, awaited: no polling, no threshold
