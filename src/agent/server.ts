@@ -187,7 +187,11 @@ export class AgentServer {
     });
     const addr = this.server.address();
     const hb = this.opts.heartbeatMs ?? HEARTBEAT_MS;
-    this.heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', at: new Date().toISOString() }, false), hb);
+    this.heartbeat = setInterval(() => {
+      this.broadcast({ type: 'heartbeat', at: new Date().toISOString() }, false);
+      // Stalled subscribers are dropped even while no output is being read.
+      this.outputCongested();
+    }, hb);
     this.heartbeat.unref();
     return typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
   }
@@ -296,7 +300,7 @@ export class AgentServer {
   /**
    * Whether output reading should wait: an output subscriber has more than
    * SUBSCRIBER_PAUSE_BYTES unsent. One congested for SUBSCRIBER_STALL_MS is dropped here (the
-   * readers ask again at least once a second).
+   * readers ask again at least once a second, and so does the heartbeat).
    */
   private outputCongested(): boolean {
     const now = Date.now();

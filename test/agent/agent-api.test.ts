@@ -250,8 +250,14 @@ describe('hestia agent', () => {
       out.every((l) => l.text.length <= 16 * 1024 + 1),
       'lines are cut at 16 KiB',
     );
-    await a.waitForLine((l) => l.event_type === 'agent_subscriber_dropped');
+    // Output goes on (an endless printer) until the stuck subscriber's backlog, past what the
+    // kernel's socket buffers took, has held the reading up for 5 s: then it is dropped.
+    const chatty = await client.start({ name: 'chatty', argv: ['/bin/sh', '-c', "yes 'more output'"] });
+    pids.push(chatty.pid);
+    await a.waitForLine((l) => l.event_type === 'agent_subscriber_dropped', 60_000);
+    await client.stop(chatty.id, 10_000);
     assert.equal(a.lines.filter((l) => l.event_type === 'agent_subscriber_dropped').length, 1, 'only the stuck one');
+    assert.equal(ch.state.state, 'connected', 'the reading one is still there');
     stuck.destroy();
     // Memory is bounded by the structures checked above (ring, line cut, paced reading, dropped
     // subscriber). The process's peak RSS is only reported (it depends on when V8 collects):
