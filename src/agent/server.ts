@@ -6,8 +6,12 @@
  *   with code HESTIA_AGENT_UNAUTHORIZED, before anything else is read.
  * - Bounded everything: request bodies (MAX_BODY_BYTES, 413), env (MAX_ENV_BYTES in total and
  *   MAX_ENV_ENTRIES, 413), argv (MAX_ARGV_BYTES), running processes (the supervisor's limit,
- *   429), event subscribers (MAX_SUBSCRIBERS, 429), and each subscriber's unsent backlog: one
- *   that does not read (more than SUBSCRIBER_BACKLOG_BYTES queued) is dropped, never buffered.
+ *   429), event subscribers (MAX_SUBSCRIBERS, 429), and each subscriber's unsent backlog.
+ * - Output is paced by its readers: processes write their output to files (supervisor.ts,
+ *   output-file.ts), and the agent reads them only while every output subscriber has at most
+ *   SUBSCRIBER_PAUSE_BYTES unsent (it resumes on their `drain`). A slow gateway therefore slows
+ *   the reading, not the agent's memory; one that does not read at all (congested for
+ *   SUBSCRIBER_STALL_MS, or more than SUBSCRIBER_BACKLOG_BYTES queued) is dropped, never buffered.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -29,6 +33,10 @@ export const MAX_ENV_ENTRIES = 512;
 export const MAX_ARGV_BYTES = 64 * 1024;
 export const MAX_SUBSCRIBERS = 16;
 export const SUBSCRIBER_BACKLOG_BYTES = 1024 * 1024;
+/** Output is not read while an output subscriber has more than this unsent. */
+export const SUBSCRIBER_PAUSE_BYTES = 256 * 1024;
+/** An output subscriber congested this long does not read: dropped (output reading resumes). */
+export const SUBSCRIBER_STALL_MS = 5_000;
 
 export interface AgentServerOptions {
   token: string;
@@ -44,6 +52,8 @@ export interface AgentServerOptions {
 interface Subscriber {
   res: ServerResponse;
   output: boolean;
+  /** Since when its backlog has been over SUBSCRIBER_PAUSE_BYTES (epoch ms), else null. */
+  congestedSince: number | null;
 }
 
 class HttpError extends Error {
@@ -156,6 +166,7 @@ export class AgentServer {
       ...(opts.maxProcesses !== undefined ? { maxProcesses: opts.maxProcesses } : {}),
       onExit: (id, exit) => this.broadcast({ type: 'exit', id, exit }, false),
       onOutput: (id, line) => this.broadcast({ type: 'output', id, line }, true),
+      outputPaused: () => this.outputCongested(),
     });
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
@@ -176,7 +187,11 @@ export class AgentServer {
     });
     const addr = this.server.address();
     const hb = this.opts.heartbeatMs ?? HEARTBEAT_MS;
-    this.heartbeat = setInterval(() => this.broadcast({ type: 'heartbeat', at: new Date().toISOString() }, false), hb);
+    this.heartbeat = setInterval(() => {
+      this.broadcast({ type: 'heartbeat', at: new Date().toISOString() }, false);
+      // Stalled subscribers are dropped even while no output is being read.
+      this.outputCongested();
+    }, hb);
     this.heartbeat.unref();
     return typeof addr === 'object' && addr ? { host: addr.address, port: addr.port } : { host, port };
   }
@@ -269,13 +284,44 @@ export class AgentServer {
       throw new HttpError(429, AGENT_ERROR.tooMany, `too many event subscribers (${MAX_SUBSCRIBERS})`);
     }
     res.writeHead(200, { 'content-type': 'application/x-ndjson', 'cache-control': 'no-store' });
-    const sub: Subscriber = { res, output };
+    const sub: Subscriber = { res, output, congestedSince: null };
     this.subscribers.add(sub);
+    res.on('drain', () => {
+      sub.congestedSince = null;
+      this.supervisor.kickOutput();
+    });
     const drop = () => this.subscribers.delete(sub);
     req.on('close', drop);
     res.on('close', drop);
     res.on('error', drop);
     this.write(sub, { type: 'hello', processes: this.supervisor.list() });
+  }
+
+  /**
+   * Whether output reading should wait: an output subscriber has more than
+   * SUBSCRIBER_PAUSE_BYTES unsent. One congested for SUBSCRIBER_STALL_MS is dropped here (the
+   * readers ask again at least once a second, and so does the heartbeat).
+   */
+  private outputCongested(): boolean {
+    const now = Date.now();
+    let congested = false;
+    for (const s of this.subscribers) {
+      if (!s.output || s.res.writableLength <= SUBSCRIBER_PAUSE_BYTES) {
+        s.congestedSince = null;
+        continue;
+      }
+      s.congestedSince ??= now;
+      if (now - s.congestedSince >= SUBSCRIBER_STALL_MS) this.drop(s);
+      else congested = true;
+    }
+    return congested;
+  }
+
+  private drop(s: Subscriber): void {
+    this.subscribers.delete(s);
+    this.droppedSubscribers++;
+    this.opts.log.warn({ event_type: 'agent_subscriber_dropped' }, 'dropped an event subscriber that does not read');
+    s.res.destroy();
   }
 
   private broadcast(ev: AgentEvent, isOutput: boolean): void {
@@ -285,10 +331,7 @@ export class AgentServer {
   private write(s: Subscriber, ev: AgentEvent): void {
     if (s.res.writableLength > SUBSCRIBER_BACKLOG_BYTES) {
       // A subscriber that does not read is dropped, never buffered without bound.
-      this.subscribers.delete(s);
-      this.droppedSubscribers++;
-      this.opts.log.warn({ event_type: 'agent_subscriber_dropped' }, 'dropped an event subscriber that does not read');
-      s.res.destroy();
+      this.drop(s);
       return;
     }
     s.res.write(`${JSON.stringify(ev)}\n`);

@@ -7,14 +7,16 @@
  *
  * Children are NOT tracked for kill-on-exit (launchers/process/children.ts): outliving the
  * agent is the point. A re-adopted process is not our child: its exit is seen by polling /proc
- * once a second, and its output (the pipe died with the old agent) is no longer captured.
+ * once a second. Its output is still captured: a child's stdout and stderr are files in the
+ * state dir, not pipes (output-file.ts), and the next agent reads on from where the last one
+ * stopped (offsets saved in the state file at a clean shutdown).
  *
  * Bounds: at most `maxProcesses` running at once; finished ones are kept (with their ring) for
  * inspection up to `maxFinished`, oldest dropped first.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,12 +25,16 @@ import { bootId, readCmdline, readStat } from '../launchers/process/proc.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AgentProcess, ExitRecord, OutputLine, StartRequest } from '../remote/agent/protocol.ts';
 import { HeadTailLines } from '../remote/output-excerpt.ts';
+import { OutputFile, openForChild } from './output-file.ts';
 import { LineSplitter, OutputRing } from './output-ring.ts';
 
 export const DEFAULT_MAX_PROCESSES = 64;
 const MAX_FINISHED = 64;
 const ADOPTED_POLL_MS = 1_000;
 const STATE_FILE = 'state.json';
+const OUTPUT_DIR = 'output';
+const STREAMS = ['stdout', 'stderr'] as const;
+type StreamName = (typeof STREAMS)[number];
 
 export interface SupervisorOptions {
   stateDir: string;
@@ -36,6 +42,8 @@ export interface SupervisorOptions {
   maxProcesses?: number;
   onExit(id: string, exit: ExitRecord): void;
   onOutput(id: string, line: OutputLine): void;
+  /** True while output should not be read (the event subscribers are congested). */
+  outputPaused?(): boolean;
 }
 
 interface Entry {
@@ -46,6 +54,9 @@ interface Entry {
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
   ring: OutputRing;
+  /** The readers of its stdout and stderr files (none once it ended and was read). */
+  files: OutputFile[];
+  stderrLines: HeadTailLines;
   exited: Promise<ExitRecord>;
   stopping: Promise<void> | null;
 }
@@ -62,6 +73,8 @@ interface PersistedEntry {
   startedAt: string;
   stopSignal: NodeJS.Signals;
   stopTimeoutMs: number;
+  /** Where the agent had read its output files to (saved at a clean shutdown). */
+  offsets?: Partial<Record<StreamName, number>>;
 }
 
 export class StartRefused extends Error {
@@ -93,6 +106,52 @@ export class Supervisor {
     this.maxProcesses = opts.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
     chmodSync(opts.stateDir, 0o700);
+    mkdirSync(join(opts.stateDir, OUTPUT_DIR), { recursive: true, mode: 0o700 });
+  }
+
+  private outputPath(id: string, stream: StreamName): string {
+    return join(this.opts.stateDir, OUTPUT_DIR, `${id}.${stream}`);
+  }
+
+  /** Read the process's output files into its ring, the stderr excerpt and the subscribers. */
+  private attachOutput(entry: Entry, offsets: Partial<Record<StreamName, number>> = {}): void {
+    const id = entry.info.id;
+    for (const stream of STREAMS) {
+      const path = this.outputPath(id, stream);
+      if (!existsSync(path)) continue;
+      const emit = (text: string) => {
+        const line: OutputLine = { time: new Date().toISOString(), stream, text };
+        entry.ring.push(line);
+        if (stream === 'stderr') entry.stderrLines.push(text);
+        this.opts.onOutput(id, line);
+      };
+      const splitter = new LineSplitter(emit);
+      const file = new OutputFile({
+        path,
+        ...(offsets[stream] !== undefined ? { offset: offsets[stream] } : {}),
+        onData: (chunk) => splitter.write(chunk),
+        onSkipped: (bytes) => {
+          splitter.end();
+          emit(`[hestia agent: ${bytes} bytes of output skipped]`);
+        },
+        paused: () => this.opts.outputPaused?.() ?? false,
+        onFinished: () => splitter.end(),
+      });
+      entry.files.push(file);
+    }
+  }
+
+  /** The process ended: read the rest of its output (paced), then drop the files. */
+  private async finishOutput(entry: Entry): Promise<void> {
+    const files = entry.files;
+    await Promise.all(files.map((f) => f.finish().catch(() => {})));
+    for (const f of files) f.remove();
+    if (entry.files === files) entry.files = [];
+  }
+
+  /** Read on (the subscribers drained). */
+  kickOutput(): void {
+    for (const e of this.entries.values()) for (const f of e.files ?? []) f.kick();
   }
 
   get runningCount(): number {
@@ -160,9 +219,17 @@ export class Supervisor {
         stopSignal: p.stopSignal,
         stopTimeoutMs: p.stopTimeoutMs,
         ring: new OutputRing(),
-        exited: this.pollExit(p.pid, p.startTime),
+        files: [],
+        stderrLines: new HeadTailLines(),
+        exited: Promise.resolve() as unknown as Promise<ExitRecord>,
         stopping: null,
       };
+      this.attachOutput(entry, p.offsets);
+      entry.exited = this.pollExit(p.pid, p.startTime).then(async (exit) => {
+        await this.finishOutput(entry);
+        const tail = entry.stderrLines.summary();
+        return tail ? { ...exit, reason: `${exit.reason}: ${tail}` } : exit;
+      });
       this.entries.set(p.id, entry);
       this.watch(entry);
       adopted.push({ ...info });
@@ -191,8 +258,10 @@ export class Supervisor {
     const reserve = { info: placeholder } as Entry;
     this.entries.set(id, reserve);
     let child: ChildProcess;
+    const fds: number[] = [];
     try {
-      child = spawn(file, args, { cwd: cwd ?? undefined, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      for (const stream of STREAMS) fds.push(openForChild(this.outputPath(id, stream)));
+      child = spawn(file, args, { cwd: cwd ?? undefined, env, detached: true, stdio: ['ignore', fds[0], fds[1]] });
       await new Promise<void>((resolve, reject) => {
         child.once('spawn', resolve);
         child.once('error', (err) =>
@@ -201,14 +270,16 @@ export class Supervisor {
       });
     } catch (err) {
       this.entries.delete(id);
+      for (const stream of STREAMS) rmSync(this.outputPath(id, stream), { force: true });
       throw err;
+    } finally {
+      // The child has its copies; the agent reads the files through its own descriptors.
+      for (const fd of fds) closeSync(fd);
     }
     const pid = child.pid as number;
     // The agent may exit while its processes run on (they are re-adopted): they must not keep
     // its event loop alive.
     child.unref();
-    const ring = new OutputRing();
-    const stderrLines = new HeadTailLines();
     const info: AgentProcess = {
       id,
       name: req.name,
@@ -227,38 +298,21 @@ export class Supervisor {
       bootId: bootId(),
       stopSignal,
       stopTimeoutMs: req.stop_timeout_ms ?? 10_000,
-      ring,
+      ring: new OutputRing(),
+      files: [],
+      stderrLines: new HeadTailLines(),
       exited: Promise.resolve() as unknown as Promise<ExitRecord>,
       stopping: null,
     };
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const src = child[stream];
-      if (!src) continue;
-      src.on('error', () => {});
-      (src as NodeJS.ReadableStream & { unref?: () => void }).unref?.();
-      const splitter = new LineSplitter((text) => {
-        const line: OutputLine = { time: new Date().toISOString(), stream, text };
-        ring.push(line);
-        if (stream === 'stderr') stderrLines.push(text);
-        this.opts.onOutput(id, line);
-      });
-      src.on('data', (chunk: Buffer) => splitter.write(chunk));
-      src.on('end', () => splitter.end());
-    }
+    this.attachOutput(entry);
     entry.exited = new Promise<ExitRecord>((resolve) => {
       child.once('exit', (code, signal) => {
-        let done = false;
-        const finish = () => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          const tail = stderrLines.summary();
+        // Everything it wrote is in its files now: read the rest, then report the exit.
+        void this.finishOutput(entry).then(() => {
+          const tail = entry.stderrLines.summary();
           const base = describeExit(code, signal);
           resolve({ code, signal, reason: tail ? `${base}: ${tail}` : base, at: new Date().toISOString() });
-        };
-        // The last lines may still be in the pipe; a grandchild may hold it open: bounded wait.
-        const timer = setTimeout(finish, 200);
-        child.once('close', finish);
+        });
       });
     });
     this.entries.set(id, entry);
@@ -329,6 +383,7 @@ export class Supervisor {
         startedAt: e.info.startedAt,
         stopSignal: e.stopSignal,
         stopTimeoutMs: e.stopTimeoutMs,
+        offsets: this.offsetsOf(e),
       });
     }
     const file = join(this.opts.stateDir, STATE_FILE);
@@ -338,9 +393,22 @@ export class Supervisor {
     renameSync(tmp, file);
   }
 
-  /** The agent stops: children keep running (re-adopted by the next agent); state is written. */
+  private offsetsOf(e: Entry): Partial<Record<StreamName, number>> {
+    const out: Partial<Record<StreamName, number>> = {};
+    for (const stream of STREAMS) {
+      const f = e.files.find((x) => x.path === this.outputPath(e.info.id, stream));
+      if (f) out[stream] = f.offset;
+    }
+    return out;
+  }
+
+  /**
+   * The agent stops: children keep running (re-adopted by the next agent, which reads their
+   * output on from the offsets written now); state is written.
+   */
   close(): void {
     if (this.closed) return;
+    for (const e of this.entries.values()) for (const f of e.files ?? []) f.close();
     this.save();
     this.closed = true;
   }

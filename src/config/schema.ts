@@ -491,6 +491,8 @@ export const WEBHOOK_EVENT_TYPES = [
   'machine_wake',
   'machine_sleep',
   'machine_failover',
+  'agent_unreachable',
+  'agent_reconnected',
   'capacity_eviction',
   'webhook_failed',
 ] as const;

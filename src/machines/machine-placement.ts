@@ -22,6 +22,7 @@ import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { BusyResult } from '../services/busy-check.ts';
 import { MachineUnavailableError, type Placement, type PlacementClaim } from '../services/placement.ts';
+import { type AgentChannelInfo, AgentChannelMonitor } from './agent-channels.ts';
 import { AgentResourceCache, type ResourceReport } from './agent-resources.ts';
 import {
   CapacityLedger,
@@ -74,6 +75,8 @@ export interface MachineInfo {
   power: PowerInfo;
   /** Machines with an agent: its last resource report (CPU, memory, GPUs), SPEC §15. */
   resources?: ResourceReport;
+  /** Machines with an agent: its URL and the state of the gateway's event channel to it. */
+  agent?: AgentChannelInfo;
 }
 
 export interface MachinePlacementOptions {
@@ -93,10 +96,21 @@ export class MachinePlacement implements Placement {
   readonly power: PowerManager;
   /** Agents' resource reports and `auto` capacities (SPEC §15). */
   readonly resources: AgentResourceCache;
+  /** Agents' event channels: lost / reconnected events and their state in the list. */
+  readonly agentChannels: AgentChannelMonitor;
+  /**
+   * A start (its abort signal: one per start, across its machines) that moved on from a machine
+   * full of busy services, to the machine it chose (`laterMachine`): machines of its list in
+   * between are passed over without being woken.
+   */
+  private readonly movingTo = new WeakMap<AbortSignal, string>();
 
   constructor(private readonly opts: MachinePlacementOptions) {
     const { getConfig } = opts;
     this.resources = new AgentResourceCache(getConfig);
+    // Followed from the first placement decision or listing on (the config may not be
+    // readable while the gateway is being built).
+    this.agentChannels = new AgentChannelMonitor(getConfig, opts.bus);
     this.ledger = new CapacityLedger(
       (id) => this.resources.capacity(id, this.heldByHot(id)),
       (id) => this.power.update(id),
@@ -110,6 +124,7 @@ export class MachinePlacement implements Placement {
   }
 
   candidates(serviceId: string): PlacedMachine[] {
+    this.agentChannels.sync();
     const config = this.opts.getConfig();
     const svc = config.services[serviceId];
     // A service removed by a reload still finishing its stop: its machine is not re-decided.
@@ -119,6 +134,19 @@ export class MachinePlacement implements Placement {
 
   async prepare(serviceId: string, machine: PlacedMachine, signal: AbortSignal): Promise<PlacementClaim> {
     const requires = this.opts.getConfig().services[serviceId]?.requires ?? {};
+    const target = this.movingTo.get(signal);
+    if (target !== undefined) {
+      if (target !== machine.id && this.isBefore(serviceId, machine.id, target)) {
+        const why = this.isAsleep(machine.id) ? 'is asleep and was not woken' : 'has no room';
+        throw new MachineUnavailableError(
+          'no_capacity',
+          machine.id,
+          `machine '${machine.id}' ${why} for service '${serviceId}': machine '${target}' is awake and has room (stopping idle services at most)`,
+          { asleep: this.isAsleep(machine.id), preferred: target },
+        );
+      }
+      this.movingTo.delete(signal);
+    }
     const release = this.power.hold(machine.id);
     try {
       // `auto` capacity: what the agent reports now (an agent that does not answer fails the
@@ -245,7 +273,8 @@ export class MachinePlacement implements Placement {
   /**
    * Swapping (SPEC §6, docs/models.md): nothing idle frees enough, but stopping services that
    * are busy with requests would. Unless a later machine of the service's list fits with idle
-   * stops (then that one is used: this throws to move on), or `capacity_wait_ms` is 0: the
+   * stops (then that one is used: this throws to move on, and machines in between that are
+   * asleep are passed over when the chosen one is awake — `laterMachine`), or `capacity_wait_ms` is 0: the
    * claim is taken now, the chosen holders are told to make room once their in-flight requests
    * (and those already queued) are served (`evictWhenDrained`: they admit nothing new meanwhile,
    * new requests wait behind the swap), and the start proceeds when their claims are released.
@@ -262,8 +291,12 @@ export class MachinePlacement implements Placement {
   ): Promise<Claim> {
     const cfg = this.opts.getConfig().services[serviceId];
     const waitMs = cfg?.capacity_wait_ms ?? cfg?.start_timeout_ms ?? 0;
-    if (waitMs === 0 || this.laterMachineFits(serviceId, machineId, requires))
-      throw this.noCapacity(serviceId, machineId, requires, short, busy);
+    const later = this.laterMachine(serviceId, machineId, requires);
+    if (later !== null) {
+      this.movingTo.set(signal, later);
+      throw this.noCapacity(serviceId, machineId, requires, short, busy, `machine '${later}' has room`);
+    }
+    if (waitMs === 0) throw this.noCapacity(serviceId, machineId, requires, short, busy);
     const candidates: Array<VictimCandidate & { svc: EvictableService; claim: Claim }> = [];
     for (const claim of this.ledger.claims(machineId)) {
       if (claim.serviceId === serviceId || busy.has(claim.serviceId)) continue;
@@ -323,18 +356,43 @@ export class MachinePlacement implements Placement {
     return claim;
   }
 
-  /** Whether a machine after `machineId` in the service's list takes it now, stopping idle services at most. */
-  private laterMachineFits(serviceId: string, machineId: string, requires: Resources): boolean {
+  /**
+   * The machine after `machineId` in the service's list that takes it now, stopping idle services
+   * at most — rather than waiting for busy ones here. An awake one is preferred to one that is
+   * asleep (waking costs seconds to minutes): the first awake machine that fits, else the first
+   * asleep one that fits (it is woken), else null.
+   */
+  private laterMachine(serviceId: string, machineId: string, requires: Resources): string | null {
     const svc = this.opts.getConfig().services[serviceId];
-    if (!svc) return false;
+    if (!svc) return null;
     const ids = machineOrder(svc, this.opts.getConfig()).ids;
+    let asleep: string | null = null;
     for (const id of ids.slice(ids.indexOf(machineId) + 1)) {
       const capacity = this.ledger.capacity(id);
       if (Object.keys(exceedsTotal(capacity, requires)).length > 0) continue;
       const short = shortfall(capacity, this.ledger.used(id), requires);
-      if (Object.keys(short).length === 0 || chooseVictims(this.idleOn(id, serviceId), short) !== null) return true;
+      if (Object.keys(short).length > 0 && chooseVictims(this.idleOn(id, serviceId), short) === null) continue;
+      if (!this.isAsleep(id)) return id;
+      asleep ??= id;
     }
-    return false;
+    return asleep;
+  }
+
+  /** Asleep as far as the gateway knows: it has a wake action and was put to sleep or did not answer. */
+  private isAsleep(machineId: string): boolean {
+    if (!this.opts.getConfig().machines[machineId]?.wake) return false;
+    const state = this.power.describe(machineId).state;
+    return state === 'asleep' || state === 'going_to_sleep' || state === 'unreachable';
+  }
+
+  /** Whether `a` comes before `b` in the service's machine list. */
+  private isBefore(serviceId: string, a: string, b: string): boolean {
+    const svc = this.opts.getConfig().services[serviceId];
+    if (!svc) return false;
+    const ids = machineOrder(svc, this.opts.getConfig()).ids;
+    const ia = ids.indexOf(a);
+    const ib = ids.indexOf(b);
+    return ia >= 0 && ib >= 0 && ia < ib;
   }
 
   private noCapacity(
@@ -365,6 +423,7 @@ export class MachinePlacement implements Placement {
 
   /** Every configured machine, plus `local` and any machine still holding claims. */
   describe(): MachineInfo[] {
+    this.agentChannels.sync();
     const config = this.opts.getConfig();
     const ids = [...new Set([LOCAL_MACHINE_ID, ...Object.keys(config.machines), ...this.ledger.machinesInUse()])];
     return ids.map((id) => {
@@ -388,6 +447,7 @@ export class MachinePlacement implements Placement {
         })),
         power: this.power.describe(id),
         ...(m?.agent ? { resources: this.agentResources(id) } : {}),
+        ...(m?.agent ? { agent: this.agentChannels.describe(id) ?? undefined } : {}),
       };
     });
   }
@@ -399,6 +459,7 @@ export class MachinePlacement implements Placement {
   }
 
   close(): Promise<void> {
+    this.agentChannels.close();
     return this.power.close().catch((err: unknown) => {
       this.opts.log.warn({ event_type: 'machine_power_close_failed', err: message(err) }, 'closing power manager');
     });

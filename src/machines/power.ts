@@ -60,6 +60,8 @@ export interface ReachResult {
   /** What was asked: `ssh port 10.0.0.5:22`, `wait_url http://…`, `not checked`. */
   via: string;
   detail: string;
+  /** Something answered but refused (an agent with a wrong token): up, so never woken. */
+  answered?: boolean;
 }
 
 interface MachinePower {
@@ -264,6 +266,17 @@ export class PowerManager {
       return;
     }
     if (p.waking) return raceSignal(p.waking, signal);
+    if (r.answered) {
+      // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
+      p.state = 'awake';
+      p.lastError = `${r.via}: ${r.detail}`;
+      throw new MachineUnavailableError(
+        'unreachable',
+        machineId,
+        `machine '${machineId}' is up but unusable (${r.via}: ${r.detail}); not woken`,
+        { via: r.via, detail: r.detail },
+      );
+    }
     if (!m.wake) {
       p.state = 'unreachable';
       p.lastError = `${r.via}: ${r.detail}`;

@@ -27,6 +27,8 @@ export type EventType =
   | 'machine_wake'
   | 'machine_sleep'
   | 'machine_failover'
+  | 'agent_unreachable'
+  | 'agent_reconnected'
   | 'capacity_eviction'
   | 'webhook_failed';
 

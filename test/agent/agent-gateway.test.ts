@@ -8,7 +8,7 @@
  */
 
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AgentClient } from '../../src/remote/agent/client.ts';
@@ -39,6 +39,7 @@ describe('process services through agents on gpu-a and gpu-b', () => {
   const pidFile = tmp.path('svc.pids');
   const idlePidFile = tmp.path('idler.pids');
   const stateA = join(tmp.dir, 'a', 'state');
+  const wokeFile = tmp.path('gpu-c-woken');
 
   before(async () => {
     mkdirSync(join(tmp.dir, 'a'), { recursive: true });
@@ -55,8 +56,12 @@ describe('process services through agents on gpu-a and gpu-b', () => {
           // gpu-a's token comes from the environment (GPU_A_AGENT_TOKEN).
           'gpu-a': { host: '127.0.0.1', agent: { url: a.url } },
           'gpu-b': { host: '127.0.0.1', agent: { url: b.url, token: TOKEN_B } },
-          // gpu-b's agent with a wrong token.
-          'gpu-c': { host: '127.0.0.1', agent: { url: b.url, token: 'wrong-token' } },
+          // gpu-b's agent with a wrong token, and a wake action that leaves a mark if it runs.
+          'gpu-c': {
+            host: '127.0.0.1',
+            agent: { url: b.url, token: 'wrong-token' },
+            wake: { type: 'command', command: ['/bin/sh', '-c', `touch ${wokeFile}`], wait_timeout_ms: 5_000 },
+          },
         },
         services: {
           svc: fixtureService(upPort, ['--record-pid', pidFile, '--stdout', 'hello from gpu-a'], {
@@ -141,12 +146,51 @@ describe('process services through agents on gpu-a and gpu-b', () => {
     assert.equal(pids.length, 2);
     await a.stop();
     assert.ok(isAlive(pid), 'the process outlives its agent');
+    // The lost channel is an event and shows in /v1/machines.
+    const lost = await events.nth('agent_unreachable', 1);
+    assert.equal(lost.machineId, 'gpu-a');
+    assert.equal(lost.details.machine, 'gpu-a');
+    assert.match(String(lost.details.reason), /agent of machine 'gpu-a'/);
+    const machines = async () =>
+      (
+        (await (await fetch(`${gw.url}/v1/machines`)).json()) as {
+          machines: Array<{ id: string; agent?: { url: string; channel: string; lastError: string | null } }>;
+        }
+      ).machines;
+    const gpuA = (await machines()).find((m) => m.id === 'gpu-a');
+    assert.equal(gpuA?.agent?.channel, 'lost');
+    assert.equal(gpuA?.agent?.url, a.url);
+    assert.ok(gpuA?.agent?.lastError);
+    assert.equal((await machines()).find((m) => m.id === 'gpu-b')?.agent?.channel, 'idle');
     a = await spawnAgent({ port: portA, stateDir: stateA, token: TOKEN_A });
     agents.push(a);
+    const back = await events.nth('agent_reconnected', 1);
+    assert.equal(back.machineId, 'gpu-a');
+    assert.equal(events.of('agent_unreachable').length, 1, 'one event per outage, not one per retry');
+    assert.equal((await machines()).find((m) => m.id === 'gpu-a')?.agent?.channel, 'connected');
     // Still served by the same process; no second launch.
     assert.equal((await fetch(`${gw.url}/services/svc/info`)).status, 200);
     assert.equal((await status('svc')).state, 'hot');
     assert.deepEqual(readPids(pidFile), pids);
+    // Its output is still captured by the new agent: a line printed now reaches the logs API.
+    assert.equal((await fetch(`http://127.0.0.1:${upPort}/say?text=after-restart`, { method: 'POST' })).status, 200);
+    await waitFor(
+      async () => {
+        const logs = (await (await fetch(`${gw.url}/v1/services/svc/logs`)).json()) as {
+          lines: Array<{ text: string }>;
+        };
+        return logs.lines.some((l) => l.text === 'after-restart');
+      },
+      { message: "the re-adopted process's output in /v1/services/svc/logs" },
+    );
+    const atAgent = await new AgentClient({ url: a.url, token: TOKEN_A }).list();
+    const rec = atAgent.find((p) => p.pid === pid);
+    assert.equal(rec?.adopted, true);
+    const agentOut = await new AgentClient({ url: a.url, token: TOKEN_A }).output(rec!.id, 10);
+    assert.ok(
+      agentOut.some((l) => l.text === 'after-restart'),
+      'the new agent read it',
+    );
     // The re-adopted process's death still reaches the gateway through the new agent.
     process.kill(pid, 'SIGKILL');
     await events.nth('service_crashed', 2);
@@ -167,12 +211,16 @@ describe('process services through agents on gpu-a and gpu-b', () => {
     assert.match(String(failover.details.reason), /ECONNREFUSED/);
   });
 
-  test('a wrong token: refused with a clear error, nothing started', async () => {
+  test('a wrong token: refused with a clear error, nothing started, the machine not woken', async () => {
     const before = (await new AgentClient({ url: b.url, token: TOKEN_B }).list()).length;
     const r = await fetch(`${gw.url}/services/locked/health`);
     assert.equal(r.status, 503);
     const body = (await r.json()) as { error: string };
     assert.match(JSON.stringify(body), /refused the token/);
+    // The agent answered (the machine is up): its wake action is not run, no wake event.
+    assert.match(JSON.stringify(body), /not woken/);
+    assert.equal(existsSync(wokeFile), false, 'the wake command did not run');
+    assert.equal(events.of('machine_wake').length, 0);
     const list = await new AgentClient({ url: b.url, token: TOKEN_B }).list();
     assert.equal(list.length, before);
     assert.ok(!list.some((p) => p.name === 'locked'));

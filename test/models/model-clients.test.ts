@@ -1,10 +1,11 @@
 /**
- * The model endpoints through the real `openai` and `ollama` client libraries, against the
+ * The model endpoints through the real `openai`, `@anthropic-ai/sdk` and `ollama` client libraries, against the
  * gateway's main port, with two fake model servers (test/fixtures/model-server.mjs) started by
  * the `process` launcher on the first request (cold start through the model door).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import Anthropic from '@anthropic-ai/sdk';
 import { Ollama } from 'ollama';
 import OpenAI from 'openai';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
@@ -12,7 +13,7 @@ import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/net.ts';
 import { modelService } from './model-servers.ts';
 
-describe('model endpoints with the openai and ollama clients', () => {
+describe('model endpoints with the openai, anthropic and ollama clients', () => {
   let gw: TestGateway;
   let alphaPort: number;
   let openai: OpenAI;
@@ -157,6 +158,78 @@ describe('model endpoints with the openai and ollama clients', () => {
     assert.equal((await oit.next()).value?.message.content, 'alpha');
     chat.abort();
     assert.deepEqual(await (await control('/_aborted?wait=2')).json(), { aborted: 2 });
+  });
+
+  test('anthropic messages: create, streaming that arrives incrementally, abort mid-stream reaches the upstream', async () => {
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
+    const one = await anthropic.messages.create({
+      model: 'alpha-chat',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
+    assert.equal(one.model, 'alpha-chat');
+    assert.deepEqual(
+      one.content.map((b) => (b.type === 'text' ? b.text : b.type)),
+      ['alpha says hello'],
+    );
+
+    // Streamed: the first text delta arrives while the server holds the rest.
+    const held = await anthropic.messages.create({
+      model: 'alpha:7b',
+      max_tokens: 16,
+      stream: true,
+      messages: [{ role: 'user', content: 'hold' }],
+    });
+    const it = held[Symbol.asyncIterator]();
+    const firstText = async (): Promise<string> => {
+      for (;;) {
+        const r = await it.next();
+        assert.ok(!r.done, 'the stream ended before any text');
+        if (r.value.type === 'content_block_delta' && r.value.delta.type === 'text_delta') return r.value.delta.text;
+      }
+    };
+    assert.equal(await firstText(), 'alpha');
+    await control('/_release', { method: 'POST' });
+    let rest = '';
+    let stopped = false;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) break;
+      if (r.value.type === 'content_block_delta' && r.value.delta.type === 'text_delta') rest += r.value.delta.text;
+      if (r.value.type === 'message_stop') stopped = true;
+    }
+    assert.equal(rest, ' says hello');
+    assert.ok(stopped, 'message_stop arrived');
+
+    // The SDK's stream helper, aborted after the first text: the upstream sees its response cut.
+    const aborting = anthropic.messages.stream({
+      model: 'alpha-chat',
+      max_tokens: 16,
+      messages: [{ role: 'user', content: 'hold' }],
+    });
+    const ended = aborting.done().then(
+      () => 'completed',
+      (e: Error) => e.name,
+    );
+    const firstDelta = new Promise<string>((resolve) => aborting.on('text', (t) => resolve(t)));
+    assert.equal(await firstDelta, 'alpha');
+    aborting.abort();
+    assert.equal(await ended, 'APIUserAbortError');
+    assert.deepEqual(await (await control('/_aborted?wait=3')).json(), { aborted: 3 });
+  });
+
+  test('anthropic: an unknown model is a NotFoundError whose message names the model', async () => {
+    const anthropic = new Anthropic({ baseURL: gw.url, apiKey: 'unused', maxRetries: 0 });
+    await assert.rejects(
+      anthropic.messages.create({ model: 'claude-nope', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }),
+      (err: unknown) => {
+        assert.ok(err instanceof Anthropic.NotFoundError, String(err));
+        assert.equal(err.status, 404);
+        assert.match(err.message, /claude-nope/);
+        assert.match(String(err.apiMessage), /the model 'claude-nope' does not exist/);
+        return true;
+      },
+    );
   });
 
   test('the request log line carries the model endpoint as its route', () => {

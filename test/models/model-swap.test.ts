@@ -120,3 +120,84 @@ describe('model swapping on one machine', () => {
     assert.equal(maxRunning, 1, 'never two running at once');
   });
 });
+
+describe('swap fairness: what was queued for the busy model is served before it is swapped out', () => {
+  let gw: TestGateway;
+  let events: EventRecorder;
+  let portA: number;
+
+  before(async () => {
+    portA = await freePort();
+    gw = await startTestGateway({
+      machines: { local: { host: '127.0.0.1', capacity: { gpu_mem_mb: 24_000 } } },
+      services: {
+        // One request at a time: the others queue.
+        a: modelService('a', portA, ['model-a'], { requires: { gpu_mem_mb: 24_000 }, max_concurrency: 1 }),
+        b: modelService('b', await freePort(), ['model-b'], { requires: { gpu_mem_mb: 24_000 } }),
+      },
+    });
+    events = new EventRecorder(gw.ctx.bus);
+  });
+  after(() => gw.close());
+
+  const post = (model: string, content: string, stream = false) =>
+    fetch(`${gw.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ model, stream, messages: [{ role: 'user', content }] }),
+    });
+  const state = (id: string) => gw.ctx.services.get(id)?.state;
+  const firstChunk = async (res: Response) => {
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    const text = new TextDecoder().decode((await reader.read()).value);
+    return { text, reader };
+  };
+  const rest = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
+    let out = '';
+    for (;;) {
+      const r = await reader.read();
+      if (r.done) return out;
+      out += new TextDecoder().decode(r.value);
+    }
+  };
+  const release = () => fetch(`http://127.0.0.1:${portA}/_release`, { method: 'POST' });
+
+  test('in flight, then the two queued when the swap was asked, then the swap; a later request waits behind it', async () => {
+    const held = await firstChunk(await post('model-a', 'hold', true));
+    assert.match(held.text, /"content":"a"/);
+    const startsOfA = events.of('service_start', 'a').length;
+    // Two more for A queue behind the one in flight (max_concurrency 1).
+    const q1 = post('model-a', 'hold', true);
+    const q2 = post('model-a', 'hold', true);
+    // (No event marks a request joining a queue: polled.)
+    await waitFor(() => gw.ctx.services.get('a')?.status().queuePending === 2, { message: 'two queued for A' });
+
+    // B asks A to make room; a request for A after that waits behind the swap.
+    const forB = post('model-b', 'hi');
+    const ev = await events.nth('capacity_eviction', 1);
+    assert.deepEqual([ev.serviceId, ev.details.forService, ev.details.afterInFlight], ['a', 'b', true]);
+    const late = post('model-a', 'hi');
+    await waitFor(() => gw.ctx.services.get('a')?.status().queuePending === 3, { message: 'the late one queued' });
+
+    // Each queued request is served by the same A, one after the other, before it stops.
+    await release();
+    assert.match(await rest(held.reader), /\[DONE\]/);
+    for (const q of [q1, q2]) {
+      const served = await firstChunk(await q);
+      assert.match(served.text, /"content":"a"/);
+      assert.deepEqual([state('a'), state('b')], ['hot', 'starting'], 'A serves it before the swap; B waits');
+      assert.equal(events.of('service_stop', 'a').length, 0);
+      await release();
+      assert.match(await rest(served.reader), /\[DONE\]/);
+    }
+    // Then the swap: B answers; the late request for A restarts A afterwards.
+    const b = (await (await forB).json()) as { choices: Array<{ message: { content: string } }> };
+    assert.equal(b.choices[0]?.message.content, 'b says hello');
+    const a = (await (await late).json()) as { choices: Array<{ message: { content: string } }> };
+    assert.equal(a.choices[0]?.message.content, 'a says hello');
+    assert.equal(events.of('service_start', 'a').length, startsOfA + 1, 'A started again for the late request');
+    const stop = events.of('service_stop', 'a')[0];
+    assert.equal(stop?.details.cause, 'evicted');
+  });
+});

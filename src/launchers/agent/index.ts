@@ -45,6 +45,23 @@ export interface AgentPersist {
   pid: number;
 }
 
+/** How long a start waits for the agent's event channel before starting anyway. */
+const CHANNEL_FIRST_MS = 3_000;
+
+/** `p`, or nothing after `ms` or when `signal` aborts (never rejects). */
+function raceTimeout(p: Promise<void>, ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+    void p.then(done);
+  });
+}
+
 /** Slack on top of stop_timeout_ms for the agent's own SIGKILL wait and the round trip. */
 const STOP_SLACK_MS = 10_000;
 
@@ -90,6 +107,9 @@ export class PlacedProcessLauncher implements Launcher {
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(this.cfg.env)) env[k] = expand(v);
     const ch = this.channel(ctx.machine.id, agent);
+    // The event channel first (bounded: an agent that does not answer fails the start below), so
+    // that the process's first output lines reach its watch.
+    await raceTimeout(ch.connected(), CHANNEL_FIRST_MS, ctx.signal);
     let p: Awaited<ReturnType<typeof ch.client.start>>;
     try {
       p = await ch.client.start(

@@ -24,6 +24,13 @@ import { type AgentEvent, CHANNEL_DEAD_MS, type ExitRecord, type OutputLine } fr
 const RECONNECT_MIN_MS = 200;
 const RECONNECT_MAX_MS = 5_000;
 const RECENT_EXITS = 256;
+/**
+ * Output lines of processes nobody watches yet, kept for a watch that comes just after (a start's
+ * answer and its first lines race: the agent may push a line before the gateway has the id).
+ * Bounded: the most recent UNCLAIMED_IDS processes, UNCLAIMED_LINES lines each.
+ */
+const UNCLAIMED_IDS = 32;
+const UNCLAIMED_LINES = 200;
 /** Bound on one NDJSON line (an output line is at most 16 KiB of text). */
 const MAX_EVENT_LINE = 256 * 1024;
 
@@ -46,6 +53,7 @@ export class AgentChannel {
   readonly client: AgentClient;
   private readonly watches = new Map<string, Watch>();
   private readonly recentExits = new Map<string, ExitRecord>();
+  private readonly unclaimed = new Map<string, OutputLine[]>();
   private ac: AbortController | null = null;
   private deadTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -70,7 +78,12 @@ export class AgentChannel {
   /** Settles with the process's exit, however the channel learns of it. Never rejects. */
   watch(id: string, onOutput?: (line: OutputLine) => void): Promise<ExitRecord> {
     const seen = this.recentExits.get(id);
-    if (seen) return Promise.resolve(seen);
+    if (seen) {
+      const early = this.unclaimed.get(id);
+      this.unclaimed.delete(id);
+      if (early && onOutput) for (const line of early) onOutput(line);
+      return Promise.resolve(seen);
+    }
     const existing = this.watches.get(id);
     if (existing) return existing.promise;
     let resolve!: (e: ExitRecord) => void;
@@ -78,6 +91,10 @@ export class AgentChannel {
       resolve = r;
     });
     this.watches.set(id, { resolve, promise, ...(onOutput ? { onOutput } : {}) });
+    // Lines pushed before this watch (right after the start) are delivered first.
+    const early = this.unclaimed.get(id);
+    this.unclaimed.delete(id);
+    if (early && onOutput) for (const line of early) onOutput(line);
     this.ensureConnected();
     return promise;
   }
@@ -85,6 +102,23 @@ export class AgentChannel {
   unwatch(id: string): void {
     this.watches.delete(id);
     if (this.watches.size === 0 && !this.pinned) this.disconnect();
+  }
+
+  /**
+   * Connect (if not connected) and resolve once connected, without keeping the channel open
+   * when nothing is watched afterwards: a start's first output lines are then all delivered
+   * (kept for its watch, `unclaimed`). Never rejects; resolves only once connected.
+   */
+  connected(): Promise<void> {
+    this.ensureConnected();
+    if (this.status.state === 'connected') return Promise.resolve();
+    return new Promise((resolve) => {
+      const off = this.onState((s) => {
+        if (s.state !== 'connected') return;
+        off();
+        resolve();
+      });
+    });
   }
 
   /**
@@ -212,12 +246,29 @@ export class AgentChannel {
       case 'exit':
         this.settle(ev.id, ev.exit);
         return;
-      case 'output':
-        this.watches.get(ev.id)?.onOutput?.(ev.line);
+      case 'output': {
+        const w = this.watches.get(ev.id);
+        if (w) w.onOutput?.(ev.line);
+        else this.keepUnclaimed(ev.id, ev.line);
         return;
+      }
       default:
         return;
     }
+  }
+
+  private keepUnclaimed(id: string, line: OutputLine): void {
+    let lines = this.unclaimed.get(id);
+    if (!lines) {
+      if (this.unclaimed.size >= UNCLAIMED_IDS) {
+        const oldest = this.unclaimed.keys().next().value;
+        if (oldest !== undefined) this.unclaimed.delete(oldest);
+      }
+      lines = [];
+      this.unclaimed.set(id, lines);
+    }
+    lines.push(line);
+    if (lines.length > UNCLAIMED_LINES) lines.shift();
   }
 
   private settle(id: string, exit: ExitRecord): void {
