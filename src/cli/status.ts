@@ -79,12 +79,6 @@ export function formatTable(services: ServiceStatus[], now: number): string {
   return `${[header, ...rows].map(line).join('\n')}\n${block(policies)}${block(errors)}`;
 }
 
-interface KeepWarmStatus {
-  windows?: string[];
-  active?: string | null;
-  activeUntil?: string | null;
-}
-
 /** HH:MM of an ISO time, in local time. */
 function clock(iso: string): string {
   const d = new Date(iso);
@@ -94,7 +88,7 @@ function clock(iso: string): string {
 /** The service's lifecycle policies in one line (empty when it has none), e.g. `keep-warm …; depends on db`. */
 export function policyText(s: ServiceStatus, _now: number): string {
   const parts: string[] = [];
-  const kw = s.keepWarm as KeepWarmStatus | null | undefined;
+  const kw = s.keepWarm;
   if (kw?.windows?.length) {
     parts.push(
       kw.active
@@ -102,7 +96,7 @@ export function policyText(s: ServiceStatus, _now: number): string {
         : `keep-warm ${kw.windows.join(', ')}`,
     );
   }
-  const deps = s.dependsOn as string[] | undefined;
+  const deps = s.dependsOn;
   if (deps?.length) parts.push(`depends on ${deps.join(', ')}`);
   if (typeof s.group === 'string') parts.push(`group ${s.group}`);
   if (s.preload === true) parts.push('preload');

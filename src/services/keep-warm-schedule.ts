@@ -12,6 +12,7 @@ import {
   parseKeepWarmWindows,
 } from '../config/keep-warm.ts';
 import type { PolicyClock, PolicyTimer } from './policy-clock.ts';
+import type { KeepWarmState } from './types.ts';
 
 /** Longest single timer: windows are re-read at least this often. */
 export const MAX_TIMER_MS = 3_600_000;
@@ -21,16 +22,6 @@ export interface KeepWarmHost {
   entered(id: string, window: string): void;
   /** No window covers `id` any more. */
   left(id: string, window: string): void;
-}
-
-export interface KeepWarmState {
-  windows: string[];
-  /** The window covering now, or null. */
-  active: string | null;
-  /** When the active window ends (ISO), or null. */
-  activeUntil: string | null;
-  /** When the next window starts (ISO), or null. */
-  nextStart: string | null;
 }
 
 export class KeepWarmSchedule {

@@ -21,7 +21,7 @@ import { KeepWarmSchedule } from './keep-warm-schedule.ts';
 import { type PolicyClock, realClock } from './policy-clock.ts';
 import type { PolicyHooks, PolicyMember } from './policy-hooks.ts';
 import type { TransitionCause } from './state-machine.ts';
-import type { ServiceState } from './types.ts';
+import type { PolicyStatus, ServiceState } from './types.ts';
 
 export interface PolicyCoordinatorOptions {
   config: Config;
@@ -159,7 +159,7 @@ export class PolicyCoordinator implements PolicyHooks {
     queueMicrotask(() => this.react(id, from, to, cause));
   }
 
-  status(id: string): Record<string, unknown> {
+  status(id: string): PolicyStatus {
     const svc = this.config.services[id];
     const group = this.graph.group(id);
     return {

@@ -7,7 +7,7 @@
  */
 import type { ServiceConfig } from '../config/schema.ts';
 import type { TransitionCause } from './state-machine.ts';
-import type { AcquireOptions, Lease, ServiceState } from './types.ts';
+import type { AcquireOptions, Lease, PolicyStatus, ServiceState } from './types.ts';
 
 export interface PolicyHooks {
   /**
@@ -24,7 +24,7 @@ export interface PolicyHooks {
   /** Told after every transition of `id`; reacts later (never inside the caller's transition). */
   transitioned(id: string, from: ServiceState, to: ServiceState, cause: TransitionCause): void;
   /** The policy facts of `id` for its status object. */
-  status(id: string): Record<string, unknown>;
+  status(id: string): PolicyStatus;
 }
 
 export interface PolicyMember {

@@ -52,7 +52,31 @@ export interface LastError {
   attempts: number;
 }
 
-export interface ServiceStatus {
+/** A keep-warm schedule's facts (SPEC: lifecycle policies); times are ISO strings. */
+export interface KeepWarmState {
+  windows: string[];
+  /** The window covering now, or null. */
+  active: string | null;
+  /** When the active window ends (ISO), or null. */
+  activeUntil: string | null;
+  /** When the next window starts (ISO), or null. */
+  nextStart: string | null;
+}
+
+/** A service's lifecycle-policy facts, part of its status (policy-coordinator.ts). */
+export interface PolicyStatus {
+  preload: boolean;
+  keepWarm: KeepWarmState | null;
+  dependsOn: string[];
+  dependents: string[];
+  group: string | null;
+  groupMembers: string[];
+  stopMode: 'stop' | 'pause';
+  /** Why a policy keeps the service up right now, or null. */
+  idleHold: string | null;
+}
+
+export interface ServiceStatus extends Partial<PolicyStatus> {
   serviceId: string;
   state: ServiceState;
   readiness: 'ready' | 'not_ready';
@@ -71,6 +95,8 @@ export interface ServiceStatus {
   /** While starting: ms since the start began, else null. */
   startingForMs?: number | null;
   automation?: Record<string, unknown>;
+  /** Cold, with its launch paused (`stop_mode: pause`): the next start resumes it. */
+  paused?: boolean;
   [extra: string]: unknown;
 }
 

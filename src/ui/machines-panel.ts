@@ -17,6 +17,8 @@ export interface PanelMachine {
   used?: Readonly<Record<string, number>>;
   allocation: ReadonlyArray<{ serviceId: string; requires: Readonly<Record<string, number>>; state?: string | null }>;
   power?: { state: string; lastError?: string | null };
+  /** A machine with an agent: its event channel (connected, connecting, lost, idle) and why it was lost. */
+  agent?: { url: string; channel: string; lastError?: string | null; since?: string | null };
   resources?: {
     report: {
       cpus: number;
@@ -83,7 +85,10 @@ export function machineCard(m: PanelMachine): string {
         .join('')}${more}</ul>`
     : '<p class="muted">nothing allocated</p>';
   const err = m.power?.lastError ? `<p class="error">${escapeHtml(m.power.lastError)}</p>` : '';
-  return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${escapeHtml(m.host)}</span>${power}</h3>${caps.join('')}${live(m)}${alloc}${err}</article>`;
+  const agent = m.agent
+    ? ` <span class="agent agent-${escapeHtml(m.agent.channel)}" title="${escapeHtml(m.agent.lastError ?? m.agent.url)}">agent ${escapeHtml(m.agent.channel)}</span>`
+    : '';
+  return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${escapeHtml(m.host)}</span>${power}${agent}</h3>${caps.join('')}${live(m)}${alloc}${err}</article>`;
 }
 
 export function machinesPanel(machines: readonly PanelMachine[]): string {

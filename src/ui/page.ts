@@ -61,6 +61,33 @@ export function describeEvent(ev: ApiEvent): string {
   return '';
 }
 
+/** "08:00" (or "Mon 08:00") of an ISO time, in the local time zone the windows are written in. */
+function hhmm(iso: string, withDay = false): string {
+  const d = new Date(iso);
+  const t = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+  return withDay ? `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()]} ${t}` : t;
+}
+
+/** The state as shown: a paused service (`stop_mode: pause`) is cold, shown as "paused". */
+export function shownState(s: ServiceStatus): string {
+  return s.state === 'cold' && s.paused === true ? 'paused' : s.state;
+}
+
+/** The service's lifecycle policies in a few words (empty when it has none); app.js has a twin. */
+export function policySummary(s: ServiceStatus): string {
+  const parts: string[] = [];
+  const kw = s.keepWarm;
+  if (kw?.active) parts.push(`keep-warm until ${kw.activeUntil ? hhmm(kw.activeUntil) : '?'}`);
+  else if (kw?.nextStart) parts.push(`keep-warm from ${hhmm(kw.nextStart, true)}`);
+  if (s.dependsOn?.length) parts.push(`needs ${s.dependsOn.join(', ')}`);
+  if (s.group) parts.push(`group ${s.group}`);
+  if (s.preload) parts.push('preload');
+  if (s.stopMode === 'pause') parts.push('pauses when idle');
+  // An active window already says why it is up.
+  if (s.idleHold && s.state === 'hot' && !kw?.active) parts.push(`kept up: ${s.idleHold}`);
+  return parts.join(' · ');
+}
+
 function serviceRow(
   s: ServiceStatus,
   now: number,
@@ -71,11 +98,13 @@ function serviceRow(
   const modelList =
     models.length > 0 ? `<span class="models" data-field="models">${models.map(escapeHtml).join(', ')}</span>` : '';
   const links = doors.map((d) => ` <a class="door" href="${escapeHtml(d.url)}">${escapeHtml(d.label)}</a>`).join('');
+  const policy = `<span class="policy" data-field="policy">${escapeHtml(policySummary(s))}</span>`;
+  const shown = shownState(s);
   const canStart = s.state === 'cold';
   const canStop = s.state === 'hot' || s.state === 'starting';
   return `<tr data-service="${id}" data-state="${s.state}">
-  <th scope="row"><a href="/services/${encodeURIComponent(s.serviceId)}/" title="Open ${id}">${id}</a>${links}${modelList}</th>
-  <td data-field="state"><span class="state state-${s.state}">${s.state}</span></td>
+  <th scope="row"><a href="/services/${encodeURIComponent(s.serviceId)}/" title="Open ${id}">${id}</a>${links}${modelList}${policy}</th>
+  <td data-field="state"><span class="state state-${shown}">${shown}</span></td>
   <td data-field="machine">${escapeHtml(s.machineId ?? '—')}</td>
   <td data-field="inflight" class="num">${s.inflight}</td>
   <td data-field="queued" class="num">${s.queuePending}</td>
@@ -139,6 +168,12 @@ export function dashboardPage(d: PageData): string {
     'service_stopped',
     'service_crashed',
     'idle_shutdown',
+    'service_paused',
+    'machine_failover',
+    'capacity_eviction',
+    'agent_unreachable',
+    'agent_reconnected',
+    'webhook_failed',
     'auth_denied',
     ...d.events.map((e) => e.type),
   ]);

@@ -42,9 +42,14 @@ describe('model lists, auth off', () => {
   test('the dashboard shows each service’s models under its name', async () => {
     const html = await (await fetch(`${gw.url}/ui`)).text();
     const name = (id: string) => `<th scope="row"><a href="/services/${id}/" title="Open ${id}">${id}</a>`;
-    assert.ok(html.includes(`${name('qwen')}<span class="models" data-field="models">qwen2.5:7b, qwen</span></th>`));
-    assert.ok(html.includes(`${name('embed')}<span class="models" data-field="models">org/nomic-embed</span></th>`));
-    assert.ok(html.includes(`${name('plain')}</th>`));
+    const noPolicy = '<span class="policy" data-field="policy"></span></th>';
+    assert.ok(
+      html.includes(`${name('qwen')}<span class="models" data-field="models">qwen2.5:7b, qwen</span>${noPolicy}`),
+    );
+    assert.ok(
+      html.includes(`${name('embed')}<span class="models" data-field="models">org/nomic-embed</span>${noPolicy}`),
+    );
+    assert.ok(html.includes(`${name('plain')}${noPolicy}`));
   });
 
   test('GET /v1/models/{model} returns one model, names with / and : included', async () => {

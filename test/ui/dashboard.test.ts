@@ -129,6 +129,54 @@ describe('dashboard in headless Chromium', { skip }, () => {
     assert.deepEqual(problems, [], 'no console errors and no CSP violations');
   });
 
+  test('lifecycle policies on screen: dependencies, an active keep-warm window, a paused service', async (t) => {
+    const [webPort, apiPort, cachePort] = [await freePort(), await freePort(), await freePort()];
+    const gw = await startTestGateway({
+      services: {
+        // Warm all day (so the window is active now), and needing api first.
+        web: fixtureService(webPort, [], {
+          idle_timeout_ms: 600_000,
+          keep_warm: ['00:00-24:00'],
+          depends_on: ['api'],
+        }),
+        api: fixtureService(apiPort, [], { idle_timeout_ms: 600_000 }),
+        cache: fixtureService(cachePort, [], { idle_timeout_ms: 300, stop_mode: 'pause' }),
+      },
+    });
+    t.after(() => gw.close());
+    const rec = new EventRecorder(gw.ctx.bus);
+    const { page, problems, close } = await openPage();
+    t.after(close);
+
+    await page.goto(`${gw.url}/ui`);
+    await page.waitForSelector('#live.on');
+    const policy = (id: string) => page.locator(`tr[data-service="${id}"] [data-field="policy"]`);
+    // The window starts web (api first); the row says until when it is kept warm and what it needs.
+    await waitState(page, 'web', 'hot');
+    await policy('web')
+      .filter({ hasText: /keep-warm until/ })
+      .waitFor({ timeout: 20_000 });
+    const webPolicy = (await policy('web').textContent()) ?? '';
+    assert.match(webPolicy, /keep-warm until 00:00/);
+    assert.match(webPolicy, /needs api/);
+    assert.doesNotMatch(webPolicy, /kept up/, 'the active window already says why');
+    assert.match((await policy('cache').textContent()) ?? '', /pauses when idle/);
+    // api has no policies of its own: it is up because web needs it.
+    assert.equal(await policy('api').textContent(), "kept up: dependent 'web' is hot");
+
+    // cache: a request starts it, the idle stop pauses it, and the page shows "paused" live.
+    const r = await fetch(`${gw.url}/services/cache/x`);
+    assert.equal(r.status, 200);
+    await r.arrayBuffer();
+    await rec.nth('service_paused', 1);
+    await page
+      .locator('tr[data-service="cache"] [data-field="state"]', { hasText: 'paused' })
+      .waitFor({ timeout: 20_000 });
+    assert.equal(await page.locator('#filter-type option', { hasText: 'service_paused' }).count(), 1);
+    await page.screenshot({ path: '/tmp/hestia-dashboard-policies.png', fullPage: true });
+    assert.deepEqual(problems, []);
+  });
+
   test('with auth on: log in, then the Start button works through the session (CSRF Origin check)', async (t) => {
     const port = await freePort();
     const password = 'dashboard password for the test';

@@ -169,6 +169,9 @@ describe('dashboard: charts, machines, output, restart, gateway restart', { skip
     assert.equal(await gpu.locator('[data-resource="gpu1"] meter').getAttribute('max'), '81920');
     assert.equal(await gpu.locator('[data-resource="cpu"] meter').count(), 1);
     assert.equal(await gpu.locator('[data-resource="memory"] meter').count(), 1);
+    // The agent's event channel: nothing of ours runs there, so it is not held open.
+    assert.match((await gpu.locator('.agent').textContent()) ?? '', /^agent (idle|connecting|connected)$/);
+    assert.equal(await box.locator('.agent').count(), 0, 'local has no agent');
 
     // Output: the panel follows web; a restart's new run prints its line again, live.
     await page.getByRole('button', { name: 'Output of web' }).click();

@@ -85,7 +85,10 @@
     const a = document.createElement('a');
     a.href = `/services/${encodeURIComponent(id)}/`;
     a.textContent = id;
-    th.append(a);
+    const policy = document.createElement('span');
+    policy.className = 'policy';
+    policy.dataset.field = 'policy';
+    th.append(a, policy);
     row.append(th);
     for (const field of [
       'state',
@@ -142,11 +145,35 @@
     return row;
   }
 
+  /** Twin of page.ts hhmm: "08:00" (or "Mon 08:00") in local time. */
+  function hhmm(iso, withDay = false) {
+    const d = new Date(iso);
+    const t = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+    return withDay ? `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()]} ${t}` : t;
+  }
+
+  /** Twin of page.ts policySummary. */
+  function policySummary(s) {
+    const parts = [];
+    const kw = s.keepWarm;
+    if (kw?.active) parts.push(`keep-warm until ${kw.activeUntil ? hhmm(kw.activeUntil) : '?'}`);
+    else if (kw?.nextStart) parts.push(`keep-warm from ${hhmm(kw.nextStart, true)}`);
+    if (s.dependsOn?.length) parts.push(`needs ${s.dependsOn.join(', ')}`);
+    if (s.group) parts.push(`group ${s.group}`);
+    if (s.preload) parts.push('preload');
+    if (s.stopMode === 'pause') parts.push('pauses when idle');
+    // An active window already says why it is up.
+    if (s.idleHold && s.state === 'hot' && !kw?.active) parts.push(`kept up: ${s.idleHold}`);
+    return parts.join(' · ');
+  }
+
   function render(row, s, now, at) {
     const state = cell(row, 'state').firstElementChild;
-    state.textContent = s.state;
-    state.className = `state state-${s.state}`;
+    const shown = s.state === 'cold' && s.paused === true ? 'paused' : s.state;
+    state.textContent = shown;
+    state.className = `state state-${shown}`;
     row.dataset.state = s.state;
+    cell(row, 'policy').textContent = policySummary(s);
     cell(row, 'machine').textContent = s.machineId || '—';
     cell(row, 'inflight').textContent = String(s.inflight);
     cell(row, 'queued').textContent = String(s.queuePending);
@@ -470,7 +497,10 @@
           .join('')}${more}</ul>`
       : '<p class="muted">nothing allocated</p>';
     const err = m.power?.lastError ? `<p class="error">${esc(m.power.lastError)}</p>` : '';
-    return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${esc(m.host)}</span>${power}</h3>${caps.join('')}${liveResources(m)}${alloc}${err}</article>`;
+    const agent = m.agent
+      ? ` <span class="agent agent-${esc(m.agent.channel)}" title="${esc(m.agent.lastError ?? m.agent.url)}">agent ${esc(m.agent.channel)}</span>`
+      : '';
+    return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${esc(m.host)}</span>${power}${agent}</h3>${caps.join('')}${liveResources(m)}${alloc}${err}</article>`;
   }
 
   function renderMachines(machines) {
