@@ -96,6 +96,7 @@ Options:
   --concurrency list   default 1,32,256
   --bodies list        small,64k
   --cold-n N           concurrent requests in the cold-start burst (1000)
+  --profile-body B     the body the profile scenario asks for: small (default) or 64k
   --transfer-mib N     size of each large transfer (1024)
   --service-counts l   services configured per gateway in the services scenario (${DEFAULT_SERVICE_COUNTS.join(',')})
   --swap-requests N    requests per client in the swap scenario (20; --quick 6)
@@ -124,6 +125,7 @@ function parseOptions(argv) {
       concurrency: { type: 'string' },
       bodies: { type: 'string' },
       'cold-n': { type: 'string' },
+      'profile-body': { type: 'string' },
       'transfer-mib': { type: 'string' },
       'service-counts': { type: 'string' },
       'swap-requests': { type: 'string' },
@@ -178,6 +180,7 @@ function parseOptions(argv) {
     idleS: q ? 5 : 10,
     idleSettleS: 2,
     profileS: q ? 5 : 15,
+    profileBody: values['profile-body'] ?? 'small',
     syscallsS: q ? 3 : 5,
     pin: !values['no-pin'],
     updateReadme: values['update-readme'],

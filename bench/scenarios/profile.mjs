@@ -1,5 +1,6 @@
 /**
- * Profile: a separate gateway run with `node --cpu-prof` under wrk at c=32 with the small body,
+ * Profile: a separate gateway run with `node --cpu-prof` under wrk at c=32 with the small body
+ * (or `--profile-body 64k`),
  * stopped with SIGTERM so V8 writes the profile; then summarised (bench/lib/cpuprofile.mjs).
  * The profile is kept under bench/results/tmp/ (git-ignored) for Chrome DevTools / speedscope.
  */
@@ -28,7 +29,9 @@ export async function runProfile(ctx, stack) {
   let tWrkStart;
   let tWrkEnd;
   try {
-    const url = `${gw.url}/services/bench${BODIES.small.path}`;
+    const body = BODIES[opts.profileBody];
+    if (!body) throw new Error(`--profile-body: ${opts.profileBody} is not one of ${Object.keys(BODIES).join(', ')}`);
+    const url = `${gw.url}/services/bench${body.path}`;
     await runWrk({ url, connections: 32, durationS: opts.warmupS, core: ctx.loadCore });
     tWrkStart = performance.now();
     w = await runWrk({ url, connections: 32, durationS: opts.profileS, core: ctx.loadCore });
@@ -42,7 +45,7 @@ export async function runProfile(ctx, stack) {
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile written in ${profDir} (did the gateway exit cleanly on SIGTERM?)`);
   mkdirSync(KEEP_DIR, { recursive: true });
-  const kept = join(KEEP_DIR, `${ctx.stamp}-hestia-c32-small.cpuprofile`);
+  const kept = join(KEEP_DIR, `${ctx.stamp}-hestia-c32-${opts.profileBody}.cpuprofile`);
   copyFileSync(join(profDir, file), kept);
   const summary = summariseProfile(JSON.parse(readFileSync(kept, 'utf8')), { top: 25, windowBeforeEndMs });
   log(`  profiled ${w.requests} requests (${Math.round(w.rps)} req/s with the profiler on); kept ${kept}`);
