@@ -155,7 +155,9 @@ export class ServiceRegistry implements ServiceLookup {
   /** Re-adopt what the previous gateway left running (SPEC §5), all services in parallel. */
   async restore(): Promise<void> {
     const recorded = this.store?.loadServiceStates() ?? new Map();
-    await Promise.all(this.all().map((rt) => rt.restore(recorded.get(rt.id))));
+    // Each restore writes its state row in its synchronous part: one commit for all of them.
+    const restoring = () => this.all().map((rt) => rt.restore(recorded.get(rt.id)));
+    await Promise.all(this.store ? this.store.batch(restoring) : restoring());
     // Policies act on what runs after re-adoption: preload, keep-warm windows already open.
     this.policies.boot();
   }

@@ -287,6 +287,32 @@ export class Store {
     );
   }
 
+  /**
+   * Run `fn` with every write it makes in one transaction: one commit instead of one per row
+   * (the boot's state rows of 2,000 services took 0.14 s one by one). A failed commit is
+   * reported like any write error; `fn`'s own exceptions propagate.
+   */
+  batch<T>(fn: () => T): T {
+    if (this.closed) return fn();
+    let result!: T;
+    let failed: { error: unknown } | null = null;
+    try {
+      this.db.transaction(() => {
+        try {
+          result = fn();
+        } catch (error) {
+          failed = { error };
+          throw error;
+        }
+      })();
+    } catch (err) {
+      if (failed !== null) throw (failed as { error: unknown }).error;
+      // The commit failed: reported like any failed write (the rows are lost, the gateway goes on).
+      this.report(err);
+    }
+    return result;
+  }
+
   touchServiceState(serviceId: string, lastUsedAt: number): void {
     if (this.closed) return;
     this.guard(() => this.stmts.touchState.run(lastUsedAt, this.now(), serviceId));
@@ -328,8 +354,12 @@ export class Store {
     try {
       fn();
     } catch (err) {
-      const e = err instanceof Error ? err : new Error(String(err));
-      this.opts.onError?.(new StoreError(this.file, e.message, { cause: e }));
+      this.report(err);
     }
+  }
+
+  private report(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.opts.onError?.(new StoreError(this.file, e.message, { cause: e }));
   }
 }

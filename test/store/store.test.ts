@@ -103,6 +103,42 @@ test('retention drops events older than retention_max_age_days', () => {
   s.close();
 });
 
+test('batch: the writes of its function commit together; an exception in it rolls them back and propagates', () => {
+  const errors: Error[] = [];
+  const s = open(':memory:', { onError: (e) => errors.push(e) });
+  const row = (serviceId: string) => ({
+    serviceId,
+    state: 'cold' as const,
+    machineId: 'local',
+    launcherType: 'process',
+    persist: null,
+    startedAt: null,
+    lastUsedAt: null,
+  });
+  const seen = s.batch(() => {
+    s.saveServiceState(row('a'));
+    s.saveServiceState(row('b'));
+    // Inside one transaction: nothing committed yet.
+    assert.equal(s.database.inTransaction, true);
+    return 'result';
+  });
+  assert.equal(seen, 'result');
+  assert.equal(s.database.inTransaction, false);
+  assert.deepEqual([...s.loadServiceStates().keys()].sort(), ['a', 'b']);
+
+  assert.throws(
+    () =>
+      s.batch(() => {
+        s.saveServiceState(row('c'));
+        throw new Error('a bug in the batch');
+      }),
+    /a bug in the batch/,
+  );
+  assert.equal(s.loadServiceStates().has('c'), false, 'rolled back');
+  assert.deepEqual(errors, [], "the function's own exception is not a store error");
+  s.close();
+});
+
 test('service state rows round-trip, including the launcher persist JSON', () => {
   const s = open(':memory:');
   s.saveServiceState({
