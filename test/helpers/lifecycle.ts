@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/schema.ts';
 import { type MachineInfo, MachinePlacement } from '../../src/machines/machine-placement.ts';
 import { EventBus } from '../../src/observability/events.ts';
+import type { PolicyClock } from '../../src/services/policy-clock.ts';
 import { type RegistryOptions, ServiceRegistry } from '../../src/services/service-registry.ts';
 import type { Store } from '../../src/store/store.ts';
 import { captureLogger, EventRecorder } from './events.ts';
@@ -99,13 +100,23 @@ export function startRegistry(services: Record<string, unknown>, store: Store | 
   return registryFor({ services }, store);
 }
 
-/** A registry (no HTTP) for a whole config object (machines, rules, services). */
-export function registryFor(obj: Record<string, unknown>, store: Store | null = null): TestRegistry {
+/** A registry (no HTTP) for a whole config object (machines, rules, services); `policyClock` for keep-warm tests. */
+export function registryFor(
+  obj: Record<string, unknown>,
+  store: Store | null = null,
+  policyClock?: PolicyClock,
+): TestRegistry {
   const config = configFrom(obj);
   const bus = new EventBus();
   const events = new EventRecorder(bus);
   const { log, lines } = captureLogger();
-  const { registry, placement } = registryWithMachines({ config, bus, log, store });
+  const { registry, placement } = registryWithMachines({
+    config,
+    bus,
+    log,
+    store,
+    ...(policyClock ? { policyClock } : {}),
+  });
   return {
     registry,
     machines: () => placement.describe(),

@@ -2,39 +2,17 @@
  * Pieces of the lifecycle-policy tests: a registry (no HTTP) with an injectable policy clock,
  * and a hand-moved clock for keep-warm windows.
  */
-import { EventBus } from '../../src/observability/events.ts';
 import type { PolicyClock, PolicyTimer } from '../../src/services/policy-clock.ts';
 import type { Store } from '../../src/store/store.ts';
-import { captureLogger, EventRecorder } from '../helpers/events.ts';
-import { configFrom } from '../helpers/gateway.ts';
-import { registryWithMachines, type TestRegistry } from '../helpers/lifecycle.ts';
+import { registryFor, type TestRegistry } from '../helpers/lifecycle.ts';
 
-/** A registry for `services`, like test/helpers/lifecycle.ts startRegistry, with `clock` for keep-warm. */
+/** A registry for `services` (test/helpers/lifecycle.ts registryFor), with `clock` for keep-warm. */
 export function policyRegistry(
   services: Record<string, unknown>,
   clock?: PolicyClock,
   store: Store | null = null,
 ): TestRegistry {
-  const config = configFrom({ services });
-  const bus = new EventBus();
-  const events = new EventRecorder(bus);
-  const { log, lines } = captureLogger();
-  const { registry, placement } = registryWithMachines({
-    config,
-    bus,
-    log,
-    store,
-    ...(clock ? { policyClock: clock } : {}),
-  });
-  return {
-    registry,
-    machines: () => placement.describe(),
-    bus,
-    events,
-    config,
-    logs: lines,
-    close: () => registry.close(),
-  };
+  return registryFor({ services }, store, clock);
 }
 
 /** A clock moved by hand: `advanceTo` fires the timers due by then, in order. */
