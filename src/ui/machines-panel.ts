@@ -4,8 +4,8 @@
  * to whom, and, for a machine with an agent, its live resources (CPU load, memory, per-GPU
  * memory). Bars are `<meter>` elements: no inline style (the page's CSP forbids it).
  *
- * assets/app.js renders the same markup from the same data on each poll (`renderMachines`);
- * keep the two in step.
+ * The page gets the same markup on each poll (`machinesHtml` of `GET /v1/dashboard`), so
+ * this file is the panel's only renderer.
  */
 import { escapeHtml } from '../auth/login-page.ts';
 
@@ -91,8 +91,13 @@ export function machineCard(m: PanelMachine): string {
   return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${escapeHtml(m.host)}</span>${power}${agent}</h3>${caps.join('')}${live(m)}${alloc}${err}</article>`;
 }
 
+/** The panel's content: one card per machine (or a line saying there are none). */
+export function machineCards(machines: readonly PanelMachine[]): string {
+  return machines.length ? machines.map(machineCard).join('\n') : '<p class="muted">No machines.</p>';
+}
+
 export function machinesPanel(machines: readonly PanelMachine[]): string {
-  const cards = machines.length ? machines.map(machineCard).join('\n') : '<p class="muted">No machines.</p>';
+  const cards = machineCards(machines);
   return `<section aria-labelledby="machines-title">
   <h2 id="machines-title">Machines</h2>
   <div id="machines" class="machines">

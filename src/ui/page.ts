@@ -73,7 +73,7 @@ export function shownState(s: ServiceStatus): string {
   return s.state === 'cold' && s.paused === true ? 'paused' : s.state;
 }
 
-/** The service's lifecycle policies in a few words (empty when it has none); app.js has a twin. */
+/** The service's lifecycle policies in a few words (empty when it has none); also each status's `policyLine` in GET /v1/dashboard. */
 export function policySummary(s: ServiceStatus): string {
   const parts: string[] = [];
   const kw = s.keepWarm;

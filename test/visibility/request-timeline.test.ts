@@ -112,7 +112,8 @@ describe('GET /v1/dashboard', () => {
     assert.equal(res.status, 200);
     const body = (await res.json()) as {
       services: Array<{ serviceId: string }>;
-      machines: unknown[];
+      machines: Array<{ id: string }>;
+      machinesHtml: string;
       timeline: {
         services: Record<string, { count: number[]; errors: number[] }>;
         coldStarts: Record<string, unknown>;
@@ -120,6 +121,9 @@ describe('GET /v1/dashboard', () => {
     };
     assert.deepEqual(body.services.map((s) => s.serviceId).sort(), ['api', 'idle']);
     assert.ok(Array.isArray(body.machines));
+    // The machines panel as the page shows it, one card per machine, rendered by the server.
+    for (const m of body.machines) assert.ok(body.machinesHtml.includes(`data-machine="${m.id}"`));
+    assert.ok(body.machines.length > 0, 'at least the local machine');
     assert.deepEqual(Object.keys(body.timeline.services), ['api']);
     const api = body.timeline.services.api!;
     assert.equal(

@@ -3,7 +3,7 @@
  * request (one poll per interval whatever the number of services):
  *
  * ```
- * {now, services: [status, …], machines: [machine, …],
+ * {now, services: [status + policyLine, …], machines: [machine, …], machinesHtml,
  *  timeline: {bucketMs, start, buckets, now, services: {id: {at, count, errors, p50, p95}}, coldStarts: {id: {lastMs, typicalMs, samples, at}}}}
  * ```
  *
@@ -11,12 +11,15 @@
  * the whole 15-minute window) to now, only for services that had requests and only the buckets
  * that had requests (`at` = bucket index from `start`); the page asks for the
  * whole window once, then only from the last bucket it holds, so a poll stays small with hundreds
- * of services. Auth is the control plane's (the `/v1` hook); a scoped key sees only its services.
+ * of services. `machinesHtml` is the machines panel as the page shows it (ui/machines-panel.ts,
+ * the panel's one renderer). Auth is the control plane's (the `/v1` hook); a scoped key sees only its services.
  */
 import type { FastifyInstance } from 'fastify';
 import { HestiaError } from '../../errors.ts';
 import type { GatewayContext } from '../../gateway-context.ts';
 import type { RequestTimeline } from '../../observability/request-timeline.ts';
+import { machineCards } from '../../ui/machines-panel.ts';
+import { policySummary } from '../../ui/page.ts';
 
 interface SinceQuery {
   since?: string;
@@ -45,14 +48,17 @@ export async function registerDashboardDataRoutes(
     const scope = req.hestiaAuth?.ok ? req.hestiaAuth.services : null;
     const all = ctx.services.ids();
     const ids = scope === null ? all : all.filter((id) => scope.includes(id));
+    // Each status with its policy line as the page shows it (ui/page.ts renders it, once).
     const services = ids.flatMap((id) => {
-      const s = ctx.services.get(id);
-      return s ? [s.status()] : [];
+      const s = ctx.services.get(id)?.status();
+      return s ? [{ ...s, policyLine: policySummary(s) }] : [];
     });
+    const machines = ctx.machines?.list() ?? [];
     return {
       now: Date.now(),
       services,
-      machines: ctx.machines?.list() ?? [],
+      machines,
+      machinesHtml: machineCards(machines),
       timeline: timeline.snapshot({ ids, configured: new Set(all), ...(since === undefined ? {} : { since }) }),
     };
   });

@@ -15,7 +15,8 @@
 // - "Output" follows one service's output (/v1/services/{id}/logs/stream, SSE) in the panel;
 // - events can be filtered by service and type; runs of auth_denied / queue_rejected are one
 //   line with a count (as the server renders them).
-// duration/ago/describe mirror src/ui/page.ts; renderMachines mirrors src/ui/machines-panel.ts.
+// duration/ago/describe mirror src/ui/page.ts; the policy line (policyLine) and the machines panel
+// (machinesHtml) come rendered from the server.
 
 (() => {
   const MAX_EVENTS = 50;
@@ -145,35 +146,13 @@
     return row;
   }
 
-  /** Twin of page.ts hhmm: "08:00" (or "Mon 08:00") in local time. */
-  function hhmm(iso, withDay = false) {
-    const d = new Date(iso);
-    const t = `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
-    return withDay ? `${['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][d.getDay()]} ${t}` : t;
-  }
-
-  /** Twin of page.ts policySummary. */
-  function policySummary(s) {
-    const parts = [];
-    const kw = s.keepWarm;
-    if (kw?.active) parts.push(`keep-warm until ${kw.activeUntil ? hhmm(kw.activeUntil) : '?'}`);
-    else if (kw?.nextStart) parts.push(`keep-warm from ${hhmm(kw.nextStart, true)}`);
-    if (s.dependsOn?.length) parts.push(`needs ${s.dependsOn.join(', ')}`);
-    if (s.group) parts.push(`group ${s.group}`);
-    if (s.preload) parts.push('preload');
-    if (s.stopMode === 'pause') parts.push('pauses when idle');
-    // An active window already says why it is up.
-    if (s.idleHold && s.state === 'hot' && !kw?.active) parts.push(`kept up: ${s.idleHold}`);
-    return parts.join(' · ');
-  }
-
   function render(row, s, now, at) {
     const state = cell(row, 'state').firstElementChild;
     const shown = s.state === 'cold' && s.paused === true ? 'paused' : s.state;
     state.textContent = shown;
     state.className = `state state-${shown}`;
     row.dataset.state = s.state;
-    cell(row, 'policy').textContent = policySummary(s);
+    cell(row, 'policy').textContent = s.policyLine ?? '';
     cell(row, 'machine').textContent = s.machineId || '—';
     cell(row, 'inflight').textContent = String(s.inflight);
     cell(row, 'queued').textContent = String(s.queuePending);
@@ -228,7 +207,7 @@
         }
       }
       mergeTimeline(body.timeline, seen);
-      renderMachines(body.machines);
+      renderMachines(body.machinesHtml);
       drawVisible();
       if (events && events.readyState === EventSource.OPEN) setLive(true, 'live');
     } catch (err) {
@@ -439,78 +418,15 @@
     }
   }
 
-  // --- Machines (mirrors src/ui/machines-panel.ts) ----------------------------------------------
+  // --- Machines: the server renders the panel (src/ui/machines-panel.ts, machinesHtml) -------------
 
   const machinesBox = document.getElementById('machines');
-  const MAX_ALLOCATION = 8;
-  let machinesJson = '';
+  let machinesHtml = '';
 
-  function esc(v) {
-    return String(v).replace(/[&<>"']/g, (ch) => `&#${ch.charCodeAt(0)};`);
-  }
-
-  function bar(label, used, total, unit, field, shown) {
-    const text = shown ?? `${Math.round(used)} / ${Math.round(total)}${unit ? ` ${unit}` : ''}`;
-    return `<div class="bar" data-resource="${esc(field)}"><span class="label">${esc(label)}</span><meter min="0" max="${Math.max(total, 0)}" value="${Math.max(used, 0)}" high="${total * 0.85}" optimum="0" title="${esc(text)}"></meter><span class="value">${esc(text)}</span></div>`;
-  }
-
-  function liveResources(m) {
-    const r = m.resources;
-    if (!r) return '';
-    if (!r.report) return `<p class="error">agent: ${esc(r.error || 'no report yet')}</p>`;
-    const rep = r.report;
-    const parts = [
-      bar(
-        'CPU load',
-        rep.loadavg[0] || 0,
-        rep.cpus,
-        '',
-        'cpu',
-        `${(rep.loadavg[0] || 0).toFixed(1)} on ${rep.cpus} CPUs`,
-      ),
-      bar('Memory', rep.memory.totalMb - rep.memory.freeMb, rep.memory.totalMb, 'MB', 'memory'),
-      ...(rep.gpus || []).map((g) =>
-        bar(`GPU ${g.index} ${g.name}`, g.memoryUsedMb, g.memoryTotalMb, 'MB', `gpu${g.index}`),
-      ),
-    ];
-    const stale = r.error ? ` <span class="error">(${esc(r.error)})</span>` : '';
-    return `<div class="live-resources"><h4>Live <time datetime="${esc(rep.at)}">${esc(rep.at.slice(11, 19))}</time>${stale}</h4>${parts.join('')}</div>`;
-  }
-
-  function machineCard(m) {
-    const id = esc(m.id);
-    const power = m.power ? ` <span class="power power-${esc(m.power.state)}">${esc(m.power.state)}</span>` : '';
-    const caps = Object.entries(m.capacity).map(([k, total]) => bar(k, m.used?.[k] || 0, total, '', `capacity:${k}`));
-    const more =
-      m.allocation.length > MAX_ALLOCATION
-        ? `<li class="muted">and ${m.allocation.length - MAX_ALLOCATION} more</li>`
-        : '';
-    const alloc = m.allocation.length
-      ? `<ul class="allocation">${m.allocation
-          .slice(0, MAX_ALLOCATION)
-          .map((a) => {
-            const req = Object.entries(a.requires)
-              .map(([k, v]) => `${esc(k)} ${v}`)
-              .join(', ');
-            return `<li data-service="${esc(a.serviceId)}">${esc(a.serviceId)}${a.state ? ` <span class="muted">${esc(a.state)}</span>` : ''}${req ? ` — ${req}` : ''}</li>`;
-          })
-          .join('')}${more}</ul>`
-      : '<p class="muted">nothing allocated</p>';
-    const err = m.power?.lastError ? `<p class="error">${esc(m.power.lastError)}</p>` : '';
-    const agent = m.agent
-      ? ` <span class="agent agent-${esc(m.agent.channel)}" title="${esc(m.agent.lastError ?? m.agent.url)}">agent ${esc(m.agent.channel)}</span>`
-      : '';
-    return `<article class="machine" data-machine="${id}"><h3>${id} <span class="muted">${esc(m.host)}</span>${power}${agent}</h3>${caps.join('')}${liveResources(m)}${alloc}${err}</article>`;
-  }
-
-  function renderMachines(machines) {
-    if (!machinesBox || !Array.isArray(machines)) return;
-    const json = JSON.stringify(machines);
-    if (json === machinesJson) return;
-    machinesJson = json;
-    machinesBox.innerHTML = machines.length
-      ? machines.map(machineCard).join('\n')
-      : '<p class="muted">No machines.</p>';
+  function renderMachines(html) {
+    if (!machinesBox || typeof html !== 'string' || html === machinesHtml) return;
+    machinesHtml = html;
+    machinesBox.innerHTML = html;
   }
 
   function tick() {
