@@ -1,4 +1,5 @@
-/** The fake model server fixture (test/fixtures/model-server.mjs) as a `process` service. */
+/** The fake model server fixture (test/fixtures/model-server.mjs) as a `process` service, and a chat client for it. */
+import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 
 export const MODEL_SERVER = fileURLToPath(new URL('../fixtures/model-server.mjs', import.meta.url));
@@ -18,4 +19,19 @@ export function modelService(name: string, port: number, models: string[], extra
     },
     ...extra,
   };
+}
+
+/** POST /v1/chat/completions on the gateway at `base` for `model`. */
+export function chat(base: string, model: string, content = 'hi'): Promise<Response> {
+  return fetch(`${base}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
+  });
+}
+
+/** A chat answer's text, asserting a 200 (its body in the message otherwise). */
+export async function answer(res: Response): Promise<string | undefined> {
+  assert.equal(res.status, 200, await res.clone().text());
+  return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content;
 }

@@ -20,7 +20,7 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
-import { modelService } from './model-servers.ts';
+import { answer, chat as chatOn, modelService } from './model-servers.ts';
 
 const TOKEN = 'swap-machines-token-0123456789';
 const CAP = { gpu_mem_mb: 24_000 };
@@ -88,16 +88,7 @@ describe('model swapping across machines with agents', () => {
     tmp.cleanup();
   });
 
-  const chat = (model: string, content = 'hi') =>
-    fetch(`${gw.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
-    });
-  const answer = async (res: Response) => {
-    assert.equal(res.status, 200, await res.clone().text());
-    return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content;
-  };
+  const chat = (model: string, content = 'hi') => chatOn(gw.url, model, content);
   const where = (id: string) => gw.ctx.services.get(id)?.status();
 
   test('ms goes to sleep once its model is stopped (its agent stops)', async () => {

@@ -10,7 +10,7 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { modelService } from './model-servers.ts';
+import { answer, chat as chatOn, modelService } from './model-servers.ts';
 
 describe('model swapping on one machine', () => {
   let gw: TestGateway;
@@ -40,16 +40,7 @@ describe('model swapping on one machine', () => {
   });
   after(() => gw.close());
 
-  const chat = (model: string, content = 'hi') =>
-    fetch(`${gw.url}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ model, messages: [{ role: 'user', content }] }),
-    });
-  const answer = async (res: Response) => {
-    assert.equal(res.status, 200, await res.clone().text());
-    return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content;
-  };
+  const chat = (model: string, content = 'hi') => chatOn(gw.url, model, content);
 
   test('alternating requests: every one answered by its model, one service running at a time', async () => {
     for (const model of ['model-a', 'model-b', 'model-a', 'model-b']) {

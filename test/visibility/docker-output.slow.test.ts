@@ -17,6 +17,23 @@ import { freePort } from '../helpers/net.ts';
 const skip = requireOrSkip('podman Docker API', await podmanUnavailable());
 const IMAGE = 'localhost/hestia-busybox:latest';
 
+/** A docker service: busybox running `script` (which serves HTTP on `port`) in `container`. */
+function boxService(port: number, container: string, stopTimeoutS: number, script: string) {
+  return {
+    base_url: `http://127.0.0.1:${port}`,
+    health_url: `http://127.0.0.1:${port}/`,
+    health_interval_ms: 50,
+    start_timeout_ms: 60_000,
+    launcher: {
+      type: 'docker',
+      socket: PODMAN_SOCK,
+      container,
+      stop_timeout_s: stopTimeoutS,
+      create: { image: IMAGE, cmd: ['/bin/sh', '-c', script] },
+    },
+  };
+}
+
 describe('docker output capture (podman Docker API)', { skip }, () => {
   const api = new DockerApi({ socket: PODMAN_SOCK });
   const name = `hestia-vis-${process.pid}`;
@@ -29,26 +46,12 @@ describe('docker output capture (podman Docker API)', { skip }, () => {
     const port = await freePort();
     const gw = await startTestGateway({
       services: {
-        box: {
-          base_url: `http://127.0.0.1:${port}`,
-          health_url: `http://127.0.0.1:${port}/`,
-          health_interval_ms: 50,
-          start_timeout_ms: 60_000,
-          launcher: {
-            type: 'docker',
-            socket: PODMAN_SOCK,
-            container: name,
-            stop_timeout_s: 2,
-            create: {
-              image: IMAGE,
-              cmd: [
-                '/bin/sh',
-                '-c',
-                `echo "hello from the container $(date +%s)-$RANDOM"; echo 'a warning' >&2; exec /bin/httpd -f -p 127.0.0.1:${port} -h /www`,
-              ],
-            },
-          },
-        },
+        box: boxService(
+          port,
+          name,
+          2,
+          `echo "hello from the container $(date +%s)-$RANDOM"; echo 'a warning' >&2; exec /bin/httpd -f -p 127.0.0.1:${port} -h /www`,
+        ),
       },
     });
     t.after(() => gw.close());
@@ -119,26 +122,12 @@ describe('docker output capture (podman Docker API)', { skip }, () => {
     const port = await freePort();
     const gw = await startTestGateway({
       services: {
-        box: {
-          base_url: `http://127.0.0.1:${port}`,
-          health_url: `http://127.0.0.1:${port}/`,
-          health_interval_ms: 50,
-          start_timeout_ms: 60_000,
-          launcher: {
-            type: 'docker',
-            socket: PODMAN_SOCK,
-            container: `${name}-term`,
-            stop_timeout_s: 10,
-            create: {
-              image: IMAGE,
-              cmd: [
-                '/bin/sh',
-                '-c',
-                `trap 'echo "saving state on SIGTERM"; echo "bye" >&2; exit 0' TERM; /bin/httpd -f -p 127.0.0.1:${port} -h /www & wait`,
-              ],
-            },
-          },
-        },
+        box: boxService(
+          port,
+          `${name}-term`,
+          10,
+          `trap 'echo "saving state on SIGTERM"; echo "bye" >&2; exit 0' TERM; /bin/httpd -f -p 127.0.0.1:${port} -h /www & wait`,
+        ),
       },
     });
     t.after(async () => {

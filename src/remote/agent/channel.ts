@@ -127,15 +127,7 @@ export class AgentChannel {
    */
   ready(): Promise<void> {
     this.pinned = true;
-    this.ensureConnected();
-    if (this.status.state === 'connected') return Promise.resolve();
-    return new Promise((resolve) => {
-      const off = this.onState((s) => {
-        if (s.state !== 'connected') return;
-        off();
-        resolve();
-      });
-    });
+    return this.connected();
   }
 
   close(): Promise<void> {
