@@ -12,12 +12,14 @@
  *
  * Every repetition uses a fresh gateway so the service really is cold.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHestia } from '../lib/hestia.mjs';
-import { freePort, HOST, httpGet, nowMs, sleep } from '../lib/net.mjs';
+import { freePort, HOST, httpGet, nowMs, sleep, waitHttp } from '../lib/net.mjs';
 import { adoptPid, isAlive, pinnedArgv } from '../lib/procs.mjs';
 import { median, percentile } from '../lib/stats.mjs';
 
@@ -190,7 +192,44 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts, startEve
   };
 }
 
+/**
+ * What "child process started" includes that is not the gateway's: fork/exec and Node's own
+ * start-up up to its clock's origin (performance.timeOrigin), measured by spawning the same
+ * child, pinned the same way, from this small orchestrator. Median of `n`, in ms.
+ */
+async function nodeStartupMs(ctx, n = 5) {
+  const times = [];
+  for (let i = 0; i < n; i++) {
+    const eventsFile = join(ctx.tmpDir, `startup-${i}.events`);
+    const port = await freePort();
+    const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, [
+      CHILD,
+      '--port',
+      String(port),
+      '--pid-file',
+      join(ctx.tmpDir, `startup-${i}.pids`),
+      '--events-file',
+      eventsFile,
+      '--boot-ms',
+      '0',
+    ]);
+    const t0 = nowMs();
+    const child = spawn(cmd, args, { stdio: 'ignore' });
+    try {
+      await waitHttp(`http://${HOST}:${port}/health`, { timeoutMs: 10_000, intervalMs: 10 });
+      const boot = readEvents(eventsFile).find((e) => e.type === 'boot');
+      if (boot) times.push(boot.spawned - t0);
+    } finally {
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+  return median(times);
+}
+
 export async function runColdStart(ctx) {
+  const startupMs = await nodeStartupMs(ctx);
+  ctx.log(`  node start-up (spawn from a small parent → the child's clock origin): ${startupMs?.toFixed(1)} ms`);
   const reps = [];
   // With --base-root, each repetition runs both gateways, the order alternating.
   const gateways = ctx.opts.baseRoot ? ['hestia', 'base'] : ['hestia'];
@@ -198,7 +237,7 @@ export async function runColdStart(ctx) {
     for (const gateway of rep % 2 === 0 ? gateways : [...gateways].reverse())
       reps.push(await runOne(ctx, rep, gateway));
   }
-  return { reps };
+  return { reps, nodeStartupMs: startupMs };
 }
 
 async function runOne(ctx, rep, gateway) {

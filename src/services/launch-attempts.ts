@@ -11,7 +11,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ServiceConfig } from '../config/schema.ts';
-import { tcpListener } from '../launchers/process/proc.ts';
 import {
   type ExitInfo,
   expandTemplate,
@@ -24,10 +23,11 @@ import {
 } from '../launchers/types.ts';
 import type { EventBus } from '../observability/events.ts';
 import type { Logger } from '../observability/logger.ts';
-import { type ProbeResult, probeOnce } from '../remote/http-probe.ts';
+import type { ProbeResult } from '../remote/http-probe.ts';
 import { type StartFailure, StartTimeoutError } from './errors.ts';
 import { MachineUnavailableError, type Placement, type PlacementClaim } from './placement.ts';
-import { PROBE_TIMEOUT_MS, waitUntilReady } from './probe.ts';
+import { waitUntilReady } from './probe.ts';
+import { answeringStranger, checkPortBeforeLaunch, type PortCheck } from './stranger-check.ts';
 
 /** What a successful attempt launched, and where. */
 export interface Started {
@@ -174,17 +174,17 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
   let lastProbe: ProbeResult | null = null;
   try {
     // A local child's address may already be held by a server Hestia did not start (a remote
-    // launcher's leftover is re-adopted at boot instead, and `none` launches nothing).
+    // launcher's leftover is re-adopted at boot instead, and `none` launches nothing). On a
+    // loopback address the check is a connect issued just before the launch and read after it,
+    // so the launch does not wait for the event loop (stranger-check.ts).
+    let portCheck: PortCheck | null = null;
     if (launcher.stopOnShutdown === true) {
-      const stranger = await answeringStranger(cfg, vars, ac.signal);
-      if (stranger !== null) {
-        if (!cfg.adopt_running) throw new LaunchError(stranger);
-        host.log.warn(
-          { event_type: 'service_adopted_running', reason: stranger },
-          `service '${host.id}': adopt_running: using the server already answering instead of launching (${stranger})`,
-        );
-        // Nothing launched, nothing to stop: the launcher's stop() of an empty handle is a no-op.
-        return { handle: {}, launcher, machine, vars };
+      portCheck = checkPortBeforeLaunch(cfg, vars);
+      if (portCheck === null) {
+        const stranger = await answeringStranger(cfg, vars, ac.signal);
+        if (stranger !== null) return strangerFound(host, stranger, launcher, machine, vars);
+      } else {
+        await portCheck.connectIssued;
       }
     }
     const launching = launcher.start(ctx);
@@ -194,6 +194,17 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
       // A launcher that finishes after we gave up still gets its launch undone.
       launching.then((h) => stopQuietly(launcher, h, cleanupCtx())).catch(() => {});
       throw err;
+    }
+    if (portCheck !== null && (await portCheck.accepted) !== false) {
+      // Something held the port before the launch: if it answers HTTP it is a stranger, and the
+      // child just launched (which cannot have its address) is stopped.
+      const stranger = await answeringStranger(cfg, vars, ac.signal);
+      if (stranger !== null) {
+        const launched = handle;
+        handle = null;
+        await stopQuietly(launcher, launched, cleanupCtx());
+        return strangerFound(host, stranger, launcher, machine, vars);
+      }
     }
     if (handle.host) vars = { ...vars, host: handle.host };
     const exitedEarly: Promise<never> = handle.exited
@@ -239,31 +250,22 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
   }
 }
 
-/**
- * Before a launch: when the service's health_url (else base_url) already answers, a server Hestia
- * did not start holds the address (a start only runs when Hestia has no running record of the
- * service). The sentence saying so, naming the port; null when nothing answers. An HTTP answer
- * of any status on base_url counts (something listens); on health_url only a 2xx does.
- */
-async function answeringStranger(cfg: ServiceConfig, vars: TemplateVars, signal: AbortSignal): Promise<string | null> {
-  const url = expandTemplate(cfg.health_url ?? cfg.base_url, vars);
-  const r = await probeOnce(url, PROBE_TIMEOUT_MS, signal);
-  signal.throwIfAborted();
-  const answered = r.ok || (cfg.health_url == null && /^status \d{3}/.test(r.detail));
-  if (!answered) return null;
-  const u = new URL(url);
-  const port = u.port || (u.protocol === 'https:' ? '443' : '80');
-  // The process holding the port, when cheaply known (a local listener readable in /proc).
-  const holder = LOCAL_HOSTS.has(u.hostname) ? tcpListener(Number(port)) : null;
-  const by = holder === null ? '' : ` by pid ${holder.pid} (${holder.command.slice(0, 200)})`;
-  return (
-    `port ${port} on ${u.hostname} is already in use${by}: ${url} answered (${r.ok ? 'ready' : r.detail}) before Hestia ` +
-    `launched anything, so another server holds the service's address; stop it, move the service to a free port, ` +
-    `or set adopt_running: true to use that server as the service`
+/** A stranger holds the address: refuse the start, or (`adopt_running`) use it as the service. */
+function strangerFound(
+  host: LaunchHost,
+  stranger: string,
+  launcher: Launcher,
+  machine: PlacedMachine,
+  vars: TemplateVars,
+): Started {
+  if (!host.config().adopt_running) throw new LaunchError(stranger);
+  host.log.warn(
+    { event_type: 'service_adopted_running', reason: stranger },
+    `service '${host.id}': adopt_running: using the server already answering instead of launching (${stranger})`,
   );
+  // Nothing of ours runs, nothing to stop: the launcher's stop() of an empty handle is a no-op.
+  return { handle: {}, launcher, machine, vars };
 }
-
-const LOCAL_HOSTS: ReadonlySet<string> = new Set(['127.0.0.1', 'localhost', '[::1]', '0.0.0.0', '[::]']);
 
 /** A child that died because its port was taken says so plainly (the stack line may be long). */
 function addressInUseHint(reason: string): string {

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { after, test } from 'node:test';
 import { json, send } from '../helpers/client.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { fixtureService } from '../helpers/lifecycle.ts';
+import { fixtureService, isAlive } from '../helpers/lifecycle.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -28,9 +28,26 @@ async function stranger(): Promise<Upstream> {
   return up;
 }
 
+/** PIDs of live processes whose command line has `--port <port>` (children launched for that port). */
+function launchedFor(port: number): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const argv = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('--port');
+      if (i >= 0 && argv[i + 1] === String(port) && isAlive(Number(d))) pids.push(Number(d));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
 test('a foreign server on the port: the start is refused naming the port; the stranger never gets the request', async () => {
   const up = await stranger();
-  const gw = await startTestGateway({ services: { svc: fixtureService(up.port, []) } });
+  // A child that would stay up for 30 s before listening: it must not be left running.
+  const gw = await startTestGateway({ services: { svc: fixtureService(up.port, ['--boot-ms', '30000']) } });
   cleanups.push(() => gw.close());
   const r = await send(gw.url, '/services/svc/hello');
   assert.equal(r.status, 503, r.body);
@@ -48,16 +65,21 @@ test('a foreign server on the port: the start is refused naming the port; the st
   );
   const status = json(await send(gw.url, '/v1/services/svc/status'));
   assert.equal(status.state, 'cold');
+  // The child launched while the port was checked (stranger-check.ts) was stopped with the start.
+  assert.deepEqual(launchedFor(up.port), []);
 });
 
 test('adopt_running: true uses the server already answering', async () => {
   const up = await stranger();
-  const gw = await startTestGateway({ services: { svc: fixtureService(up.port, [], { adopt_running: true }) } });
+  const gw = await startTestGateway({
+    services: { svc: fixtureService(up.port, ['--boot-ms', '30000'], { adopt_running: true }) },
+  });
   cleanups.push(() => gw.close());
   const r = await send(gw.url, '/services/svc/hello');
   assert.equal(r.status, 200, r.body);
   assert.equal(r.body, 'stranger');
   assert.equal(json(await send(gw.url, '/v1/services/svc/status')).state, 'hot');
+  assert.deepEqual(launchedFor(up.port), [], 'nothing of ours runs beside the adopted server');
 });
 
 test('a child that dies with EADDRINUSE says its address is in use', async () => {
