@@ -195,7 +195,7 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
       launching.then((h) => stopQuietly(launcher, h, cleanupCtx())).catch(() => {});
       throw err;
     }
-    if (portCheck !== null && (await portCheck.accepted) !== false) {
+    if (portCheck !== null && (await portCheck.accepted) === true) {
       // Something held the port before the launch: if it answers HTTP it is a stranger, and the
       // child just launched (which cannot have its address) is stopped.
       const stranger = await answeringStranger(cfg, vars, ac.signal);

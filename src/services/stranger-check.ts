@@ -51,7 +51,12 @@ function loopbackLiteral(hostname: string): string | null {
 export interface PortCheck {
   /** Resolves once the connect() system call was made: launch after this, not before. */
   readonly connectIssued: Promise<void>;
-  /** Whether something accepted the connection (null: no verdict in time, treated as maybe). */
+  /**
+   * Whether something accepted the connection. null: no verdict (no answer within the probe
+   * timeout, or an error other than "refused", e.g. no IPv6): like the HTTP probe's "no answer",
+   * that is not a stranger. Only `true` is checked further: an HTTP probe sent after the launch
+   * could otherwise reach our own fast child.
+   */
   readonly accepted: Promise<boolean | null>;
 }
 
