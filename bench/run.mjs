@@ -280,7 +280,16 @@ async function startStack(ctx) {
     const np = spawnTracked(
       'node-proxy',
       process.execPath,
-      [NODE_PROXY, '--port', String(npPort), '--bench', stack.upstreamUrl, '--stream', `http://${HOST}:${nodePort}`],
+      [
+        '--trace-gc',
+        NODE_PROXY,
+        '--port',
+        String(npPort),
+        '--bench',
+        stack.upstreamUrl,
+        '--stream',
+        `http://${HOST}:${nodePort}`,
+      ],
       { core: ctx.gatewayCore, stdinPipe: true, logFile: join(tmpDir, 'node-proxy.log') },
     );
     await waitHttp(`http://${HOST}:${npPort}/services/bench/small`, {
@@ -293,6 +302,7 @@ async function startStack(ctx) {
       base: `http://${HOST}:${npPort}/services/bench`,
       node: `http://${HOST}:${npPort}/services/stream`,
       gatewayPid: np.pid,
+      logFile: join(tmpDir, 'node-proxy.log'),
     });
     log(`  bare node proxy on :${npPort} (pid ${np.pid})`);
   }
@@ -314,6 +324,7 @@ async function startStack(ctx) {
       base: `${gw.url}/services/bench`,
       node: `${gw.url}/services/stream`,
       gatewayPid: gw.proc.pid,
+      logFile: gw.logFile,
     });
     log(`  hestia on :${gw.port} (pid ${gw.proc.pid})`);
     if (opts.baseRoot) {
@@ -336,6 +347,7 @@ async function startStack(ctx) {
         base: `${bgw.url}/services/bench`,
         node: `${bgw.url}/services/stream`,
         gatewayPid: bgw.proc.pid,
+        logFile: bgw.logFile,
       });
       log(`  base hestia (${opts.baseRoot}) on :${bgw.port} (pid ${bgw.proc.pid})`);
     }

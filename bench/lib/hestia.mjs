@@ -48,7 +48,9 @@ export async function startHestia({ name, config, tmpDir, core, cpuProfDir, root
     // Logging is not what we measure: warn keeps per-request lines out of the hot path.
     HESTIA_LOG_LEVEL: 'warn',
   };
-  const nodeArgs = [...extraNodeArgs];
+  // --trace-gc: one line per GC in the log, so the throughput cells can count major GCs (the
+  // cause of the tail on large bodies, bench/README.md).
+  const nodeArgs = ['--trace-gc', ...extraNodeArgs];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
   nodeArgs.push(join(root, 'bin/hestia.mjs'), 'serve', '--config', configFile);
   const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: root, logFile });

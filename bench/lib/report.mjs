@@ -284,6 +284,10 @@ export function renderMarkdown(res) {
       '',
     );
     L.push(
+      'Major GCs /s: V8 mark-compact collections of a Node gateway (Hestia, the bare Node proxy) during the cells, counted from its `--trace-gc` log. On 64 KiB bodies they set the p99: a gateway in a phase of several per second has a p99 of 25–45 ms, one without them 7–15 ms (bench/README.md).',
+      '',
+    );
+    L.push(
       'Core columns: how busy the load core (wrk + upstream) and the gateway core were; "others" is the share of the gateway core used by processes that are not the gateway (colleagues on this shared machine).',
       '',
     );
@@ -299,13 +303,31 @@ export function renderMarkdown(res) {
         'gateway CPU µs/req',
         'upstream CPU µs/req',
         'gateway peak RSS MiB',
+        'major GCs /s',
         'errors / non-2xx',
         'load core %',
         'gw core %',
         'others on gw core %',
       ]),
     );
-    L.push(row(['---', '---:', '---', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:', '---:']));
+    L.push(
+      row([
+        '---',
+        '---:',
+        '---',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+        '---:',
+      ]),
+    );
     for (const r of tp) {
       L.push(
         row([
@@ -318,6 +340,7 @@ export function renderMarkdown(res) {
           fmt(r.gwCpuUsPerReq, 1),
           fmt(r.upCpuUsPerReq, 1),
           fmt(r.gwRssMaxMiB, 0),
+          fmt(r.gwMajorGcsPerS, 1),
           `${r.errors} / ${r.nonOk}`,
           pct(r.loadCoreBusy),
           pct(r.gwCoreBusy),

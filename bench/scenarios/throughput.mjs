@@ -8,6 +8,7 @@
  * same for the upstream's worker, and the gateway's sampled peak RSS.
  */
 
+import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { busyShare, coreBusy, cpuBusySnapshot, perCoreSnapshot } from '../lib/machine.mjs';
 import { httpGet, sleep } from '../lib/net.mjs';
 import { cpuMicros, startRssSampler } from '../lib/procs.mjs';
@@ -73,6 +74,33 @@ export async function runThroughput(ctx, stack) {
   return { runs, summary: summarise(runs, legs, cells) };
 }
 
+/** A Node leg's log size now (it runs with --trace-gc; `majorGcsSince` reads what came after). */
+function logSize(file) {
+  try {
+    return statSync(file).size;
+  } catch {
+    return null;
+  }
+}
+
+/** Mark-compact GCs V8 logged (--trace-gc) in `file` after byte `from`. */
+function majorGcsSince(file, from) {
+  if (from === null) return null;
+  try {
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const buf = Buffer.alloc(Math.max(0, size - from));
+      readSync(fd, buf, 0, buf.length, from);
+      return buf.toString('latin1').split('Mark-Compact').length - 1;
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return null;
+  }
+}
+
 async function measureCell(ctx, stack, leg, body, c) {
   const gwPid = leg.gatewayPid ?? null;
   const upPid = stack.upstreamWorkerPid;
@@ -82,6 +110,7 @@ async function measureCell(ctx, stack, leg, body, c) {
   const t0 = performance.now();
   const gw0 = gwPid ? cpuMicros(gwPid) : null;
   const up0 = cpuMicros(upPid);
+  const log0 = leg.logFile ? logSize(leg.logFile) : null;
   const w = await runWrk({
     url: leg.base + BODIES[body].path,
     connections: c,
@@ -96,6 +125,8 @@ async function measureCell(ctx, stack, leg, body, c) {
   const load = coreBusy(cores0, cores1, ctx.loadCore);
   const gwc = coreBusy(cores0, cores1, ctx.gatewayCore);
   const rss = sampler ? sampler.stop().get(gwPid) : null;
+  // The log reaches its file through this process's pipe: give the last lines a moment.
+  if (log0 !== null) await sleep(50);
   return {
     leg: leg.id,
     body,
@@ -106,6 +137,8 @@ async function measureCell(ctx, stack, leg, body, c) {
     upCpuUs: up1 - up0,
     upCpuUsPerReq: w.requests > 0 ? (up1 - up0) / w.requests : null,
     gwRssMaxKiB: rss ? rss.maxKiB : null,
+    // Node legs only: V8 mark-compact GCs during the cell (each stalls every request in flight).
+    gwMajorGcs: leg.logFile ? majorGcsSince(leg.logFile, log0) : null,
     machineBusy: busy,
     // How busy each core was; on the gateway's core, what others (not the gateway) used. A
     // load core near 100 % means wrk + upstream, not the gateway, set the req/s ceiling.
@@ -136,6 +169,9 @@ function summarise(runs, legs, cells) {
         gwCpuUsPerReq: leg.gatewayPid ? sum(rs.map((r) => r.gwCpuUs)) / requests : null,
         upCpuUsPerReq: sum(rs.map((r) => r.upCpuUs)) / requests,
         gwRssMaxMiB: leg.gatewayPid ? Math.max(...rs.map((r) => r.gwRssMaxKiB ?? 0)) / 1024 : null,
+        gwMajorGcsPerS: rs.every((r) => r.gwMajorGcs != null)
+          ? sum(rs.map((r) => r.gwMajorGcs)) / sum(rs.map((r) => r.durationS))
+          : null,
         requests,
         errors: sum(rs.map((r) => r.errors)),
         nonOk: sum(rs.map((r) => r.nonOk)),
