@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCaddy } from './lib/caddy.mjs';
-import { setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
+import { setBaseNodeArgs, setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
 import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
 import { startNginx } from './lib/nginx.mjs';
@@ -105,7 +105,9 @@ Options:
   --update-readme      put this run's tables into bench/README.md
   --keep-tmp           keep the temp dir (configs, logs) for inspection
   --gateway-root DIR   benchmark the gateway of another checkout (DIR/bin/hestia.mjs)
-  --gateway-node-args "..."  extra node flags for the gateway (e.g. "--max-semi-space-size=4")
+  --gateway-node-args "..."  extra node flags for the gateway (e.g. --gateway-node-args=--max-semi-space-size=4)
+  --base-node-args "..."     the same for the base leg only (an A/B of node flags: --base-root
+                       may be this checkout)
   --gateway-label TXT  what that checkout is, for the report (e.g. "branch proxy @ 9536836")
   --base-root DIR      also benchmark a second checkout (e.g. main) as leg "base", interleaved
                        with the others in the same run (throughput, sse, syscalls; coldstart and
@@ -136,6 +138,7 @@ function parseOptions(argv) {
       'gateway-root': { type: 'string' },
       'gateway-label': { type: 'string' },
       'gateway-node-args': { type: 'string' },
+      'base-node-args': { type: 'string' },
       'base-root': { type: 'string' },
       'base-label': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -190,6 +193,7 @@ function parseOptions(argv) {
     baseRoot: values['base-root'] ? resolve(values['base-root']) : undefined,
     baseLabel: values['base-label'],
     gatewayNodeArgs: values['gateway-node-args'] ? values['gateway-node-args'].split(/\s+/).filter(Boolean) : [],
+    baseNodeArgs: values['base-node-args'] !== undefined ? values['base-node-args'].split(/\s+/).filter(Boolean) : null,
   };
   if (!values.legs) opts.legs = opts.legs.filter((l) => !OPTIONAL_LEGS[l] || hasTool(OPTIONAL_LEGS[l]));
   if (!values.scenarios) {
@@ -334,6 +338,7 @@ async function startStack(ctx) {
         tmpDir,
         core: ctx.gatewayCore,
         root: opts.baseRoot,
+        base: true,
         config: {
           services: {
             bench: { base_url: stack.upstreamUrl },
@@ -382,6 +387,7 @@ async function main() {
   setPinning(opts.pin);
   if (opts.gatewayRoot) setGatewayRoot(resolve(opts.gatewayRoot));
   setGatewayNodeArgs(opts.gatewayNodeArgs);
+  setBaseNodeArgs(opts.baseNodeArgs);
   const started = new Date();
   const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
   const tmpDir = mkdtempSync(join(tmpdir(), 'hestia-bench-'));

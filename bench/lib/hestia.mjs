@@ -12,6 +12,11 @@ let extraNodeArgs = [];
 export function setGatewayNodeArgs(args) {
   extraNodeArgs = args;
 }
+/** Extra node flags for the base leg instead (--base-node-args); null = the same as the others. */
+let baseNodeArgs = null;
+export function setBaseNodeArgs(args) {
+  baseNodeArgs = args;
+}
 
 /** The checkout whose bin/hestia.mjs is benchmarked (--gateway-root; default this repository). */
 let gatewayRoot = REPO_ROOT;
@@ -30,9 +35,10 @@ export function getGatewayRoot() {
  * @param {number} o.core       core to pin the gateway to
  * @param {string} [o.cpuProfDir] run with --cpu-prof, writing the profile there on exit
  * @param {string} [o.root]     checkout to run (default: the --gateway-root one; --base-root for the base leg)
+ * @param {boolean} [o.base]    the base leg (--base-node-args apply)
  * @returns {Promise<{proc, port, url, logFile, stop: () => Promise<object>}>}
  */
-export async function startHestia({ name, config, tmpDir, core, cpuProfDir, root = gatewayRoot }) {
+export async function startHestia({ name, config, tmpDir, core, cpuProfDir, root = gatewayRoot, base = false }) {
   const port = await freePort();
   const configFile = join(tmpDir, `hestia-${name}.yml`);
   writeFileSync(configFile, `${JSON.stringify(config, null, 2)}\n`);
@@ -50,7 +56,7 @@ export async function startHestia({ name, config, tmpDir, core, cpuProfDir, root
   };
   // --trace-gc: one line per GC in the log, so the throughput cells can count major GCs (the
   // cause of the tail on large bodies, bench/README.md).
-  const nodeArgs = ['--trace-gc', ...extraNodeArgs];
+  const nodeArgs = ['--trace-gc', ...(base && baseNodeArgs !== null ? baseNodeArgs : extraNodeArgs)];
   if (cpuProfDir) nodeArgs.push('--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`);
   nodeArgs.push(join(root, 'bin/hestia.mjs'), 'serve', '--config', configFile);
   const proc = spawnTracked(`hestia-${name}`, process.execPath, nodeArgs, { core, env, cwd: root, logFile });

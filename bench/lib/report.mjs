@@ -245,7 +245,7 @@ export function renderMarkdown(res) {
     `Mode: ${res.opts.quick ? 'quick' : 'full'}; rounds ${res.opts.rounds} × ${res.opts.durationS} s per cell; pinning ${res.pinned ? 'gateway on core 1, load + upstream on core 0' : 'off'}.  `,
   );
   L.push(
-    `Hestia legs: ${res.hestiaStatus}${res.opts.gatewayNodeArgs?.length ? `; gateway node flags: \`${res.opts.gatewayNodeArgs.join(' ')}\`` : ''}`,
+    `Hestia legs: ${res.hestiaStatus}${res.opts.gatewayNodeArgs?.length ? `; gateway node flags: \`${res.opts.gatewayNodeArgs.join(' ')}\`` : ''}${res.opts.baseNodeArgs ? `; base node flags: \`${res.opts.baseNodeArgs.join(' ') || '(none)'}\`` : ''}`,
     '',
   );
   L.push('| machine | |', '| --- | --- |');

@@ -85,7 +85,7 @@ export async function runColdStartOnce(ctx, rep, root) {
     config,
     tmpDir,
     core: ctx.gatewayCore,
-    ...(root ? { root } : {}),
+    ...(root ? { root, base: true } : {}),
   });
   let results;
   let childEvents = [];

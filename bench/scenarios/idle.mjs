@@ -29,7 +29,7 @@ export async function runIdle(ctx, root) {
     config: { services },
     tmpDir,
     core: ctx.gatewayCore,
-    ...(root ? { root } : {}),
+    ...(root ? { root, base: true } : {}),
   });
   try {
     await sleep(opts.idleSettleS * 1000); // start-up work (JIT, first timers) is not idle
