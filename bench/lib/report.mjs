@@ -310,24 +310,8 @@ export function renderMarkdown(res) {
         'others on gw core %',
       ]),
     );
-    L.push(
-      row([
-        '---',
-        '---:',
-        '---',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-        '---:',
-      ]),
-    );
+    // body, c, leg, then 11 numeric columns.
+    L.push(row(['---', '---:', '---', ...Array(11).fill('---:')]));
     for (const r of tp) {
       L.push(
         row([
