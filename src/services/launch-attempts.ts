@@ -176,13 +176,14 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
     // A local child's address may already be held by a server Hestia did not start (a remote
     // launcher's leftover is re-adopted at boot instead, and `none` launches nothing). On a
     // loopback address the check is a connect issued just before the launch and read after it,
-    // so the launch does not wait for the event loop (stranger-check.ts).
+    // so the launch does not wait for the event loop (stranger-check.ts). With adopt_running a
+    // stranger is expected to be up, so it is probed first and nothing is launched beside it.
     let portCheck: PortCheck | null = null;
     if (launcher.stopOnShutdown === true) {
-      portCheck = checkPortBeforeLaunch(cfg, vars);
+      portCheck = cfg.adopt_running ? null : checkPortBeforeLaunch(cfg, vars);
       if (portCheck === null) {
         const stranger = await answeringStranger(cfg, vars, ac.signal);
-        if (stranger !== null) return strangerFound(host, stranger, launcher, machine, vars);
+        if (stranger !== null) return strangerFound(host, cfg, stranger, launcher, machine, vars);
       } else {
         await portCheck.connectIssued;
       }
@@ -195,15 +196,16 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
       launching.then((h) => stopQuietly(launcher, h, cleanupCtx())).catch(() => {});
       throw err;
     }
-    if (portCheck !== null && (await portCheck.accepted) === true) {
-      // Something held the port before the launch: if it answers HTTP it is a stranger, and the
-      // child just launched (which cannot have its address) is stopped.
-      const stranger = await answeringStranger(cfg, vars, ac.signal);
+    if (portCheck !== null && (await Promise.race([portCheck.accepted, aborted])) === true) {
+      // Something held the port before the launch: if it answers HTTP it is a stranger (unless
+      // /proc shows the listener is our own child after all), and the child just launched, which
+      // cannot have its address, is stopped.
+      const stranger = await answeringStranger(cfg, vars, ac.signal, ownGroup(handle));
       if (stranger !== null) {
         const launched = handle;
         handle = null;
         await stopQuietly(launcher, launched, cleanupCtx());
-        return strangerFound(host, stranger, launcher, machine, vars);
+        return strangerFound(host, cfg, stranger, launcher, machine, vars);
       }
     }
     if (handle.host) vars = { ...vars, host: handle.host };
@@ -253,18 +255,25 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
 /** A stranger holds the address: refuse the start, or (`adopt_running`) use it as the service. */
 function strangerFound(
   host: LaunchHost,
+  cfg: ServiceConfig,
   stranger: string,
   launcher: Launcher,
   machine: PlacedMachine,
   vars: TemplateVars,
 ): Started {
-  if (!host.config().adopt_running) throw new LaunchError(stranger);
+  if (!cfg.adopt_running) throw new LaunchError(stranger);
   host.log.warn(
     { event_type: 'service_adopted_running', reason: stranger },
     `service '${host.id}': adopt_running: using the server already answering instead of launching (${stranger})`,
   );
   // Nothing of ours runs, nothing to stop: the launcher's stop() of an empty handle is a no-op.
   return { handle: {}, launcher, machine, vars };
+}
+
+/** The process group of a launched local child (its pid: the process launcher starts a group). */
+function ownGroup(handle: LaunchHandle): number | null {
+  const pid = handle.info?.pid;
+  return typeof pid === 'number' ? pid : null;
 }
 
 /** A child that died because its port was taken says so plainly (the stack line may be long). */

@@ -11,8 +11,10 @@
  *
  * - `net.connect` to an IP literal issues its connect() system call on the next tick; the
  *   launch waits for that tick only (`connectIssued`), never for the event loop;
- * - on loopback the kernel delivers the SYN inside that call, so whether something listened is
- *   settled before the child exists (spawning and binding a port take milliseconds);
+ * - on loopback the kernel normally delivers the SYN inside that call, so whether something
+ *   listened is settled before the child exists (spawning and binding a port take milliseconds).
+ *   Under heavy loopback traffic the kernel may finish it a little later; should our own fast
+ *   child be listening by then, /proc names it as the holder and it is not taken for a stranger;
  * - refused (the usual case): nothing held the port, and the child was launched without waiting.
  *   Accepted: something held it before the launch; the HTTP probe then decides, as before,
  *   whether it is a server that answers (a stranger), and the child just launched is stopped.
@@ -21,7 +23,7 @@
  */
 import { isIP, Socket } from 'node:net';
 import type { ServiceConfig } from '../config/schema.ts';
-import { tcpListener } from '../launchers/process/proc.ts';
+import { readStat, tcpListener } from '../launchers/process/proc.ts';
 import { expandTemplate, type TemplateVars } from '../launchers/types.ts';
 import { probeOnce } from '../remote/http-probe.ts';
 import { PROBE_TIMEOUT_MS } from './probe.ts';
@@ -95,6 +97,8 @@ export async function answeringStranger(
   cfg: ServiceConfig,
   vars: TemplateVars,
   signal: AbortSignal,
+  /** The process group of a child launched before this probe: a listener in it is ours. */
+  ownGroup: number | null = null,
 ): Promise<string | null> {
   const { url, u } = checkedUrl(cfg, vars);
   const r = await probeOnce(url, PROBE_TIMEOUT_MS, signal);
@@ -104,6 +108,7 @@ export async function answeringStranger(
   const port = portOf(u);
   // The process holding the port, when cheaply known (a local listener readable in /proc).
   const holder = LOCAL_HOSTS.has(u.hostname) ? tcpListener(port) : null;
+  if (holder !== null && ownGroup !== null && readStat(holder.pid)?.pgrp === ownGroup) return null;
   const by = holder === null ? '' : ` by pid ${holder.pid} (${holder.command.slice(0, 200)})`;
   return (
     `port ${port} on ${u.hostname} is already in use${by}: ${url} answered (${r.ok ? 'ready' : r.detail}) before Hestia ` +

@@ -4,14 +4,20 @@
  * and a child that dies because its address is taken says so.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { after, test } from 'node:test';
+import type { ServiceConfig } from '../../src/config/schema.ts';
+import type { TemplateVars } from '../../src/launchers/types.ts';
+import { answeringStranger } from '../../src/services/stranger-check.ts';
 import { json, send } from '../helpers/client.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
-import { fixtureService, isAlive } from '../helpers/lifecycle.ts';
+import { fixtureArgv, fixtureService, isAlive } from '../helpers/lifecycle.ts';
+import { freePort } from '../helpers/net.ts';
 import { startUpstream, type Upstream } from '../helpers/upstream.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 after(async () => {
@@ -96,4 +102,39 @@ test('a child that dies with EADDRINUSE says its address is in use', async () =>
   assert.equal(json(r).code, 'HESTIA_START_FAILED');
   assert.match(String(json(r).error), /EADDRINUSE/);
   assert.match(String(json(r).error), /its address is already in use by another process/);
+});
+
+test('a listener in the group of the child just launched is ours, not a stranger', async () => {
+  // The rare race the connect check leaves open (src/services/DESIGN.md, "A stranger on the
+  // port"): our own fast child already answers when the HTTP probe runs after the launch.
+  const port = await freePort();
+  const child = spawn(
+    fixtureArgv()[0]!,
+    fixtureArgv()
+      .slice(1)
+      .map((a) => a.replace('{port}', String(port))),
+    {
+      detached: true,
+      stdio: 'ignore',
+    },
+  );
+  cleanups.push(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(-child.pid!, 'SIGKILL');
+      await once(child, 'exit');
+    }
+  });
+  await waitFor(async () => (await send(`http://127.0.0.1:${port}`, '/health').catch(() => null))?.status === 200, {
+    message: 'the fixture to answer /health',
+  });
+  const cfg = fixtureService(port, []) as unknown as ServiceConfig;
+  const vars: TemplateVars = { host: '127.0.0.1', machine: 'local', port: String(port), service: 'svc' };
+  const signal = new AbortController().signal;
+  assert.equal(await answeringStranger(cfg, vars, signal, child.pid!), null);
+  // The same server seen from a start that launched nothing (or something else) is a stranger.
+  assert.match(
+    String(await answeringStranger(cfg, vars, signal, null)),
+    new RegExp(`port ${port} on 127\\.0\\.0\\.1 is already in use by pid ${child.pid}`),
+  );
+  assert.match(String(await answeringStranger(cfg, vars, signal, process.pid)), /is already in use/);
 });
