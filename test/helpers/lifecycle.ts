@@ -6,6 +6,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, afterEach } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../../src/config/schema.ts';
 import { type MachineInfo, MachinePlacement } from '../../src/machines/machine-placement.ts';
@@ -21,6 +22,27 @@ export const FIXTURE = fileURLToPath(new URL('../fixtures/lifecycle-upstream.mjs
 export function tempDir(): { dir: string; path(name: string): string; cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), 'hestia-lifecycle-'));
   return { dir, path: (n) => join(dir, n), cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * The scaffolding of a registry test file: a temp dir removed after the file, and `keep(r)`,
+ * which hands back `r` and closes it after the test that made it (pass or fail).
+ */
+export function registryPerTest(): { tmp: ReturnType<typeof tempDir>; keep<T extends TestRegistry>(r: T): T } {
+  const tmp = tempDir();
+  after(() => tmp.cleanup());
+  let current: TestRegistry | null = null;
+  afterEach(async () => {
+    await current?.close();
+    current = null;
+  });
+  return {
+    tmp,
+    keep: (r) => {
+      current = r;
+      return r;
+    },
+  };
 }
 
 /** argv of the fixture upstream (`{port}` left for the launcher to expand). */

@@ -4,30 +4,25 @@
  * down by a crash of c, and failing with the name of a dependency that cannot start.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { HestiaError } from '../../src/errors.ts';
 import { configFrom } from '../helpers/gateway.ts';
-import { fixtureService, isAlive, type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
+import { fixtureService, isAlive, registryPerTest, type TestRegistry } from '../helpers/lifecycle.ts';
 import { freePort, refusedPort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { policyRegistry, sequence } from './helpers.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-let current: TestRegistry | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { keep } = registryPerTest();
 
 async function chain(extra: Record<string, Record<string, unknown>> = {}, flags: Record<string, string[]> = {}) {
   const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];
-  current = policyRegistry({
-    a: fixtureService(pa, flags.a ?? [], { depends_on: ['b'], ...extra.a }),
-    b: fixtureService(pb, flags.b ?? [], { depends_on: ['c'], ...extra.b }),
-    c: fixtureService(pc, flags.c ?? [], extra.c ?? {}),
-  });
-  return current;
+  return keep(
+    policyRegistry({
+      a: fixtureService(pa, flags.a ?? [], { depends_on: ['b'], ...extra.a }),
+      b: fixtureService(pb, flags.b ?? [], { depends_on: ['c'], ...extra.b }),
+      c: fixtureService(pc, flags.c ?? [], extra.c ?? {}),
+    }),
+  );
 }
 
 function rt(t: TestRegistry, id: string) {
@@ -120,15 +115,16 @@ test('an explicit stop of c stops a, then b, then c', async () => {
 test('a dependency that cannot start fails the dependent with an error naming it', async () => {
   const port = await freePort();
   const dbPort = await refusedPort();
-  current = policyRegistry({
-    web: fixtureService(port, [], { depends_on: ['db'] }),
-    db: {
-      base_url: `http://127.0.0.1:${dbPort}`,
-      health_url: `http://127.0.0.1:${dbPort}/health`,
-      launcher: { type: 'process', command: ['/bin/sh', '-c', 'echo "no data dir" >&2; exit 4'] },
-    },
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      web: fixtureService(port, [], { depends_on: ['db'] }),
+      db: {
+        base_url: `http://127.0.0.1:${dbPort}`,
+        health_url: `http://127.0.0.1:${dbPort}/health`,
+        launcher: { type: 'process', command: ['/bin/sh', '-c', 'echo "no data dir" >&2; exit 4'] },
+      },
+    }),
+  );
   await assert.rejects(rt(t, 'web').acquire(), (err: unknown) => {
     assert.ok(err instanceof HestiaError);
     assert.equal(err.code, 'HESTIA_START_FAILED');
@@ -146,8 +142,7 @@ test('a reload that adds depends_on takes effect at the next start', async () =>
   const [pw, pd] = [await freePort(), await freePort()];
   const web = fixtureService(pw, []);
   const db = fixtureService(pd, []);
-  current = policyRegistry({ web, db });
-  const t = current;
+  const t = keep(policyRegistry({ web, db }));
   (await rt(t, 'web').acquire()).release();
   assert.equal(rt(t, 'db').state, 'cold', 'no dependency yet');
   assert.equal(rt(t, 'web').stop('test'), true);

@@ -4,19 +4,13 @@
  * requests spread over a group's members and their dependencies cause exactly one start each.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, test } from 'node:test';
-import { fixtureService, readPids, type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
+import { test } from 'node:test';
+import { fixtureService, readPids, registryPerTest, type TestRegistry } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { policyRegistry, sequence } from './helpers.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-let current: TestRegistry | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { tmp, keep } = registryPerTest();
 
 function rt(t: TestRegistry, id: string) {
   const s = t.registry.get(id);
@@ -26,11 +20,12 @@ function rt(t: TestRegistry, id: string) {
 
 test('the first request to one member starts the whole group', async () => {
   const [p1, p2] = [await freePort(), await freePort()];
-  current = policyRegistry({
-    comfyui: fixtureService(p1, [], { group: 'comfy' }),
-    models: fixtureService(p2, ['--boot-ms', '100'], { group: 'comfy' }),
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      comfyui: fixtureService(p1, [], { group: 'comfy' }),
+      models: fixtureService(p2, ['--boot-ms', '100'], { group: 'comfy' }),
+    }),
+  );
   (await rt(t, 'comfyui').acquire()).release();
   await t.events.nth('service_ready', 2);
   assert.equal(rt(t, 'models').state, 'hot');
@@ -43,11 +38,12 @@ test('the first request to one member starts the whole group', async () => {
 
 test('a group is idle-stopped together, only when every member is idle', async () => {
   const [p1, p2] = [await freePort(), await freePort()];
-  current = policyRegistry({
-    comfyui: fixtureService(p1, [], { group: 'comfy', idle_timeout_ms: 100 }),
-    models: fixtureService(p2, [], { group: 'comfy', idle_timeout_ms: 100 }),
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      comfyui: fixtureService(p1, [], { group: 'comfy', idle_timeout_ms: 100 }),
+      models: fixtureService(p2, [], { group: 'comfy', idle_timeout_ms: 100 }),
+    }),
+  );
   (await rt(t, 'comfyui').acquire()).release();
   // models is in use (a long request): comfyui's idle stop is due but held by the group.
   const busy = await rt(t, 'models').acquire();
@@ -77,13 +73,14 @@ test('100 parallel requests to a group and its dependencies: exactly one start (
   const pid = (id: string) => tmp.path(`${id}.pids`);
   const svc = (i: number, id: string, extra: Record<string, unknown>) =>
     fixtureService(ports[i]!, ['--record-pid', pid(id), '--boot-ms', '80'], { queue_size: 500, ...extra });
-  current = policyRegistry({
-    ui: svc(0, 'ui', { group: 'app', depends_on: ['db'] }),
-    worker: svc(1, 'worker', { group: 'app', depends_on: ['db', 'cache'] }),
-    db: svc(2, 'db', {}),
-    cache: svc(3, 'cache', { depends_on: ['db'] }),
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      ui: svc(0, 'ui', { group: 'app', depends_on: ['db'] }),
+      worker: svc(1, 'worker', { group: 'app', depends_on: ['db', 'cache'] }),
+      db: svc(2, 'db', {}),
+      cache: svc(3, 'cache', { depends_on: ['db'] }),
+    }),
+  );
   const ids = ['ui', 'worker', 'db', 'cache'];
   const leases = await Promise.all(Array.from({ length: 100 }, (_, i) => rt(t, ids[i % 4]!).acquire()));
   assert.equal(leases.length, 100);
@@ -101,11 +98,12 @@ test('100 parallel requests to a group and its dependencies: exactly one start (
 
 test('a group whose members depend on each other stops dependent first, then its dependency', async () => {
   const [p1, p2] = [await freePort(), await freePort()];
-  current = policyRegistry({
-    comfyui: fixtureService(p1, [], { group: 'comfy', depends_on: ['models'], idle_timeout_ms: 150 }),
-    models: fixtureService(p2, [], { group: 'comfy', idle_timeout_ms: 150 }),
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      comfyui: fixtureService(p1, [], { group: 'comfy', depends_on: ['models'], idle_timeout_ms: 150 }),
+      models: fixtureService(p2, [], { group: 'comfy', idle_timeout_ms: 150 }),
+    }),
+  );
   (await rt(t, 'models').acquire()).release();
   await t.events.nth('service_ready', 2);
   assert.equal(t.events.of('service_start').length, 2, 'one start each: the group start joined the dependency start');

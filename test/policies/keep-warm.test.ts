@@ -4,25 +4,19 @@
  * the normal idle rule after it. No real hours are waited for.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import {
   activeKeepWarmWindow,
   nextKeepWarmChange,
   parseKeepWarmWindow,
   parseKeepWarmWindows,
 } from '../../src/config/keep-warm.ts';
-import { fixtureService, type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
+import { fixtureService, registryPerTest } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ManualClock, policyRegistry } from './helpers.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-let current: TestRegistry | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { keep } = registryPerTest();
 
 /** Local time on Monday 5 January 2026 (a Monday), at h:m. */
 const monday = (h: number, m = 0, s = 0) => new Date(2026, 0, 5, h, m, s).getTime();
@@ -57,11 +51,12 @@ test('windows: days, ranges, wrapping ranges, every day, and a window across mid
 test('a keep-warm service starts at the window start, is not idle-stopped in it, and idle-stops after it', async () => {
   const clock = new ManualClock(monday(7, 59));
   const port = await freePort();
-  current = policyRegistry(
-    { coder: fixtureService(port, [], { keep_warm: ['Mon-Fri 08:00-09:00'], idle_timeout_ms: 100 }) },
-    clock,
+  const t = keep(
+    policyRegistry(
+      { coder: fixtureService(port, [], { keep_warm: ['Mon-Fri 08:00-09:00'], idle_timeout_ms: 100 }) },
+      clock,
+    ),
   );
-  const t = current;
   const coder = t.registry.get('coder')!;
   await t.registry.restore();
   assert.equal(coder.state, 'cold', 'outside the window nothing starts');
@@ -100,8 +95,7 @@ test('a keep-warm service starts at the window start, is not idle-stopped in it,
 test('a reload that adds a window covering now starts the service; shutdown cancels the window timer', async () => {
   const clock = new ManualClock(monday(10));
   const port = await freePort();
-  current = policyRegistry({ api: fixtureService(port, []) }, clock);
-  const t = current;
+  const t = keep(policyRegistry({ api: fixtureService(port, []) }, clock));
   await t.registry.restore();
   assert.equal(clock.pending(), 0);
   const next = structuredClone(t.registry.config);

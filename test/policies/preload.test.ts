@@ -3,34 +3,29 @@
  * it; a preload that fails is an event and a lastError, never fatal.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { configFrom } from '../helpers/gateway.ts';
-import { fixtureService, type TestRegistry, tempDir } from '../helpers/lifecycle.ts';
+import { fixtureService, registryPerTest } from '../helpers/lifecycle.ts';
 import { freePort, refusedPort } from '../helpers/net.ts';
 import { policyRegistry } from './helpers.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-let current: TestRegistry | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { keep } = registryPerTest();
 
 test('preload services start at boot (dependencies first); a failing preload is recorded, not fatal', async () => {
   const [p1, p2, p3] = [await freePort(), await freePort(), await refusedPort()];
-  current = policyRegistry({
-    coder: fixtureService(p1, [], { preload: true, depends_on: ['db'] }),
-    db: fixtureService(p2, []),
-    broken: {
-      base_url: `http://127.0.0.1:${p3}`,
-      health_url: `http://127.0.0.1:${p3}/health`,
-      preload: true,
-      launcher: { type: 'process', command: ['/bin/sh', '-c', 'echo "CUDA out of memory" >&2; exit 2'] },
-    },
-    idle: fixtureService(await freePort(), []),
-  });
-  const t = current;
+  const t = keep(
+    policyRegistry({
+      coder: fixtureService(p1, [], { preload: true, depends_on: ['db'] }),
+      db: fixtureService(p2, []),
+      broken: {
+        base_url: `http://127.0.0.1:${p3}`,
+        health_url: `http://127.0.0.1:${p3}/health`,
+        preload: true,
+        launcher: { type: 'process', command: ['/bin/sh', '-c', 'echo "CUDA out of memory" >&2; exit 2'] },
+      },
+      idle: fixtureService(await freePort(), []),
+    }),
+  );
   await t.registry.restore();
   await t.events.nth('service_start_failed', 1);
   const failed = t.events.of('service_start_failed')[0]!;
@@ -53,8 +48,7 @@ test('preload services start at boot (dependencies first); a failing preload is 
 
 test('a reload that adds a preload service starts it', async () => {
   const a = fixtureService(await freePort(), []);
-  current = policyRegistry({ a });
-  const t = current;
+  const t = keep(policyRegistry({ a }));
   await t.registry.restore();
   t.registry.reconfigure(configFrom({ services: { a, b: fixtureService(await freePort(), [], { preload: true }) } }));
   const ready = await t.events.nth('service_ready', 1);

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync, writeFileSync } from 'node:fs';
-import { after, afterEach, test } from 'node:test';
+import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HestiaError } from '../../src/errors.ts';
 import { GRANT_BATCH } from '../../src/services/service-runtime.ts';
@@ -16,25 +16,17 @@ import {
   fixtureService,
   isAlive,
   readPids,
+  registryPerTest,
   startRegistry,
   type TestRegistry,
-  tempDir,
 } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { jsonHandler, startUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-
-let current: TestRegistry | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { tmp, keep } = registryPerTest();
 function start(services: Record<string, unknown>): TestRegistry {
-  current = startRegistry(services);
-  return current;
+  return keep(startRegistry(services));
 }
 function svc(t: TestRegistry, id = 'svc') {
   const s = t.registry.get(id);
