@@ -25,22 +25,26 @@ export function tempDir(): { dir: string; path(name: string): string; cleanup():
 }
 
 /**
- * The scaffolding of a registry test file: a temp dir removed after the file, and `keep(r)`,
- * which hands back `r` and closes it after the test that made it (pass or fail).
+ * The scaffolding of a test file that starts registries or gateways: a temp dir removed after
+ * the file, and `keep(x)`, which hands back `x` and closes it after the test that made it (pass
+ * or fail).
  */
-export function registryPerTest(): { tmp: ReturnType<typeof tempDir>; keep<T extends TestRegistry>(r: T): T } {
+export function closedAfterEachTest(): {
+  tmp: ReturnType<typeof tempDir>;
+  keep<T extends { close(): Promise<unknown> }>(x: T): T;
+} {
   const tmp = tempDir();
   after(() => tmp.cleanup());
-  let current: TestRegistry | null = null;
+  let current: { close(): Promise<unknown> } | null = null;
   afterEach(async () => {
     await current?.close();
     current = null;
   });
   return {
     tmp,
-    keep: (r) => {
-      current = r;
-      return r;
+    keep: (x) => {
+      current = x;
+      return x;
     },
   };
 }

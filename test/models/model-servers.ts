@@ -35,3 +35,13 @@ export async function answer(res: Response): Promise<string | undefined> {
   assert.equal(res.status, 200, await res.clone().text());
   return ((await res.json()) as { choices: Array<{ message: { content: string } }> }).choices[0]?.message.content;
 }
+
+/** The rest of a streamed body, read to its end, as text. */
+export async function readRest(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<string> {
+  let out = '';
+  for (;;) {
+    const r = await reader.read();
+    if (r.done) return out;
+    out += new TextDecoder().decode(r.value);
+  }
+}

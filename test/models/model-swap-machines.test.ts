@@ -20,7 +20,7 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
-import { answer, chat as chatOn, modelService } from './model-servers.ts';
+import { answer, chat as chatOn, modelService, readRest } from './model-servers.ts';
 
 const TOKEN = 'swap-machines-token-0123456789';
 const CAP = { gpu_mem_mb: 24_000 };
@@ -144,13 +144,7 @@ describe('model swapping across machines with agents', () => {
 
     // The stream is still whole.
     await fetch(`http://127.0.0.1:${ports.a}/_release`, { method: 'POST' });
-    let rest = '';
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      rest += new TextDecoder().decode(r.value);
-    }
-    assert.match(rest, /\[DONE\]/);
+    assert.match(await readRest(reader), /\[DONE\]/);
   });
 
   test('every model answers again; never two models running on one machine', async () => {

@@ -10,7 +10,7 @@ import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
-import { answer, chat as chatOn, modelService } from './model-servers.ts';
+import { answer, chat as chatOn, modelService, readRest } from './model-servers.ts';
 
 describe('model swapping on one machine', () => {
   let gw: TestGateway;
@@ -91,13 +91,7 @@ describe('model swapping on one machine', () => {
 
     // Release the stream: it ends, A stops, B starts and answers; then A again for the waiter.
     await fetch(`http://127.0.0.1:${portA}/_release`, { method: 'POST' });
-    let rest = '';
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) break;
-      rest += new TextDecoder().decode(r.value);
-    }
-    assert.match(rest, /\[DONE\]/);
+    assert.match(await readRest(reader), /\[DONE\]/);
     assert.equal(await answer(await forB), 'b says hello');
     assert.equal(await answer(await forA), 'a says hello');
 
@@ -144,14 +138,6 @@ describe('swap fairness: what was queued for the busy model is served before it 
     const text = new TextDecoder().decode((await reader.read()).value);
     return { text, reader };
   };
-  const rest = async (reader: ReadableStreamDefaultReader<Uint8Array>) => {
-    let out = '';
-    for (;;) {
-      const r = await reader.read();
-      if (r.done) return out;
-      out += new TextDecoder().decode(r.value);
-    }
-  };
   const release = () => fetch(`http://127.0.0.1:${portA}/_release`, { method: 'POST' });
 
   test('in flight, then the two queued when the swap was asked, then the swap; a later request waits behind it', async () => {
@@ -173,14 +159,14 @@ describe('swap fairness: what was queued for the busy model is served before it 
 
     // Each queued request is served by the same A, one after the other, before it stops.
     await release();
-    assert.match(await rest(held.reader), /\[DONE\]/);
+    assert.match(await readRest(held.reader), /\[DONE\]/);
     for (const q of [q1, q2]) {
       const served = await firstChunk(await q);
       assert.match(served.text, /"content":"a"/);
       assert.deepEqual([state('a'), state('b')], ['hot', 'starting'], 'A serves it before the swap; B waits');
       assert.equal(events.of('service_stop', 'a').length, 0);
       await release();
-      assert.match(await rest(served.reader), /\[DONE\]/);
+      assert.match(await readRest(served.reader), /\[DONE\]/);
     }
     // Then the swap: B answers; the late request for A restarts A afterwards.
     const b = (await (await forB).json()) as { choices: Array<{ message: { content: string } }> };

@@ -6,27 +6,20 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest } from 'node:http';
-import { after, afterEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { SampleStats, WINDOW } from '../../src/observability/timing.ts';
 import { EventRecorder } from '../helpers/events.ts';
 import { startTestGateway, type TestGateway } from '../helpers/gateway.ts';
-import { fixtureService, readPids, tempDir } from '../helpers/lifecycle.ts';
+import { closedAfterEachTest, fixtureService, readPids } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { type Exposition, parseExposition } from '../helpers/prom-text.ts';
 import { startUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const tmp = tempDir();
-after(() => tmp.cleanup());
-let current: TestGateway | null = null;
-afterEach(async () => {
-  await current?.close();
-  current = null;
-});
+const { tmp, keep } = closedAfterEachTest();
 
 async function gateway(services: Record<string, unknown>, level: 'debug' | 'warn' = 'debug') {
-  const gw = await startTestGateway({ services }, { level });
-  current = gw;
+  const gw = keep(await startTestGateway({ services }, { level }));
   return { gw, events: new EventRecorder(gw.ctx.bus) };
 }
 

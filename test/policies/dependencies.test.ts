@@ -7,12 +7,12 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HestiaError } from '../../src/errors.ts';
 import { configFrom } from '../helpers/gateway.ts';
-import { fixtureService, isAlive, registryPerTest, type TestRegistry } from '../helpers/lifecycle.ts';
+import { closedAfterEachTest, fixtureService, isAlive, type TestRegistry } from '../helpers/lifecycle.ts';
 import { freePort, refusedPort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { policyRegistry, sequence } from './helpers.ts';
 
-const { keep } = registryPerTest();
+const { keep } = closedAfterEachTest();
 
 async function chain(extra: Record<string, Record<string, unknown>> = {}, flags: Record<string, string[]> = {}) {
   const [pa, pb, pc] = [await freePort(), await freePort(), await freePort()];

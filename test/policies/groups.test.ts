@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fixtureService, readPids, registryPerTest, type TestRegistry } from '../helpers/lifecycle.ts';
+import { closedAfterEachTest, fixtureService, readPids, type TestRegistry } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { policyRegistry, sequence } from './helpers.ts';
 
-const { tmp, keep } = registryPerTest();
+const { tmp, keep } = closedAfterEachTest();
 
 function rt(t: TestRegistry, id: string) {
   const s = t.registry.get(id);

@@ -11,12 +11,12 @@ import {
   parseKeepWarmWindow,
   parseKeepWarmWindows,
 } from '../../src/config/keep-warm.ts';
-import { fixtureService, registryPerTest } from '../helpers/lifecycle.ts';
+import { closedAfterEachTest, fixtureService } from '../helpers/lifecycle.ts';
 import { freePort } from '../helpers/net.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { ManualClock, policyRegistry } from './helpers.ts';
 
-const { keep } = registryPerTest();
+const { keep } = closedAfterEachTest();
 
 /** Local time on Monday 5 January 2026 (a Monday), at h:m. */
 const monday = (h: number, m = 0, s = 0) => new Date(2026, 0, 5, h, m, s).getTime();

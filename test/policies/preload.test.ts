@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { configFrom } from '../helpers/gateway.ts';
-import { fixtureService, registryPerTest } from '../helpers/lifecycle.ts';
+import { closedAfterEachTest, fixtureService } from '../helpers/lifecycle.ts';
 import { freePort, refusedPort } from '../helpers/net.ts';
 import { policyRegistry } from './helpers.ts';
 
-const { keep } = registryPerTest();
+const { keep } = closedAfterEachTest();
 
 test('preload services start at boot (dependencies first); a failing preload is recorded, not fatal', async () => {
   const [p1, p2, p3] = [await freePort(), await freePort(), await refusedPort()];

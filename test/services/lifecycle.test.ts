@@ -11,12 +11,12 @@ import { GRANT_BATCH } from '../../src/services/service-runtime.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import {
+  closedAfterEachTest,
   countLines,
   fixtureArgv,
   fixtureService,
   isAlive,
   readPids,
-  registryPerTest,
   startRegistry,
   type TestRegistry,
 } from '../helpers/lifecycle.ts';
@@ -24,7 +24,7 @@ import { freePort } from '../helpers/net.ts';
 import { jsonHandler, startUpstream } from '../helpers/upstream.ts';
 import { waitFor } from '../helpers/wait.ts';
 
-const { tmp, keep } = registryPerTest();
+const { tmp, keep } = closedAfterEachTest();
 function start(services: Record<string, unknown>): TestRegistry {
   return keep(startRegistry(services));
 }
