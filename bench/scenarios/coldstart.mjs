@@ -12,15 +12,13 @@
  *
  * Every repetition uses a fresh gateway so the service really is cold.
  */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHestia } from '../lib/hestia.mjs';
 import { freePort, HOST, httpGet, nowMs, sleep, waitHttp } from '../lib/net.mjs';
-import { adoptPid, isAlive, pinnedArgv } from '../lib/procs.mjs';
+import { adoptPid, isAlive, pinnedArgv, spawnTracked, stopProc } from '../lib/procs.mjs';
 import { median, percentile } from '../lib/stats.mjs';
 
 const CHILD = fileURLToPath(new URL('../upstreams/cold-child.mjs', import.meta.url));
@@ -202,26 +200,21 @@ async function nodeStartupMs(ctx, n = 5) {
   for (let i = 0; i < n; i++) {
     const eventsFile = join(ctx.tmpDir, `startup-${i}.events`);
     const port = await freePort();
-    const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, [
-      CHILD,
-      '--port',
-      String(port),
-      '--pid-file',
-      join(ctx.tmpDir, `startup-${i}.pids`),
-      '--events-file',
-      eventsFile,
-      '--boot-ms',
-      '0',
-    ]);
+    const args = [CHILD, '--port', String(port), '--pid-file', join(ctx.tmpDir, `startup-${i}.pids`)];
+    args.push('--events-file', eventsFile, '--boot-ms', '0');
     const t0 = nowMs();
-    const child = spawn(cmd, args, { stdio: 'ignore' });
+    // Tracked (stopped by PID on failure and Ctrl-C too) and pinned like the gateway's child.
+    const child = spawnTracked(`startup-${i}`, process.execPath, args, { core: ctx.loadCore });
     try {
-      await waitHttp(`http://${HOST}:${port}/health`, { timeoutMs: 10_000, intervalMs: 10 });
+      await waitHttp(`http://${HOST}:${port}/health`, {
+        timeoutMs: 10_000,
+        intervalMs: 10,
+        isDead: () => child.exitInfo !== null,
+      });
       const boot = readEvents(eventsFile).find((e) => e.type === 'boot');
       if (boot) times.push(boot.spawned - t0);
     } finally {
-      child.kill('SIGTERM');
-      await once(child, 'exit');
+      await stopProc(child);
     }
   }
   return median(times);
