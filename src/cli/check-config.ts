@@ -1,4 +1,4 @@
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { maskSecrets } from '../config/mask.ts';
 import { parseCommandArgs } from './args.ts';
 import { type CliIo, loadConfigIn, withDefaults } from './io.ts';
@@ -25,7 +25,9 @@ export async function checkConfigCommand(argv: string[], io: CliIo = withDefault
     return 1;
   }
   for (const w of loaded.warnings) io.stderr.write(`warning: ${w}\n`);
-  io.stdout.write(stringify(maskSecrets(loaded.config)));
+  // noRefs: a value shared by two services is printed at both, not as an alias; skipInvalid:
+  // unset optional fields (undefined) are left out, as in the file.
+  io.stdout.write(dump(maskSecrets(loaded.config), { noRefs: true, skipInvalid: true, lineWidth: -1 }));
   io.stderr.write(`config OK (${loaded.path ?? 'built-in defaults'})\n`);
   return 0;
 }

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { maskSecrets } from '../../src/config/mask.ts';
 import { resolveConfig } from '../../src/config/resolve.ts';
 
 const cfg = (agent: Record<string, unknown> | undefined, machine = 'gpu-box') =>
-  stringify({
+  dump({
     machines: { [machine]: { host: '10.0.0.5', ...(agent ? { agent } : {}) } },
     services: {
       llm: {

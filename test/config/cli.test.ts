@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { load } from 'js-yaml';
 import { runCli } from '../helpers/cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'hestia-cli-'));
@@ -24,7 +24,7 @@ describe('hestia check-config', () => {
     const r = await runCli(['check-config', file], { env: cleanEnv });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stdout.includes('sk-very-secret') && !r.stdout.includes('hunter2') && !r.stdout.includes('tok-123'));
-    const printed = parse(r.stdout) as Record<string, unknown> & { services: Record<string, { queue_size: number }> };
+    const printed = load(r.stdout) as Record<string, unknown> & { services: Record<string, { queue_size: number }> };
     assert.equal(printed.semaphore_api_key, '***');
     assert.equal(printed.services.a!.queue_size, 100, 'defaults are filled in');
     assert.match(r.stderr, /config OK/);
@@ -54,7 +54,7 @@ describe('hestia check-config', () => {
     assert.equal(r.code, 0, r.stderr);
     for (const s of ['url-pw', 'query-tok', 'hf-tok', 'start-tok', 'hdr-tok', 'body-pw'])
       assert.ok(!r.stdout.includes(s), `${s} printed:\n${r.stdout}`);
-    const printed = parse(r.stdout) as {
+    const printed = load(r.stdout) as {
       services: Record<string, { base_url: string; launcher: { env?: object; body?: object } }>;
     };
     assert.equal(printed.services.llm!.base_url, 'http://llm-user:***@127.0.0.1:1/?api_token=***');
@@ -124,7 +124,7 @@ describe('hestia check-config', () => {
     const r = await runCli(['check-config'], { env: cleanEnv, cwd: empty });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /no config file at .*hestia_config\.yml; serving built-in defaults/);
-    const printed = parse(r.stdout) as { services: Record<string, unknown> };
+    const printed = load(r.stdout) as { services: Record<string, unknown> };
     assert.deepEqual(Object.keys(printed.services).sort(), ['demo', 'ollama']);
   });
 

@@ -242,6 +242,45 @@ describe('validation', () => {
     assert.match(m[0]!, /^hestia_config\.yml: invalid YAML: line \d+, column \d+: /);
   });
 
+  test('a key given twice names the line and column of the second one', () => {
+    const text =
+      'services:\n  a:\n    base_url: http://a\n  b:\n    base_url: http://b\n  a:\n    base_url: http://c\n';
+    assert.deepEqual(messages(bad(text)), [
+      'hestia_config.yml: invalid YAML: line 6, column 3: duplicated mapping key',
+    ]);
+  });
+
+  test('a second document, or an unknown tag, is an error; a comment-only file is an empty config', () => {
+    assert.match(messages(bad('services: {}\n---\nserver: {}\n'))[0]!, /invalid YAML: 2 documents/);
+    assert.match(messages(bad('services:\n  a: !custom x\n'))[0]!, /invalid YAML: line 2, column 6: unknown/);
+    const { config } = ok('# nothing here yet\n');
+    assert.deepEqual(Object.keys(config.services), ['ollama']);
+  });
+
+  test('YAML 1.2 core: yes/no are strings, anchors work, << is an unknown key', () => {
+    const { config, warnings } = ok(
+      [
+        'services:',
+        '  a: &svc',
+        '    base_url: http://a:1',
+        '    idle_timeout_ms: 0x10',
+        '  b: *svc',
+        '  c:',
+        '    <<: *svc',
+        '    base_url: http://c:1',
+        'webhooks:',
+        '  - url: http://hook',
+        '    events: [service_ready]',
+        '    headers: { X-Flag: yes }',
+      ].join('\n'),
+    );
+    assert.equal(config.services.a!.idle_timeout_ms, 16);
+    assert.equal(config.services.b!.base_url, 'http://a:1');
+    assert.equal(config.services.c!.idle_timeout_ms, 0, 'the merge key did not merge');
+    assert.deepEqual(config.webhooks[0]!.headers, { 'X-Flag': 'yes' });
+    assert.deepEqual(warnings, ['hestia_config.yml: services.c.<<: unknown key (ignored)']);
+  });
+
   test('a document that is not a mapping is rejected', () => {
     assert.match(messages(bad('- a\n- b\n'))[0]!, /must be a mapping/);
   });

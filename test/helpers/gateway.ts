@@ -3,7 +3,7 @@
  * config object, with logs captured in memory (so tests can grep them).
  */
 import { Writable } from 'node:stream';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { resolveConfig } from '../../src/config/resolve.ts';
 import { type Config, serverSchema } from '../../src/config/schema.ts';
 import { type Gateway, startGateway } from '../../src/main.ts';
@@ -18,7 +18,7 @@ export interface TestGateway extends Gateway {
 }
 
 export function configFrom(yamlOrObject: string | Record<string, unknown>, env: Record<string, string> = {}): Config {
-  const text = typeof yamlOrObject === 'string' ? yamlOrObject : stringify(yamlOrObject);
+  const text = typeof yamlOrObject === 'string' ? yamlOrObject : dump(yamlOrObject);
   const r = resolveConfig(text, env, { file: '<test>' });
   if (!r.ok) throw new Error(`test config invalid: ${r.issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`);
   return r.config;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, afterEach, test } from 'node:test';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { generateApiKey } from '../../src/auth/api-keys.ts';
 import { hashPassword } from '../../src/auth/password.ts';
 import { HESTIA_BIN } from '../helpers/cli.ts';
@@ -149,7 +149,7 @@ async function serve(env: Record<string, string>, waitFor: (l: Line) => boolean)
 
 test('`hestia serve` logs JSON lines on stdout at the level of HESTIA_LOG_LEVEL', async () => {
   const cfg = tmp.path('level.yml');
-  writeFileSync(cfg, stringify({ services: { a: { base_url: 'http://127.0.0.1:9' } } }));
+  writeFileSync(cfg, dump({ services: { a: { base_url: 'http://127.0.0.1:9' } } }));
   const env = { HESTIA_CONFIG_PATH: cfg, HESTIA_DB_PATH: tmp.path('level.db') };
 
   const quiet = await serve({ ...env, HESTIA_LOG_LEVEL: 'warn' }, (l) => l.event_type === 'auth_disabled');
@@ -193,7 +193,7 @@ test('secrets never reach the log: keys, Authorization, cookies, passwords, conf
   const cfg = tmp.path('secrets.yml');
   writeFileSync(
     cfg,
-    stringify({
+    dump({
       semaphore_base_url: 'http://127.0.0.1:9',
       semaphore_api_key: secrets.semaphoreKey,
       semaphore_password: secrets.semaphorePassword,

@@ -8,7 +8,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 import { Store } from '../../src/store/store.ts';
 import { HESTIA_BIN } from '../helpers/cli.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
@@ -27,7 +27,7 @@ after(() => {
 /** Start `hestia serve` as a real process; resolves with its URL once it listens. */
 async function serveProcess(config: Record<string, unknown>, db: string) {
   const file = tmp.path(`config-${spawned.length}.yml`);
-  writeFileSync(file, stringify(config));
+  writeFileSync(file, dump(config));
   const child = spawn(process.execPath, [HESTIA_BIN, 'serve'], {
     env: { ...process.env, HESTIA_CONFIG_PATH: file, HESTIA_DB_PATH: db, HESTIA_PORT: '0', HESTIA_HOST: '127.0.0.1' },
     stdio: ['pipe', 'pipe', 'pipe'],

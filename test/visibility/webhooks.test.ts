@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { parse } from 'yaml';
+import { load } from 'js-yaml';
 import { formatIssue, resolveConfig } from '../../src/config/resolve.ts';
 import { runCli } from '../helpers/cli.ts';
 import { EventRecorder } from '../helpers/events.ts';
@@ -253,7 +253,7 @@ describe('webhooks: config', () => {
     const r = await runCli(['check-config', file], { env: cleanEnv });
     assert.equal(r.code, 0, r.stderr);
     assert.ok(!r.stdout.includes('gotify-abc') && !r.stdout.includes('plain-value-9'), r.stdout);
-    const printed = parse(r.stdout) as { webhooks: Array<{ headers: Record<string, string>; url: string }> };
+    const printed = load(r.stdout) as { webhooks: Array<{ headers: Record<string, string>; url: string }> };
     assert.deepEqual(printed.webhooks[0]!.headers, { 'X-Gotify-Token': '***', 'X-Plain': '***' });
     assert.equal(printed.webhooks[0]!.url, 'https://hooks.example/h');
   });
