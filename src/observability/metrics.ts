@@ -217,7 +217,7 @@ export class ServiceSeries {
  */
 export interface ServiceGaugeSource {
   ids(): readonly string[];
-  get(id: string): { status(): { state: ServiceState; inflight: number; queuePending: number } } | undefined;
+  get(id: string): { load(): ServiceGauges } | undefined;
 }
 
 export interface MetricsSources {
@@ -558,8 +558,7 @@ export class GatewayMetrics implements ProxyObserver {
     for (const id of lookup.ids()) {
       const svc = lookup.get(id);
       if (!svc) continue;
-      const st = svc.status();
-      out.set(id, { state: st.state, inflight: st.inflight, queued: st.queuePending });
+      out.set(id, svc.load());
     }
     return out;
   }

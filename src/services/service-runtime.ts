@@ -461,6 +461,10 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
     return this.outputRing;
   }
 
+  load(): { state: ServiceState; inflight: number; queued: number } {
+    return { state: this._state, inflight: this.inflight, queued: this.queue.length };
+  }
+
   status(): ServiceStatus {
     const now = Date.now();
     const automation = (this.handleLauncher ?? this.launcher).statusInfo?.();

@@ -115,6 +115,8 @@ export interface ServiceHandle {
    */
   acquire(opts?: AcquireOptions): Promise<Lease>;
   status(): ServiceStatus;
+  /** The three gauges of status(), without building it (a scrape reads every service's). */
+  load(): { state: ServiceState; inflight: number; queued: number };
   /**
    * Begin a start without waiting for it (POST /v1/services/{id}/start, the waiting page).
    * Returns false when the service is already starting or hot (→ 409), true when a start began.
