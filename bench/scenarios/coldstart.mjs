@@ -10,7 +10,12 @@
  *   once its probe succeeded;
  * - extra latency after readiness: per request, client completion time minus `ready`, p50/p99.
  *
- * Every repetition uses a fresh gateway so the service really is cold.
+ * Every repetition uses a fresh gateway and measures two starts in it: the first after its boot,
+ * and a later one (the service stopped through the API, then the same burst again), which is
+ * what a gateway that has been up a while pays. The gateway's share is taken from its own
+ * clock for the launch (`service_ready`'s `launchAfterMs` + `launchTookMs`: start begun → the
+ * spawn returned) and from the child's side for noticing readiness (first health 2xx → first
+ * forwarded request).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import http from 'node:http';
@@ -85,33 +90,59 @@ export async function runColdStartOnce(ctx, rep, root) {
     core: ctx.gatewayCore,
     ...(root ? { root, base: true } : {}),
   });
-  let results;
-  let childEvents = [];
+  const starts = [];
   let launches = [];
   try {
-    const tStart = nowMs();
-    results = await burst(`${gw.url}/services/cold/work`, opts.coldN, 70_000);
-    const tDone = nowMs();
-    // When the gateway began the start (its `service_start` event, ms resolution): the launch
-    // share is measured from there, not from the client's burst, which takes a while to open.
-    let startEventTs = null;
-    try {
-      const ev = JSON.parse((await httpGet(`${gw.url}/v1/events?service=cold&limit=100`)).body.toString('utf8'));
-      startEventTs = ev.events?.find((e) => e.type === 'service_start')?.ts ?? null;
-    } catch {
-      /* no events: the share is not reported */
-    }
-    launches = readPids(pidFile);
-    for (const pid of launches) adoptPid(pid); // killed at cleanup if the gateway leaves it behind
-    if (launches.length > 0) {
-      try {
-        await httpGet(`http://${HOST}:${port}/__flush`, { timeoutMs: 2000 });
-      } catch {
-        /* child gone: arrivals unknown */
+    // Two starts per gateway: the first after its boot (nothing has run in it yet), then a
+    // later one (stopped through the API, started again by the same burst), which is what a
+    // gateway that has been up a while pays.
+    for (const which of ['first', 'later']) {
+      if (which === 'later') {
+        await httpPost(`${gw.url}/v1/services/cold/stop`);
+        await waitCold(gw.url);
       }
+      const tStart = nowMs();
+      const results = await burst(`${gw.url}/services/cold/work`, opts.coldN, 70_000);
+      const tDone = nowMs();
+      // When the gateway began this start (its latest `service_start` event, ms resolution), and
+      // its own clock of the start's phases (`service_ready`: launchAfterMs, launchTookMs).
+      let startEventTs = null;
+      let phases = null;
+      try {
+        const ev = JSON.parse((await httpGet(`${gw.url}/v1/events?service=cold&limit=100`)).body.toString('utf8'));
+        const latest = (type) => (ev.events ?? []).filter((e) => e.type === type).sort((a, b) => b.id - a.id)[0];
+        startEventTs = latest('service_start')?.ts ?? null;
+        phases = latest('service_ready')?.details ?? null;
+      } catch {
+        /* no events: the share is not reported */
+      }
+      launches = readPids(pidFile);
+      for (const pid of launches) adoptPid(pid); // killed at cleanup if the gateway leaves it behind
+      const pid = launches.at(-1);
+      if (pid !== undefined) {
+        try {
+          await httpGet(`http://${HOST}:${port}/__flush`, { timeoutMs: 2000 });
+        } catch {
+          /* child gone: arrivals unknown */
+        }
+      }
+      // This start's child only (the first start's child wrote to the same file).
+      const childEvents = readEvents(eventsFile).filter((e) => e.pid === pid);
+      starts.push({
+        start: which,
+        ...analyse({
+          results,
+          childEvents,
+          launches: launches.slice(starts.length),
+          tStart,
+          tDone,
+          opts,
+          startEventTs,
+          phases,
+        }),
+      });
     }
-    childEvents = readEvents(eventsFile);
-    return analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs });
+    return starts;
   } finally {
     await gw.stop();
     await sleep(100);
@@ -120,6 +151,29 @@ export async function runColdStartOnce(ctx, rep, root) {
       ctx.log(`  note: the gateway left cold child(ren) ${leftRunning.join(',')} running after stop`);
     ctx.coldLeftRunning = (ctx.coldLeftRunning ?? 0) + leftRunning.length;
   }
+}
+
+/** POST with an empty body (the stop API); the answer is not needed. */
+function httpPost(url) {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: 'POST' }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Until the service is cold again (its child stopped), polling its status. */
+async function waitCold(base) {
+  const deadline = nowMs() + 15_000;
+  while (nowMs() < deadline) {
+    const r = await httpGet(`${base}/v1/services/cold/status`);
+    if (JSON.parse(r.body.toString('utf8')).state === 'cold') return;
+    await sleep(20);
+  }
+  throw new Error('the cold service did not stop within 15 s');
 }
 
 function readPids(file) {
@@ -134,7 +188,7 @@ function readEvents(file) {
     .map((l) => JSON.parse(l));
 }
 
-function analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs }) {
+function analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs, phases }) {
   const ev = (type) => childEvents.find((e) => e.type === type);
   const ready = ev('ready')?.t ?? null;
   const health2xx = ev('health_2xx')?.t ?? null;
@@ -169,13 +223,18 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts, startEve
     clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
     launcher: 'process',
     launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
+    launchAfterMs: phases?.launchAfterMs ?? null,
+    launchTookMs: phases?.launchTookMs ?? null,
     // The gateway's share of the cold start: its start began (`service_start`) → the child
     // process started (the launch), and the child's first 2xx to a probe → the first forwarded
     // request (noticing readiness).
     startToSpawnMs: spawned !== null && startEventTs !== null ? spawned - startEventTs : null,
+    // The gateway's own clock: start begun → the launcher's spawn returned (the child exists).
+    startToLaunchedMs:
+      phases?.launchAfterMs != null && phases?.launchTookMs != null ? phases.launchAfterMs + phases.launchTookMs : null,
     gatewayShareMs:
-      spawned !== null && startEventTs !== null && health2xx !== null && firstReq !== null
-        ? spawned - startEventTs + (firstReq - health2xx)
+      phases?.launchAfterMs != null && phases?.launchTookMs != null && health2xx !== null && firstReq !== null
+        ? phases.launchAfterMs + phases.launchTookMs + (firstReq - health2xx)
         : null,
     readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
     health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,
@@ -228,22 +287,22 @@ export async function runColdStart(ctx) {
   const gateways = ctx.opts.baseRoot ? ['hestia', 'base'] : ['hestia'];
   for (let rep = 0; rep < ctx.opts.coldRepeats; rep++) {
     for (const gateway of rep % 2 === 0 ? gateways : [...gateways].reverse())
-      reps.push(await runOne(ctx, rep, gateway));
+      reps.push(...(await runOne(ctx, rep, gateway)));
   }
   return { reps, nodeStartupMs: startupMs };
 }
 
 async function runOne(ctx, rep, gateway) {
-  const r = {
-    gateway,
-    ...(await runColdStartOnce(ctx, rep, gateway === 'base' ? ctx.opts.baseRoot : undefined)),
-  };
-  ctx.log(
-    `  cold start ${rep + 1}/${ctx.opts.coldRepeats} ${gateway}: launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
-      `ready→first forward ${r.readyToFirstForwardMs?.toFixed(1)} ms, extra after ready p50 ` +
-      `${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms, ` +
-      `upstream connections ${r.upstreamConnections}, slow client connects ${r.clientConnectsDelayed}` +
-      (Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''),
-  );
-  return r;
+  const starts = await runColdStartOnce(ctx, rep, gateway === 'base' ? ctx.opts.baseRoot : undefined);
+  for (const r of starts) {
+    ctx.log(
+      `  cold start ${rep + 1}/${ctx.opts.coldRepeats} ${gateway} (${r.start}): launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
+        `start→launch call ${r.launchAfterMs} ms, launch call ${r.launchTookMs} ms, ` +
+        `health 2xx→first forward ${r.health2xxToFirstForwardMs?.toFixed(1)} ms, share ${r.gatewayShareMs?.toFixed(1)} ms, ` +
+        `extra after ready p50 ${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms, ` +
+        `upstream connections ${r.upstreamConnections}, slow client connects ${r.clientConnectsDelayed}` +
+        (Object.keys(r.errors).length ? `, errors ${JSON.stringify(r.errors)}` : ''),
+    );
+  }
+  return starts.map((r) => ({ gateway, ...r }));
 }

@@ -36,6 +36,12 @@ export interface Started {
   launcher: Launcher;
   machine: PlacedMachine;
   vars: TemplateVars;
+  /**
+   * When (performance.now()) the launcher was called and when its launch returned (the process
+   * spawned, the container started, the job submitted): the start's phases in `service_ready`.
+   * Absent when nothing was launched (a resume, an adopted stranger).
+   */
+  launchedAt?: { called: number; returned: number };
 }
 
 export interface LaunchHost {
@@ -188,9 +194,12 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
         await portCheck.connectIssued;
       }
     }
+    const called = performance.now();
     const launching = launcher.start(ctx);
+    let returned = called;
     try {
       handle = await Promise.race([launching, aborted]);
+      returned = performance.now();
     } catch (err) {
       // A launcher that finishes after we gave up still gets its launch undone.
       launching.then((h) => stopQuietly(launcher, h, cleanupCtx())).catch(() => {});
@@ -235,7 +244,7 @@ async function attemptOn(host: LaunchHost, machine: PlacedMachine, startSignal: 
       exitedEarly,
       aborted,
     ]);
-    return { handle, launcher, machine, vars };
+    return { handle, launcher, machine, vars, launchedAt: { called, returned } };
   } catch (err) {
     ac.abort(err);
     if (handle) await stopQuietly(launcher, handle, cleanupCtx());

@@ -84,6 +84,30 @@ test('queue overflow answers 503 HESTIA_QUEUE_FULL with Retry-After; the deadlin
   writeFileSync(gate, '');
 });
 
+test("service_ready says where the start's time went: before the launch, in it, and until ready", async () => {
+  const port = await freePort();
+  // The child waits 300 ms before listening: that time belongs to readyAfterMs only.
+  const { gw, events } = await gateway({ svc: fixtureService(port, ['--boot-ms', '300']) });
+  const res = await fetch(`${gw.url}/services/svc/x`);
+  assert.equal(res.status, 200);
+  await res.arrayBuffer();
+  const d = (await events.nth('service_ready', 1)).details;
+  for (const k of ['coldStartMs', 'launchAfterMs', 'launchTookMs', 'readyAfterMs'])
+    assert.equal(typeof d[k], 'number', `${k} is a number`);
+  const num = (k: string) => d[k] as number;
+  const [all, before, inLaunch, untilReady] = [
+    num('coldStartMs'),
+    num('launchAfterMs'),
+    num('launchTookMs'),
+    num('readyAfterMs'),
+  ];
+  assert.ok(before >= 0 && inLaunch > 0, `launchAfterMs ${before}, launchTookMs ${inLaunch}`);
+  assert.ok(untilReady >= 300, `readyAfterMs ${untilReady} holds the child's 300 ms boot`);
+  assert.ok(before < 300 && inLaunch < 300, 'the boot is not counted before or in the launch');
+  // coldStartMs is whole milliseconds of the wall clock; the phases, a monotonic clock.
+  assert.ok(Math.abs(before + inLaunch + untilReady - all) <= 2, `phases add up to ${all} ms`);
+});
+
 test('a client that disconnects while queued leaves the queue; the start goes on', async () => {
   const port = await freePort();
   const gate = tmp.path('e2e-abort.gate');

@@ -3,7 +3,9 @@
  * (test/fixtures/lifecycle-upstream.mjs) and real HTTP upstreams on 127.0.0.1.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HestiaError } from '../../src/errors.ts';
@@ -417,6 +419,43 @@ test('a cold start grants its queue in arrival order, in batches, each lease cou
   for (const l of leases) l.release();
   for (const l of leases) l.release(); // extra releases are ignored
   assert.equal(s.status().inflight, 0);
+});
+
+test("a cold start's second batch waits for the event loop's I/O: the first batch's sockets are served first", async () => {
+  // A connected pair of real sockets. Data written on one end right after the first batch is
+  // granted is readable on the other at the loop's next poll phase: the second batch must not
+  // have been granted by then (it used to run in the check phase before that poll).
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  const [[peer]] = await Promise.all([once(server, 'connection') as Promise<[Socket]>, once(client, 'connect')]);
+  // Ready when the health probe's answer arrives: an I/O callback, as in a real cold start (a
+  // ready by timer would leave the loop's poll phase between it and the check phase).
+  const up = await startUpstream();
+  try {
+    const n = GRANT_BATCH * 2 + 1;
+    const t = start({ svc: { base_url: up.url, health_url: `${up.url}/health`, queue_size: 100 } });
+    const s = svc(t);
+    let granted = 0;
+    const readAt = new Promise<number>((resolve) => peer.once('data', () => resolve(granted)));
+    const waiters = Array.from({ length: n }, (_, i) =>
+      s.acquire().then((lease) => {
+        granted++;
+        if (i === 0) client.write('x');
+        return lease;
+      }),
+    );
+    assert.equal(await readAt, GRANT_BATCH, 'only the first batch was granted when the I/O was served');
+    const leases = await Promise.all(waiters);
+    assert.equal(granted, n);
+    for (const l of leases) l.release();
+  } finally {
+    client.destroy();
+    peer.destroy();
+    server.close();
+    await up.close();
+  }
 });
 
 test('max_concurrency: requests beyond it wait in the queue and get the released slot in order', async () => {
