@@ -82,8 +82,8 @@ Scenarios (all by default; --quick: ${QUICK_SCENARIOS.join(',')}):
   swap         two models that do not fit together, alternating clients: swaps, waits, and the
                gateway's overhead per swap (old model's exit → new model's first request, minus
                the new model's own start)
-  coldstart    1,000 concurrent requests on a cold process service, per launcher type:
-               launches, answers, readiness → first forward
+  coldstart    1,000 concurrent requests on a cold service, per launcher type (process, ssh,
+               docker): launches, answers, the gateway's share, readiness → first forward
   idle         CPU of a gateway with 20 idle services
 
 Options:
@@ -96,6 +96,8 @@ Options:
   --concurrency list   default 1,32,256
   --bodies list        small,64k
   --cold-n N           concurrent requests in the cold-start burst (1000)
+  --cold-launchers L   launcher legs of the cold start (process,ssh,docker; ssh and docker
+                       need scripts/ci/setup-backends.sh, and are left out with a note without)
   --profile-body B     the body the profile scenario asks for: small (default) or 64k
   --transfer-mib N     size of each large transfer (1024)
   --service-counts l   services configured per gateway in the services scenario (${DEFAULT_SERVICE_COUNTS.join(',')})
@@ -127,6 +129,7 @@ function parseOptions(argv) {
       concurrency: { type: 'string' },
       bodies: { type: 'string' },
       'cold-n': { type: 'string' },
+      'cold-launchers': { type: 'string' },
       'profile-body': { type: 'string' },
       'transfer-mib': { type: 'string' },
       'service-counts': { type: 'string' },
@@ -174,6 +177,8 @@ function parseOptions(argv) {
     sseRepeats: q ? 3 : 10,
     coldN: int(values['cold-n'], 1000),
     coldRepeats: q ? 1 : 3,
+    // Launcher legs of the cold-start scenario; ssh and docker run when their back ends are up.
+    coldLaunchers: list(values['cold-launchers'], ['process', 'ssh', 'docker']),
     coldBootMs: 500,
     coldHealthIntervalMs: 50,
     transferMiB: int(values['transfer-mib'], 1024),

@@ -17,9 +17,9 @@
  * spawn returned) and from the child's side for noticing readiness (first health 2xx → first
  * forwarded request).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import http from 'node:http';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startHestia } from '../lib/hestia.mjs';
 import { freePort, HOST, httpGet, nowMs, sleep, waitHttp } from '../lib/net.mjs';
@@ -27,6 +27,12 @@ import { adoptPid, isAlive, pinnedArgv, spawnTracked, stopProc } from '../lib/pr
 import { median, percentile } from '../lib/stats.mjs';
 
 const CHILD = fileURLToPath(new URL('../upstreams/cold-child.mjs', import.meta.url));
+// The real back ends of scripts/ci/setup-backends.sh, for the ssh and docker legs.
+const CI_DIR = process.env.HESTIA_CI_DIR ?? '/tmp/hestia-ci';
+const SSH_DIR = join(CI_DIR, 'ssh');
+const SSH_PORT = 2222;
+const PODMAN_SOCK = join(CI_DIR, 'podman.sock');
+const BUSYBOX_IMAGE = 'localhost/hestia-busybox:latest';
 
 function burst(url, n, timeoutMs) {
   // One connection per request, all opened at once: the worst case for the queue.
@@ -49,27 +55,150 @@ function burst(url, n, timeoutMs) {
   return Promise.all(Array.from({ length: n }, one)).finally(() => agent.destroy());
 }
 
+/**
+ * The `cold` service's launcher for one leg: how the same child is started.
+ * - `process`: the gateway spawns it (pinned to the load core with taskset, which execs).
+ * - `ssh`: the gateway runs it over ssh on machine `box` = this host's sshd (scripts/ci), detached.
+ * - `docker`: the gateway starts an existing Podman container (created here over the Docker
+ *   API) that runs the host's node binary and the child from bind mounts, on the host network.
+ * Returns the launcher block, machines to add, and `cleanup()` for what was created here.
+ */
+async function launcherLeg(kind, ctx, argv) {
+  if (kind === 'process') {
+    const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, argv);
+    return { launcher: { type: 'process', command: [cmd, ...args], stop_timeout_ms: 3000 }, cleanup: async () => {} };
+  }
+  if (kind === 'ssh') {
+    const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, argv);
+    const line = [cmd, ...args].map(shellQuote).join(' ');
+    const pidFile = argv[argv.indexOf('--pid-file') + 1];
+    return {
+      launcher: {
+        type: 'ssh',
+        machine: 'box',
+        command: `setsid nohup ${line} </dev/null >/dev/null 2>&1 &`,
+        stop_command: `kill $(tail -n 1 ${shellQuote(pidFile)})`,
+      },
+      machines: {
+        box: {
+          host: HOST,
+          ssh: {
+            port: SSH_PORT,
+            identity_file: join(SSH_DIR, 'client_key'),
+            known_hosts: join(SSH_DIR, 'known_hosts'),
+          },
+        },
+      },
+      cleanup: async () => {},
+    };
+  }
+  if (kind === 'docker') {
+    const name = `hestia-bench-cold-${process.pid}-${legSeq++}`;
+    const node = realpathSync(process.execPath);
+    const binds = [
+      `${node}:/usr/local/bin/node:ro`,
+      '/usr/lib/x86_64-linux-gnu:/lib/x86_64-linux-gnu:ro',
+      '/usr/lib64:/lib64:ro',
+      `${dirname(CHILD)}:${dirname(CHILD)}:ro`,
+      `${ctx.tmpDir}:${ctx.tmpDir}`,
+    ];
+    const created = await dockerApi('POST', `/containers/create?name=${name}`, {
+      Image: BUSYBOX_IMAGE,
+      Cmd: ['/usr/local/bin/node', ...argv],
+      HostConfig: {
+        NetworkMode: 'host',
+        Init: true,
+        Binds: binds,
+        ...(ctx.loadCore !== undefined && ctx.loadCore !== null ? { CpusetCpus: String(ctx.loadCore) } : {}),
+      },
+    });
+    if (created.status !== 201)
+      throw new Error(`podman: cannot create ${name}: HTTP ${created.status} ${created.body}`);
+    return {
+      launcher: { type: 'docker', container: name, socket: PODMAN_SOCK, stop_timeout_s: 3 },
+      cleanup: async () => {
+        await dockerApi('DELETE', `/containers/${name}?force=true`).catch(() => {});
+      },
+      // PIDs in the file are the container's own namespace: never signalled from here.
+      foreignPids: true,
+    };
+  }
+  throw new Error(`unknown cold-start launcher leg '${kind}'`);
+}
+let legSeq = 0;
+
+const shellQuote = (s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${String(s).replaceAll("'", "'\\''")}'`);
+
+/** One Docker Engine API call over the Podman socket; the answer's status and body text. */
+function dockerApi(method, path, body) {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? null : Buffer.from(JSON.stringify(body));
+    const req = http.request(
+      {
+        socketPath: PODMAN_SOCK,
+        method,
+        path,
+        headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode, body: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.setTimeout(30_000, () => req.destroy(new Error('podman API timeout')));
+    req.on('error', reject);
+    req.end(data ?? undefined);
+  });
+}
+
+/**
+ * Which launcher legs can run here: `process` always; `ssh` and `docker` when the back ends of
+ * scripts/ci/setup-backends.sh are up (sshd's key and pid, Podman's API answering `_ping`).
+ * Returns the legs and, for each one left out, why.
+ */
+export async function availableColdLaunchers(wanted) {
+  const legs = [];
+  const skipped = [];
+  for (const kind of wanted) {
+    if (kind === 'ssh' && !(existsSync(join(SSH_DIR, 'client_key')) && pidAlive(join(SSH_DIR, 'sshd.pid')))) {
+      skipped.push(`ssh: no sshd from scripts/ci/setup-sshd.sh (${SSH_DIR})`);
+      continue;
+    }
+    if (kind === 'docker') {
+      const ping = existsSync(PODMAN_SOCK) ? await dockerApi('GET', '/_ping').catch(() => null) : null;
+      if (ping?.body !== 'OK') {
+        skipped.push(`docker: no Podman API from scripts/ci/setup-podman.sh (${PODMAN_SOCK})`);
+        continue;
+      }
+    }
+    legs.push(kind);
+  }
+  return { legs, skipped };
+}
+
+function pidAlive(file) {
+  try {
+    return isAlive(Number(readFileSync(file, 'utf8').trim()));
+  } catch {
+    return false;
+  }
+}
+
 /** `root`: another checkout (the --base-root leg); default the gateway under test. */
-export async function runColdStartOnce(ctx, rep, root) {
+export async function runColdStartOnce(ctx, rep, root, kind = 'process') {
   const { opts, tmpDir } = ctx;
-  const tag = root ? `base-${rep}` : String(rep);
+  const tag = `${kind}-${root ? `base-${rep}` : String(rep)}`;
   const port = await freePort();
   const pidFile = join(tmpDir, `cold-${tag}.pids`);
   const eventsFile = join(tmpDir, `cold-${tag}.events`);
   // The child runs on the load/upstream core, like every upstream here (taskset execs, so the
   // PID the launcher sees is the child's own).
-  const [cmd, args] = pinnedArgv(ctx.loadCore, process.execPath, [
-    CHILD,
-    '--port',
-    String(port),
-    '--pid-file',
-    pidFile,
-    '--events-file',
-    eventsFile,
-    '--boot-ms',
-    String(opts.coldBootMs),
-  ]);
+  const argv = [CHILD, '--port', String(port), '--pid-file', pidFile, '--events-file', eventsFile];
+  argv.push('--boot-ms', String(opts.coldBootMs));
+  const leg = await launcherLeg(kind, ctx, argv);
   const config = {
+    ...(leg.machines ? { machines: leg.machines } : {}),
     services: {
       cold: {
         base_url: `http://${HOST}:${port}`,
@@ -79,17 +208,23 @@ export async function runColdStartOnce(ctx, rep, root) {
         queue_size: opts.coldN * 2,
         request_timeout_seconds: 60,
         start_timeout_ms: 30_000,
-        launcher: { type: 'process', command: [cmd, ...args], stop_timeout_ms: 3000 },
+        launcher: leg.launcher,
       },
     },
   };
-  const gw = await startHestia({
-    name: `cold-${tag}`,
-    config,
-    tmpDir,
-    core: ctx.gatewayCore,
-    ...(root ? { root, base: true } : {}),
-  });
+  let gw;
+  try {
+    gw = await startHestia({
+      name: `cold-${tag}`,
+      config,
+      tmpDir,
+      core: ctx.gatewayCore,
+      ...(root ? { root, base: true } : {}),
+    });
+  } catch (err) {
+    await leg.cleanup();
+    throw err;
+  }
   const starts = [];
   let launches = [];
   try {
@@ -117,20 +252,25 @@ export async function runColdStartOnce(ctx, rep, root) {
         /* no events: the share is not reported */
       }
       launches = readPids(pidFile);
-      for (const pid of launches) adoptPid(pid); // killed at cleanup if the gateway leaves it behind
-      const pid = launches.at(-1);
-      if (pid !== undefined) {
+      // Killed at cleanup if the gateway leaves it behind (not a container's: its own PIDs).
+      if (!leg.foreignPids) for (const pid of launches) adoptPid(pid);
+      if (launches.length > starts.length) {
         try {
           await httpGet(`http://${HOST}:${port}/__flush`, { timeoutMs: 2000 });
         } catch {
           /* child gone: arrivals unknown */
         }
       }
-      // This start's child only (the first start's child wrote to the same file).
-      const childEvents = readEvents(eventsFile).filter((e) => e.pid === pid);
+      // This start's child only: the events since the last `boot` (the first start's child
+      // wrote to the same file; PIDs do not tell them apart in a container).
+      const all = readEvents(eventsFile);
+      const lastBoot = all.findLastIndex((e) => e.type === 'boot');
+      const childEvents = lastBoot < 0 ? [] : all.slice(lastBoot);
       starts.push({
         start: which,
+        launcher: kind,
         ...analyse({
+          kind,
           results,
           childEvents,
           launches: launches.slice(starts.length),
@@ -145,8 +285,9 @@ export async function runColdStartOnce(ctx, rep, root) {
     return starts;
   } finally {
     await gw.stop();
+    await leg.cleanup();
     await sleep(100);
-    const leftRunning = launches.filter(isAlive);
+    const leftRunning = leg.foreignPids ? [] : launches.filter(isAlive);
     if (leftRunning.length)
       ctx.log(`  note: the gateway left cold child(ren) ${leftRunning.join(',')} running after stop`);
     ctx.coldLeftRunning = (ctx.coldLeftRunning ?? 0) + leftRunning.length;
@@ -188,7 +329,7 @@ function readEvents(file) {
     .map((l) => JSON.parse(l));
 }
 
-function analyse({ results, childEvents, launches, tStart, tDone, opts, startEventTs, phases }) {
+function analyse({ kind, results, childEvents, launches, tStart, tDone, opts, startEventTs, phases }) {
   const ev = (type) => childEvents.find((e) => e.type === type);
   const ready = ev('ready')?.t ?? null;
   const health2xx = ev('health_2xx')?.t ?? null;
@@ -221,7 +362,6 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts, startEve
     health2xxToFirstUpstreamConnMs: firstUpstreamConn !== undefined ? firstUpstreamConn - health2xx : null,
     // Clients whose connection to the gateway took ≥ 900 ms: SYN retried after a full backlog.
     clientConnectsDelayed: results.filter((r) => r.connectMs !== null && r.connectMs >= 900).length,
-    launcher: 'process',
     launchAfterFirstRequestMs: boot !== null ? boot - tStart : null,
     launchAfterMs: phases?.launchAfterMs ?? null,
     launchTookMs: phases?.launchTookMs ?? null,
@@ -232,9 +372,12 @@ function analyse({ results, childEvents, launches, tStart, tDone, opts, startEve
     // The gateway's own clock: start begun → the launcher's spawn returned (the child exists).
     startToLaunchedMs:
       phases?.launchAfterMs != null && phases?.launchTookMs != null ? phases.launchAfterMs + phases.launchTookMs : null,
+    // The gateway's share: start begun → launcher called, plus the launch call itself for
+    // `process` (the gateway's own fork/exec; for ssh and docker that call is the back end's
+    // work: the ssh session, Podman's container start), plus noticing readiness.
     gatewayShareMs:
       phases?.launchAfterMs != null && phases?.launchTookMs != null && health2xx !== null && firstReq !== null
-        ? phases.launchAfterMs + phases.launchTookMs + (firstReq - health2xx)
+        ? phases.launchAfterMs + (kind === 'process' ? phases.launchTookMs : 0) + (firstReq - health2xx)
         : null,
     readyToFirstForwardMs: ready !== null && firstReq !== null ? firstReq - ready : null,
     health2xxToFirstForwardMs: health2xx !== null && firstReq !== null ? firstReq - health2xx : null,
@@ -282,21 +425,24 @@ async function nodeStartupMs(ctx, n = 5) {
 export async function runColdStart(ctx) {
   const startupMs = await nodeStartupMs(ctx);
   ctx.log(`  node start-up (spawn from a small parent → the child's clock origin): ${startupMs?.toFixed(1)} ms`);
+  const { legs, skipped } = await availableColdLaunchers(ctx.opts.coldLaunchers);
+  for (const why of skipped) ctx.log(`  launcher leg left out: ${why}`);
   const reps = [];
   // With --base-root, each repetition runs both gateways, the order alternating.
   const gateways = ctx.opts.baseRoot ? ['hestia', 'base'] : ['hestia'];
-  for (let rep = 0; rep < ctx.opts.coldRepeats; rep++) {
-    for (const gateway of rep % 2 === 0 ? gateways : [...gateways].reverse())
-      reps.push(...(await runOne(ctx, rep, gateway)));
-  }
-  return { reps, nodeStartupMs: startupMs };
+  for (const kind of legs)
+    for (let rep = 0; rep < ctx.opts.coldRepeats; rep++) {
+      for (const gateway of rep % 2 === 0 ? gateways : [...gateways].reverse())
+        reps.push(...(await runOne(ctx, rep, gateway, kind)));
+    }
+  return { reps, nodeStartupMs: startupMs, skippedLaunchers: skipped };
 }
 
-async function runOne(ctx, rep, gateway) {
-  const starts = await runColdStartOnce(ctx, rep, gateway === 'base' ? ctx.opts.baseRoot : undefined);
+async function runOne(ctx, rep, gateway, kind) {
+  const starts = await runColdStartOnce(ctx, rep, gateway === 'base' ? ctx.opts.baseRoot : undefined, kind);
   for (const r of starts) {
     ctx.log(
-      `  cold start ${rep + 1}/${ctx.opts.coldRepeats} ${gateway} (${r.start}): launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
+      `  cold start ${kind} ${rep + 1}/${ctx.opts.coldRepeats} ${gateway} (${r.start}): launches ${r.launches}, 200s ${r.ok200}/${r.n}, ` +
         `start→launch call ${r.launchAfterMs} ms, launch call ${r.launchTookMs} ms, ` +
         `health 2xx→first forward ${r.health2xxToFirstForwardMs?.toFixed(1)} ms, share ${r.gatewayShareMs?.toFixed(1)} ms, ` +
         `extra after ready p50 ${r.extraAfterReadyP50Ms?.toFixed(1)} / p99 ${r.extraAfterReadyP99Ms?.toFixed(1)} ms, ` +
