@@ -79,6 +79,8 @@ interface MachinePower {
   lastWakeAt: number | null;
   lastSleepAt: number | null;
   lastError: string | null;
+  /** When a probe (or a finished wake) last found it answering; null when that is not trusted. */
+  reachedAt: number | null;
 }
 
 export interface PowerDeps {
@@ -87,7 +89,20 @@ export interface PowerDeps {
   log: Logger;
   /** How many capacity claims the machine holds now (the ledger). */
   claimCount: (machineId: string) => number;
+  /** The clock of REACH_TRUST_MS (tests move it by hand); default Date.now. */
+  now?: () => number;
 }
+
+/**
+ * A machine found answering this recently is not probed again before a start: the start goes
+ * straight to its launcher. The probe is an await on the network (a round trip to a remote
+ * machine), and while it was pending a burst of requests for a cold service was all read and
+ * queued before the launch (~50 ms for 1,000 requests). Only an `awake` machine is trusted: one
+ * Hestia put to sleep, found unreachable, or that answered but refused, is probed every time. A
+ * machine that went away within the window fails the start attempt instead (the launcher's own
+ * error, with retries), rather than failing over without costing one.
+ */
+export const REACH_TRUST_MS = 10_000;
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -218,6 +233,7 @@ export class PowerManager {
         lastWakeAt: null,
         lastSleepAt: null,
         lastError: null,
+        reachedAt: null,
       };
       this.machines.set(machineId, p);
     }
@@ -258,13 +274,19 @@ export class PowerManager {
     // A sleep action in progress finishes first; then the machine is probed (and woken) afresh.
     if (p.sleeping) await raceSignal(p.sleeping, signal);
     if (p.waking) return raceSignal(p.waking, signal);
+    const now = this.deps.now ?? Date.now;
+    if (p.state === 'awake' && p.reachedAt !== null && now() - p.reachedAt < REACH_TRUST_MS) return;
     const r = await probeMachine(machineId, m, signal);
     signal?.throwIfAborted();
     if (r.ok) {
       // Unchecked machines are not claimed awake (nor left "asleep": a start is going there).
-      if (!p.waking) p.state = r.via === 'not checked' ? 'unknown' : 'awake';
+      if (!p.waking) {
+        p.state = r.via === 'not checked' ? 'unknown' : 'awake';
+        p.reachedAt = r.via === 'not checked' ? null : now();
+      }
       return;
     }
+    p.reachedAt = null;
     if (p.waking) return raceSignal(p.waking, signal);
     if (r.answered) {
       // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
@@ -310,6 +332,7 @@ export class PowerManager {
     const p = this.get(machineId);
     const began = Date.now();
     p.state = 'waking';
+    p.reachedAt = null;
     p.lastWakeAt = began;
     this.deps.log.info(
       { event_type: 'machine_waking', machine_id: machineId, service_id: serviceId, action: action.type },
@@ -349,6 +372,7 @@ export class PowerManager {
       await sleep(Math.min(action.wait_interval_ms, left), undefined, { signal: this.closing.signal }).catch(() => {});
     }
     p.state = 'awake';
+    p.reachedAt = (this.deps.now ?? Date.now)();
     p.lastError = null;
     this.deps.bus.publish(
       'machine_wake',
@@ -432,6 +456,7 @@ export class PowerManager {
     // Not armed again until a service uses the machine again.
     p.used = false;
     p.state = 'going_to_sleep';
+    p.reachedAt = null;
     const task = this.runAction(machineId, m, action, this.closing.signal).then(
       (detail) => {
         p.state = 'asleep';
