@@ -75,7 +75,12 @@ export function resolveConfig(
       warnings,
       issues: [{ file, path: '', message: `invalid YAML: ${docs.length} documents (separated by ---); expected one` }],
     };
-  const top = docs[0] ?? null;
+  let top: unknown;
+  try {
+    top = unshared(docs[0] ?? null);
+  } catch (err) {
+    return { ok: false, warnings, issues: [{ file, path: '', message: `invalid YAML: ${(err as Error).message}` }] };
+  }
   if (top !== null && !isObj(top)) {
     const kind = Array.isArray(top) ? 'a list' : 'a scalar';
     return { ok: false, warnings, issues: [{ file, path: '', message: `must be a mapping of settings, got ${kind}` }] };
@@ -259,6 +264,38 @@ function machineIssues(file: string, config: Config): ConfigIssue[] {
 }
 
 /** Values echoed in messages (`got "http://u:pw@…"`) never show a secret. */
+/** At most this many values once aliases are expanded (a 2,000-service file has ~60,000). */
+export const MAX_CONFIG_VALUES = 1_000_000;
+
+/**
+ * A copy of the parsed document in which every alias is a value of its own. The parser returns
+ * an alias as the anchored object itself: the environment overrides, which write into the
+ * config in place, would then change every place the anchor is used (`B_BASE_URL` also
+ * changing `a`), and a few nested aliases (an "alias bomb") would expand to millions of values
+ * later, in validation or when the config is printed. Counting while copying stops that here.
+ */
+function unshared(value: unknown): unknown {
+  let budget = MAX_CONFIG_VALUES;
+  const inProgress = new Set<object>();
+  const copy = (v: unknown): unknown => {
+    if (--budget < 0) throw new Error(`aliases expand to more than ${MAX_CONFIG_VALUES.toLocaleString('en')} values`);
+    if (v === null || typeof v !== 'object') return v;
+    if (inProgress.has(v)) throw new Error('an alias refers to the collection it is in');
+    inProgress.add(v);
+    try {
+      if (Array.isArray(v)) return v.map(copy);
+      const out: Record<string, unknown> = {};
+      // A `__proto__` key stays a key (an assignment would set the copy's prototype).
+      for (const [k, x] of Object.entries(v))
+        Object.defineProperty(out, k, { value: copy(x), enumerable: true, writable: true, configurable: true });
+      return out;
+    } finally {
+      inProgress.delete(v);
+    }
+  };
+  return copy(value);
+}
+
 function masked(i: ConfigIssue): ConfigIssue {
   return { ...i, message: maskText(i.message) };
 }

@@ -281,6 +281,25 @@ describe('validation', () => {
     assert.deepEqual(warnings, ['hestia_config.yml: services.c.<<: unknown key (ignored)']);
   });
 
+  test('an alias is a copy: an environment override of one service leaves the anchored one alone', () => {
+    const { config } = ok('services:\n  a: &svc\n    base_url: http://a:1\n  b: *svc\n', {
+      B_BASE_URL: 'http://b:2',
+    });
+    assert.equal(config.services.a!.base_url, 'http://a:1');
+    assert.equal(config.services.b!.base_url, 'http://b:2');
+  });
+
+  test('aliases that expand to millions of values are refused, not expanded', () => {
+    const level = (name: string, of: string) => `${name}: &${name} [${Array(10).fill(of).join(', ')}]`;
+    const lines = [level('l0', 'x')];
+    for (let i = 1; i <= 6; i++) lines.push(level(`l${i}`, `*l${i - 1}`));
+    const m = messages(bad(`${lines.join('\n')}\nservices: {}\n`));
+    assert.deepEqual(m, ['hestia_config.yml: invalid YAML: aliases expand to more than 1,000,000 values']);
+    assert.deepEqual(messages(bad('a: &x\n  k: [*x]\nservices: {}\n')), [
+      'hestia_config.yml: invalid YAML: an alias refers to the collection it is in',
+    ]);
+  });
+
   test('a document that is not a mapping is rejected', () => {
     assert.match(messages(bad('- a\n- b\n'))[0]!, /must be a mapping/);
   });
