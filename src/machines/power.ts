@@ -79,8 +79,12 @@ interface MachinePower {
   lastWakeAt: number | null;
   lastSleepAt: number | null;
   lastError: string | null;
-  /** When a probe (or a finished wake) last found it answering; null when that is not trusted. */
+  /**
+   * When a probe (or a finished wake) last found it answering, and under which config of the
+   * machine (a reload that changes it ends the trust); null when that is not trusted.
+   */
   reachedAt: number | null;
+  reachedWith: MachineConfig | null;
 }
 
 export interface PowerDeps {
@@ -89,7 +93,7 @@ export interface PowerDeps {
   log: Logger;
   /** How many capacity claims the machine holds now (the ledger). */
   claimCount: (machineId: string) => number;
-  /** The clock of REACH_TRUST_MS (tests move it by hand); default Date.now. */
+  /** The clock of REACH_TRUST_MS, in ms (tests move it by hand); default performance.now. */
   now?: () => number;
 }
 
@@ -100,9 +104,15 @@ export interface PowerDeps {
  * queued before the launch (~50 ms for 1,000 requests). Only an `awake` machine is trusted: one
  * Hestia put to sleep, found unreachable, or that answered but refused, is probed every time. A
  * machine that went away within the window fails the start attempt instead (the launcher's own
- * error, with retries), rather than failing over without costing one.
+ * error, with retries), rather than failing over without costing one. Machines with an agent
+ * are not trusted this way (trustsReach).
  */
 export const REACH_TRUST_MS = 10_000;
+
+/** Machines with an agent are asked before every start: the agent's token check is the point. */
+function trustsReach(m: MachineConfig): boolean {
+  return m.agent === undefined;
+}
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -234,6 +244,7 @@ export class PowerManager {
         lastSleepAt: null,
         lastError: null,
         reachedAt: null,
+        reachedWith: null,
       };
       this.machines.set(machineId, p);
     }
@@ -261,6 +272,23 @@ export class PowerManager {
     };
   }
 
+  private now(): number {
+    return (this.deps.now ?? performance.now.bind(performance))();
+  }
+
+  /** Found answering now under config `m` (starts a REACH_TRUST_MS window), or null: not trusted. */
+  private reached(p: MachinePower, m: MachineConfig | null): void {
+    const trust = m !== null && trustsReach(m);
+    p.reachedAt = trust ? this.now() : null;
+    p.reachedWith = trust ? m : null;
+  }
+
+  private trusted(p: MachinePower, m: MachineConfig): boolean {
+    return (
+      p.state === 'awake' && p.reachedAt !== null && p.reachedWith === m && this.now() - p.reachedAt < REACH_TRUST_MS
+    );
+  }
+
   /**
    * Make sure the machine answers before a service is started there: probe it; when it does
    * not answer, wake it (or join the wake in progress) and wait for it. Rejects with a
@@ -274,19 +302,18 @@ export class PowerManager {
     // A sleep action in progress finishes first; then the machine is probed (and woken) afresh.
     if (p.sleeping) await raceSignal(p.sleeping, signal);
     if (p.waking) return raceSignal(p.waking, signal);
-    const now = this.deps.now ?? Date.now;
-    if (p.state === 'awake' && p.reachedAt !== null && now() - p.reachedAt < REACH_TRUST_MS) return;
+    if (this.trusted(p, m)) return;
     const r = await probeMachine(machineId, m, signal);
     signal?.throwIfAborted();
     if (r.ok) {
       // Unchecked machines are not claimed awake (nor left "asleep": a start is going there).
       if (!p.waking) {
         p.state = r.via === 'not checked' ? 'unknown' : 'awake';
-        p.reachedAt = r.via === 'not checked' ? null : now();
+        this.reached(p, r.via === 'not checked' ? null : m);
       }
       return;
     }
-    p.reachedAt = null;
+    this.reached(p, null);
     if (p.waking) return raceSignal(p.waking, signal);
     if (r.answered) {
       // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
@@ -332,7 +359,7 @@ export class PowerManager {
     const p = this.get(machineId);
     const began = Date.now();
     p.state = 'waking';
-    p.reachedAt = null;
+    this.reached(p, null);
     p.lastWakeAt = began;
     this.deps.log.info(
       { event_type: 'machine_waking', machine_id: machineId, service_id: serviceId, action: action.type },
@@ -372,7 +399,7 @@ export class PowerManager {
       await sleep(Math.min(action.wait_interval_ms, left), undefined, { signal: this.closing.signal }).catch(() => {});
     }
     p.state = 'awake';
-    p.reachedAt = (this.deps.now ?? Date.now)();
+    this.reached(p, m);
     p.lastError = null;
     this.deps.bus.publish(
       'machine_wake',
@@ -456,7 +483,7 @@ export class PowerManager {
     // Not armed again until a service uses the machine again.
     p.used = false;
     p.state = 'going_to_sleep';
-    p.reachedAt = null;
+    this.reached(p, null);
     const task = this.runAction(machineId, m, action, this.closing.signal).then(
       (detail) => {
         p.state = 'asleep';

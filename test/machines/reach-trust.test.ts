@@ -39,10 +39,11 @@ test('a machine that answered is not probed again within REACH_TRUST_MS; after i
   const port = await freePort(HOST);
   let ssh = await sshPort(port);
   closers.push(() => ssh.server.close());
-  const config = configFrom({
+  const file = {
     machines: { box: { host: HOST, ssh: { port, connect_timeout_ms: 1000 } } },
     services: { svc: { base_url: `http://${HOST}:9`, machines: ['box'] } },
-  });
+  };
+  let config = configFrom(file);
   let clock = 1_000_000;
   const power = new PowerManager({
     getConfig: () => config,
@@ -61,6 +62,11 @@ test('a machine that answered is not probed again within REACH_TRUST_MS; after i
   clock += 1;
   await power.ensureAwake('box', 'svc');
   assert.equal(ssh.accepted(), 2, 'the window ran out: probed again');
+  config = configFrom(file);
+  await power.ensureAwake('box', 'svc');
+  assert.equal(ssh.accepted(), 3, 'a reload: the machine is probed under its new settings');
+  await power.ensureAwake('box', 'svc');
+  assert.equal(ssh.accepted(), 3, 'and trusted again');
 
   // Gone: after the window it is probed and found unreachable; from then on it is probed on
   // every start, even right after it answers again... until that answer starts a new window.
