@@ -284,6 +284,12 @@ export async function runColdStartOnce(ctx, rep, root, kind = 'process') {
     }
     return starts;
   } finally {
+    // A remote launcher's service outlives the gateway by design (re-adopted at its next boot):
+    // stopped through the API first. A local child must die with the gateway: not helped here.
+    if (kind !== 'process') {
+      await httpPost(`${gw.url}/v1/services/cold/stop`).catch(() => {});
+      await waitCold(gw.url).catch(() => {});
+    }
     await gw.stop();
     await leg.cleanup();
     await sleep(100);
