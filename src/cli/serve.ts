@@ -4,6 +4,7 @@ import { loadConfig } from '../config/loader.ts';
 import { type Gateway, startGateway } from '../main.ts';
 import { createLogger, type Logger } from '../observability/logger.ts';
 import { parseCommandArgs } from './args.ts';
+import { HEAP_GROWING_PERCENT, tuneHeapForProxying } from './heap-tuning.ts';
 import { type CliIo, dbPathIn, isProcessStdout, loadConfigIn, withDefaults } from './io.ts';
 
 export const SERVE_USAGE = `usage: hestia [serve] [--config FILE] [--port PORT] [--host HOST] [--watch]
@@ -51,6 +52,19 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
     level: loaded.config.server.log_level,
     ...(isProcessStdout(io) ? {} : { destination: io.stdout }),
   });
+  // The process's own V8 setting (heap-tuning.ts); not when a test runs the command in-process.
+  if (isProcessStdout(io)) {
+    const heap = tuneHeapForProxying();
+    log.debug(
+      {
+        event_type: 'heap_tuning',
+        heap_growing_percent: heap === 'set' ? HEAP_GROWING_PERCENT : 'from the command line',
+      },
+      heap === 'set'
+        ? `V8 heap growing factor set to ${1 + HEAP_GROWING_PERCENT / 100} (--heap-growing-percent=${HEAP_GROWING_PERCENT})`
+        : "V8 heap growing factor: node's --heap-growing-percent from the command line",
+    );
+  }
   loaded.config.server.db_path = dbPathIn(io, loaded.config.server.db_path);
   // Where things are: a service manager starts the command anywhere, so say it on every start.
   const dbPath = loaded.config.server.db_path;

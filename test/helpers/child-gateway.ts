@@ -20,8 +20,9 @@ export interface ChildGateway extends LogLines {
 export async function spawnGateway(
   args: string[],
   env: Record<string, string | undefined> = {},
+  nodeArgs: string[] = [],
 ): Promise<ChildGateway> {
-  const child = spawn(process.execPath, [HESTIA_BIN, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, HESTIA_BIN, ...args], {
     env: cliEnv({ HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', ...env }),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
