@@ -10,20 +10,22 @@
  * growing factor the room was used up within tens of milliseconds of traffic: phases of 5-12
  * major GCs per second, each a 7-9 ms pause for every request in flight (the p99 of large
  * bodies). After each major GC V8 sets the next limit to the live size times its growing
- * factor; a fixed factor of 4 (V8's own maximum for large heaps) leaves a room of three times
- * the live size (~60 MB for the gateway), which the scavenges keep ahead of.
+ * factor; a fixed factor of 2.5 (inside the range V8 picks from on its own, 1.1-4) leaves a
+ * room of 1.5 times the live size (~30 MB for the gateway), which the scavenges keep ahead of.
  *
- * Measured (bench/README.md, "Findings, session 6"): major GCs in a 64 KiB run 150-190 → 0-2,
- * p99 23-36 ms → 6-13 ms, CPU per response −10-25 %, peak RSS unchanged within noise.
- *
+ * Measured, one A/B run against V8's own factor (bench/results/2026-12-03T19-07-00, 64 KiB):
+ * major GCs 8.4/s → 0.5/s at c=32, p99 41 → 12 ms (c=32) and 104 → 78 ms (c=256), CPU per
+ * response 226 → 163 µs; peak RSS at c=256 158 MiB against 161. A factor of 4 did as well on
+ * GCs but cost ~30 MiB of peak RSS (results/2026-12-03T18-55-26).
+
  * `--heap-growing-percent` is read by V8 each time it computes a limit, so setting it at the
  * start of the process takes effect. A value given on node's own command line wins (0 restores
  * V8's dynamic factor): docs/configuration.md, "Running in less memory".
  */
 import { setFlagsFromString } from 'node:v8';
 
-/** Growing factor 1 + 300 / 100 = 4. */
-export const HEAP_GROWING_PERCENT = 300;
+/** Growing factor 1 + 150 / 100 = 2.5. */
+export const HEAP_GROWING_PERCENT = 150;
 
 const FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
