@@ -49,11 +49,23 @@ export function idleText(s: ServiceStatus): string {
   return duration(s.idleRemainingMs);
 }
 
+/** A short time: "12 ms" under a second, else "8.2 s". */
+function brief(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+/** `service_ready`: the whole start, and where it went when the event says (its phases). */
+function readyText(d: Record<string, unknown>, total: number): string {
+  const head = `ready after ${(total / 1000).toFixed(1)} s`;
+  const { launchAfterMs: before, launchTookMs: call, readyAfterMs: after } = d;
+  if (typeof before !== 'number' || typeof call !== 'number' || typeof after !== 'number') return head;
+  return `${head}: launch ${brief(before + call)}, its own start-up ${brief(after)}`;
+}
+
 /** One line about an event's details (the type and service are shown beside it). */
 export function describeEvent(ev: ApiEvent): string {
   const d = ev.details;
-  if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number')
-    return `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
+  if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number') return readyText(d, d.coldStartMs);
   if (typeof d.error === 'string') return d.error;
   if (typeof d.reason === 'string') return d.reason;
   if (typeof d.cause === 'string') return d.cause;

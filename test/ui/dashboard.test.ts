@@ -94,6 +94,11 @@ describe('dashboard in headless Chromium', { skip }, () => {
     await waitState(page, 'web', 'hot');
     assert.equal(await stateOf(page, 'web'), 'hot');
     await page.waitForSelector('#events li >> text=service_ready');
+    // The live line (app.js) says where the start went: launch, then the service's own start-up.
+    assert.match(
+      (await page.locator('#events li', { hasText: 'service_ready' }).first().textContent()) ?? '',
+      /ready after \d+\.\d s: launch \d+ ms, its own start-up \d+(\.\d)? (ms|s)/,
+    );
     assert.match((await page.locator('tr[data-service="web"] [data-field="lastUsed"]').textContent()) ?? '', /ago$/);
     // In-flight counts and the idle countdown change without events: the page polls for them.
     await page

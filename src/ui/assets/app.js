@@ -54,10 +54,20 @@
     return duration(s.idleRemainingMs - elapsed);
   }
 
+  function brief(ms) {
+    return ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(1)} s`;
+  }
+
+  function readyText(d) {
+    const head = `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
+    const [before, call, after] = [d.launchAfterMs, d.launchTookMs, d.readyAfterMs];
+    if (typeof before !== 'number' || typeof call !== 'number' || typeof after !== 'number') return head;
+    return `${head}: launch ${brief(before + call)}, its own start-up ${brief(after)}`;
+  }
+
   function describe(ev) {
     const d = ev.details || {};
-    if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number')
-      return `ready after ${(d.coldStartMs / 1000).toFixed(1)} s`;
+    if (ev.type === 'service_ready' && typeof d.coldStartMs === 'number') return readyText(d);
     for (const k of ['error', 'reason', 'cause', 'code']) if (typeof d[k] === 'string') return d[k];
     return '';
   }
