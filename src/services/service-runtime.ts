@@ -49,7 +49,15 @@ import { waitUntilReady } from './probe.ts';
 import { WaitQueue } from './queue.ts';
 import { RejectionThrottle } from './rejection-throttle.ts';
 import { planTransition, type TransitionCause } from './state-machine.ts';
-import type { AcquireOptions, LastError, Lease, ServiceHandle, ServiceState, ServiceStatus } from './types.ts';
+import type {
+  AcquireOptions,
+  LastError,
+  Lease,
+  ServiceHandle,
+  ServiceLoad,
+  ServiceState,
+  ServiceStatus,
+} from './types.ts';
 import { WriteBehind } from './write-behind.ts';
 
 /** What the runtime writes to durable storage (the SQLite store, or nothing in unit tests). */
@@ -463,7 +471,7 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
     return this.outputRing;
   }
 
-  load(): { state: ServiceState; inflight: number; queued: number } {
+  load(): ServiceLoad {
     return { state: this._state, inflight: this.inflight, queued: this.queue.length };
   }
 

@@ -100,6 +100,13 @@ export interface ServiceStatus extends Partial<PolicyStatus> {
   [extra: string]: unknown;
 }
 
+/** A service's state and load now: what a metrics scrape reads of every service. */
+export interface ServiceLoad {
+  state: ServiceState;
+  inflight: number;
+  queued: number;
+}
+
 export interface ServiceHandle {
   readonly id: string;
   readonly config: ServiceConfig;
@@ -116,7 +123,7 @@ export interface ServiceHandle {
   acquire(opts?: AcquireOptions): Promise<Lease>;
   status(): ServiceStatus;
   /** The three gauges of status(), without building it (a scrape reads every service's). */
-  load(): { state: ServiceState; inflight: number; queued: number };
+  load(): ServiceLoad;
   /**
    * Begin a start without waiting for it (POST /v1/services/{id}/start, the waiting page).
    * Returns false when the service is already starting or hot (→ 409), true when a start began.
