@@ -161,8 +161,11 @@ export class MachinePlacement implements Placement {
           { requires, capacity: this.ledger.capacity(machine.id) },
         );
       }
-      await this.power.ensureAwake(machine.id, serviceId, signal);
-      return await this.reserve(serviceId, machine.id, requires, signal);
+      const launcher = this.opts.getConfig().services[serviceId]?.launcher;
+      const overSsh = launcher?.type === 'ssh' && (launcher.machine ?? machine.id) === machine.id;
+      const beside = await this.power.checkBeforeLaunch(machine.id, serviceId, signal, overSsh);
+      const claim = await this.reserve(serviceId, machine.id, requires, signal);
+      return beside ? { release: () => claim.release(), unreachable: beside.verdict } : claim;
     } finally {
       release();
     }

@@ -290,6 +290,78 @@ export class PowerManager {
   }
 
   /**
+   * What one probe's answer says about a machine that is not being woken: its state (and the
+   * trust window) from the answer, and the error a start there fails with (null: it answered).
+   */
+  private settle(machineId: string, p: MachinePower, m: MachineConfig, r: ReachResult): MachineUnavailableError | null {
+    if (r.ok) {
+      p.state = r.via === 'not checked' ? 'unknown' : 'awake';
+      this.reached(p, r.via === 'not checked' ? null : m);
+      return null;
+    }
+    this.reached(p, null);
+    p.lastError = `${r.via}: ${r.detail}`;
+    if (r.answered) {
+      p.state = 'awake';
+      return new MachineUnavailableError(
+        'unreachable',
+        machineId,
+        `machine '${machineId}' is up but unusable (${r.via}: ${r.detail}); not woken`,
+        { via: r.via, detail: r.detail },
+      );
+    }
+    p.state = 'unreachable';
+    return new MachineUnavailableError(
+      'unreachable',
+      machineId,
+      `machine '${machineId}' is unreachable (${r.via}: ${r.detail}) and has no wake action`,
+      { via: r.via, detail: r.detail },
+    );
+  }
+
+  /**
+   * Before a start on the machine: `ensureAwake`, except when the launch itself reaches the
+   * machine over its SSH port (`launchUsesSshPort`: an `ssh` launcher) and nothing is left to
+   * decide before it. That is a machine with no agent and no `wake` action, last seen awake or
+   * not yet checked, whose probe would be a TCP connect to that same port. Its probe then runs
+   * beside the launch instead of before it, and this returns the probe's `verdict`: null when the
+   * machine answered, else the MachineUnavailableError `ensureAwake` would have thrown (the
+   * launch, which connects to the same port, fails too; the runtime then moves on to the next
+   * machine without spending retries). Otherwise it returns null once `ensureAwake` did. Why:
+   * an awaited probe lets a burst of requests be read and queued before the launch (see
+   * REACH_TRUST_MS); beside the launch, the burst is taken in while the SSH session is set up.
+   */
+  async checkBeforeLaunch(
+    machineId: string,
+    serviceId: string,
+    signal: AbortSignal,
+    launchUsesSshPort: boolean,
+  ): Promise<{ verdict: Promise<MachineUnavailableError | null> } | null> {
+    const m = this.configOf(machineId);
+    if (!m) return null;
+    const p = this.get(machineId);
+    const deferrable =
+      launchUsesSshPort &&
+      m.agent === undefined &&
+      m.wake === undefined &&
+      m.ssh !== undefined &&
+      p.sleeping === null &&
+      p.waking === null &&
+      (p.state === 'unknown' || p.state === 'awake');
+    if (!deferrable) {
+      await this.ensureAwake(machineId, serviceId, signal);
+      return null;
+    }
+    if (this.trusted(p, m)) return null;
+    // Wrapped: an async function returning the promise itself would wait for it.
+    const verdict = probeMachine(machineId, m, signal).then(
+      (r) => (signal.aborted ? null : this.settle(machineId, p, m, r)),
+      () => null,
+    );
+    return { verdict };
+  }
+
+  /**
    * Make sure the machine answers before a service is started there: probe it; when it does
    * not answer, wake it (or join the wake in progress) and wait for it. Rejects with a
    * MachineUnavailableError (`unreachable`: no wake configured; `wake_failed`: the action failed
@@ -307,35 +379,15 @@ export class PowerManager {
     signal?.throwIfAborted();
     if (r.ok) {
       // Unchecked machines are not claimed awake (nor left "asleep": a start is going there).
-      if (!p.waking) {
-        p.state = r.via === 'not checked' ? 'unknown' : 'awake';
-        this.reached(p, r.via === 'not checked' ? null : m);
-      }
+      if (!p.waking) this.settle(machineId, p, m, r);
       return;
     }
     this.reached(p, null);
     if (p.waking) return raceSignal(p.waking, signal);
-    if (r.answered) {
-      // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
-      p.state = 'awake';
-      p.lastError = `${r.via}: ${r.detail}`;
-      throw new MachineUnavailableError(
-        'unreachable',
-        machineId,
-        `machine '${machineId}' is up but unusable (${r.via}: ${r.detail}); not woken`,
-        { via: r.via, detail: r.detail },
-      );
-    }
-    if (!m.wake) {
-      p.state = 'unreachable';
-      p.lastError = `${r.via}: ${r.detail}`;
-      throw new MachineUnavailableError(
-        'unreachable',
-        machineId,
-        `machine '${machineId}' is unreachable (${r.via}: ${r.detail}) and has no wake action`,
-        { via: r.via, detail: r.detail },
-      );
-    }
+    // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
+    const unavailable = r.answered || !m.wake ? this.settle(machineId, p, m, r) : null;
+    if (unavailable) throw unavailable;
+    if (!m.wake) return;
     const wake = this.wake(machineId, m, m.wake, serviceId, r);
     p.waking = wake;
     void wake.then(

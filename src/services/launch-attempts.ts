@@ -104,8 +104,9 @@ export async function runLaunchAttempts(host: LaunchHost, signal: AbortSignal, s
     host.onMachine(machine);
     const before = failures.length;
     // The machine first (awake, room reserved); one that cannot take us costs no retries.
+    let claim: PlacementClaim | null;
     try {
-      const claim = (await host.placement.prepare?.(host.id, machine, signal)) ?? null;
+      claim = (await host.placement.prepare?.(host.id, machine, signal)) ?? null;
       if (stale()) {
         claim?.release();
         return;
@@ -136,6 +137,21 @@ export async function runLaunchAttempts(host: LaunchHost, signal: AbortSignal, s
         return;
       } catch (err) {
         if (stale()) return;
+        // The machine's check ran beside the launch: when it did not answer, the launch's own
+        // failure says the same; record why the machine is out, as `prepare` would have, and
+        // move on without spending the retries.
+        const unreachable = claim?.unreachable ? await claim.unreachable : null;
+        if (stale()) return;
+        if (unreachable) {
+          failures.push({
+            machine: machine.id,
+            attempt: 0,
+            reason: unreachable.message,
+            timedOut: false,
+            stage: unreachable.kind,
+          });
+          break;
+        }
         const timedOut = err instanceof StartTimeoutError;
         const reason = message(err);
         failures.push({ machine: machine.id, attempt, reason, timedOut, stage: 'start' });

@@ -46,6 +46,13 @@ export class MachineUnavailableError extends Error {
 export interface PlacementClaim {
   /** Idempotent. */
   release(): void;
+  /**
+   * The machine's reachability check when it still runs beside the launch (the launch reaches
+   * the machine the same way, so it was not awaited first): resolves with the
+   * MachineUnavailableError `prepare` would have thrown, or null when the machine answered.
+   * Read after a failed attempt: the runtime then moves on to the next machine at once.
+   */
+  unreachable?: Promise<MachineUnavailableError | null>;
 }
 
 export interface Placement {

@@ -80,3 +80,67 @@ test('a machine that answered is not probed again within REACH_TRUST_MS; after i
   await power.ensureAwake('box', 'svc');
   assert.equal(ssh.accepted(), 1, 'and trusted again once it answered');
 });
+
+test('when the launch reaches the machine over its ssh port, the probe runs beside it and its verdict is read after', async () => {
+  const port = await freePort(HOST);
+  const ssh = await sshPort(port);
+  closers.push(() => ssh.server.close());
+  const closedPort = await freePort(HOST);
+  const machines = {
+    box: { host: HOST, ssh: { port, connect_timeout_ms: 1000 } },
+    gone: { host: HOST, ssh: { port: closedPort, connect_timeout_ms: 1000 } },
+    napper: {
+      host: HOST,
+      ssh: { port: closedPort, connect_timeout_ms: 1000 },
+      wake: { type: 'http', url: `http://${HOST}:${closedPort}/wake`, wait_timeout_ms: 200, wait_interval_ms: 50 },
+    },
+  };
+  const config = configFrom({ machines, services: { svc: { base_url: `http://${HOST}:9`, machines: ['box'] } } });
+  let clock = 1_000_000;
+  const power = new PowerManager({
+    getConfig: () => config,
+    bus: new EventBus(),
+    log: createLogger({ level: 'silent' }),
+    claimCount: () => 0,
+    now: () => clock,
+  });
+  closers.push(() => void power.close());
+  const signal = new AbortController().signal;
+
+  // Answers: the check comes back with a pending verdict, which says so.
+  const beside = await power.checkBeforeLaunch('box', 'svc', signal, true);
+  assert.ok(beside, 'a machine not checked yet is probed beside the launch');
+  assert.equal(await beside.verdict, null);
+  assert.equal(ssh.accepted(), 1);
+  assert.equal(power.describe('box').state, 'awake');
+  assert.equal(await power.checkBeforeLaunch('box', 'svc', signal, true), null, 'then trusted: nothing to check');
+  assert.equal(ssh.accepted(), 1);
+  clock += REACH_TRUST_MS;
+  const again = await power.checkBeforeLaunch('box', 'svc', signal, true);
+  assert.ok(again, 'an awake machine past the window: beside the launch again');
+  assert.equal(await again.verdict, null);
+  assert.equal(ssh.accepted(), 2);
+
+  // Does not answer: the verdict is the error a start there fails with; from then on the
+  // machine is known unreachable, and the next start waits for its probe before launching.
+  const first = await power.checkBeforeLaunch('gone', 'svc', signal, true);
+  assert.ok(first);
+  const err = await first.verdict;
+  assert.ok(err instanceof MachineUnavailableError);
+  assert.equal(err.kind, 'unreachable');
+  assert.match(err.message, /machine 'gone' is unreachable \(ssh port .*ECONNREFUSED\) and has no wake action/);
+  assert.equal(power.describe('gone').state, 'unreachable');
+  await assert.rejects(power.checkBeforeLaunch('gone', 'svc', signal, true), MachineUnavailableError);
+
+  // A launch that does not go through the ssh port, or a machine that may need waking: awaited.
+  const fresh = new PowerManager({
+    getConfig: () => config,
+    bus: new EventBus(),
+    log: createLogger({ level: 'silent' }),
+    claimCount: () => 0,
+  });
+  closers.push(() => void fresh.close());
+  await assert.rejects(fresh.checkBeforeLaunch('gone', 'svc', signal, false), MachineUnavailableError);
+  await assert.rejects(fresh.checkBeforeLaunch('napper', 'svc', signal, true), MachineUnavailableError);
+  assert.equal(fresh.describe('napper').state, 'unreachable', 'the wake was tried and failed first');
+});

@@ -103,6 +103,19 @@ describe('machines over ssh (real sshd on 127.0.0.1:2222)', { skip: skip ?? fals
     const fo = events.of('machine_failover', 'remote')[0];
     assert.equal(fo?.details.from, 'down');
     assert.match(String(fo?.details.reason), /ssh port 127\.0\.0\.4:2222: ECONNREFUSED/);
+    // The ssh port was probed beside the ssh launch (both connect to it); its verdict is what
+    // the failover records, as when the probe came first: the machine is unreachable, and its
+    // retries were not spent.
+    assert.equal(fo?.details.stage, 'unreachable');
+    assert.match(String(fo?.details.reason), /machine 'down' is unreachable .* and has no wake action/);
+    assert.deepEqual(
+      (fo?.details.attempts as Array<Record<string, unknown>>).map((a) => [a.machine, a.attempt]),
+      [['down', 0]],
+    );
+    const listed = (await (await fetch(`${gw.url}/v1/machines`)).json()) as {
+      machines: Array<{ id: string; power: { state: string } }>;
+    };
+    assert.equal(listed.machines.find((m) => m.id === 'down')?.power.state, 'unreachable');
   });
 
   test('an ssh sleep action runs on the machine after its last service went cold', async () => {
