@@ -517,7 +517,7 @@ export function renderMarkdown(res) {
         L.push(
           launcher === 'process'
             ? `${head} + the launch call (the gateway's fork/exec) ${fmt(med('launchTookMs'), 2)} ms${tail} The child's own view, start begun → its process clock's origin (after exec and part of Node's start-up), is ${fmt(med('startToSpawnMs'), 1)} ms.`
-            : `${head}${tail} Not counted: the launch call itself, ${fmt(med('launchTookMs'), 1)} ms, which is the back end's work (${launcher === 'ssh' ? 'the ssh session and the remote command' : "Podman's container start"}).${launcher === 'ssh' ? ' Before the launcher is called, the gateway checks that the machine answers (a TCP connect to its ssh port) unless it answered in the last 10 s: on the first start after boot that check is awaited while the event loop takes in the rest of the burst.' : ''}`,
+            : `${head}${tail} Not counted: the launch call itself, ${fmt(med('launchTookMs'), 1)} ms, which is the back end's work (${launcher === 'ssh' ? 'the ssh session and the remote command' : "Podman's container start"}).${launcher === 'ssh' ? ' The check that the machine answers (a TCP connect to its ssh port, skipped when it answered in the last 10 s) runs beside the ssh launch, not before it.' : ''}`,
           '',
         );
       }

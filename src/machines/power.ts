@@ -10,6 +10,8 @@
  *   every `wait_interval_ms` until `wait_timeout_ms`. One wake per machine at a time: concurrent
  *   starts join it. Each caller can give up (its start's abort signal) without cancelling the
  *   wake for the others. One `machine_wake` event per wake, when it ends, with its result.
+ *   `checkBeforeLaunch` runs that probe beside an `ssh` launch instead, when nothing but the
+ *   ssh port is to be checked (no agent, no wake action) and the machine is not known down.
  * - Sleep: a machine is "in use" while any service holds a capacity claim on it (starting, hot
  *   or stopping) or a start is preparing there (`hold`). When that drops to zero — and the
  *   machine was in use since the gateway started, so a boot never suspends a machine the gateway
