@@ -6,7 +6,9 @@
  *
  * Order inside `prepare`, and why:
  * 1. a `requires` larger than the machine's whole capacity fails at once (no wake for nothing);
- * 2. wake / reachability (a start never evicts services on a machine it then cannot reach);
+ * 2. wake / reachability (a start never evicts services on a machine it then cannot reach; when
+ *    the check runs beside an ssh launch, power.ts `checkBeforeLaunch`, only a reservation that
+ *    fits at once is taken before its answer);
  * 3. the reservation. When it fits, it is taken synchronously. When it does not, the idle
  *    services there are asked their busy_check (async) and then, in one synchronous step on the
  *    state as it is *then*, the victims are chosen (LRU, hot, nothing in flight or queued, not
@@ -164,8 +166,15 @@ export class MachinePlacement implements Placement {
       const launcher = this.opts.getConfig().services[serviceId]?.launcher;
       const overSsh = launcher?.type === 'ssh' && (launcher.machine ?? machine.id) === machine.id;
       const beside = await this.power.checkBeforeLaunch(machine.id, serviceId, signal, overSsh);
-      const claim = await this.reserve(serviceId, machine.id, requires, signal);
-      return beside ? { release: () => claim.release(), unreachable: beside.verdict } : claim;
+      if (beside) {
+        // The check runs beside the launch only when the room is there at once: making room
+        // (stopping idle services, waiting for busy ones) waits for the machine's answer first.
+        const now = this.ledger.tryReserve(machine.id, serviceId, requires);
+        if (now.ok) return { release: () => now.claim.release(), unreachable: beside.verdict };
+        const unreachable = await raceSignal(beside.verdict, signal);
+        if (unreachable) throw unreachable;
+      }
+      return await this.reserve(serviceId, machine.id, requires, signal);
     } finally {
       release();
     }

@@ -295,16 +295,26 @@ export class PowerManager {
    * What one probe's answer says about a machine that is not being woken: its state (and the
    * trust window) from the answer, and the error a start there fails with (null: it answered).
    */
-  private settle(machineId: string, p: MachinePower, m: MachineConfig, r: ReachResult): MachineUnavailableError | null {
+  private settle(
+    machineId: string,
+    p: MachinePower,
+    m: MachineConfig,
+    r: ReachResult,
+    record = true,
+  ): MachineUnavailableError | null {
     if (r.ok) {
-      p.state = r.via === 'not checked' ? 'unknown' : 'awake';
-      this.reached(p, r.via === 'not checked' ? null : m);
+      if (record) {
+        p.state = r.via === 'not checked' ? 'unknown' : 'awake';
+        this.reached(p, r.via === 'not checked' ? null : m);
+      }
       return null;
     }
-    this.reached(p, null);
-    p.lastError = `${r.via}: ${r.detail}`;
+    if (record) {
+      this.reached(p, null);
+      p.lastError = `${r.via}: ${r.detail}`;
+      p.state = r.answered ? 'awake' : 'unreachable';
+    }
     if (r.answered) {
-      p.state = 'awake';
       return new MachineUnavailableError(
         'unreachable',
         machineId,
@@ -312,7 +322,6 @@ export class PowerManager {
         { via: r.via, detail: r.detail },
       );
     }
-    p.state = 'unreachable';
     return new MachineUnavailableError(
       'unreachable',
       machineId,
@@ -355,9 +364,13 @@ export class PowerManager {
       return null;
     }
     if (this.trusted(p, m)) return null;
-    // Wrapped: an async function returning the promise itself would wait for it.
-    const verdict = probeMachine(machineId, m, signal).then(
-      (r) => (signal.aborted ? null : this.settle(machineId, p, m, r)),
+    // Wrapped: an async function returning the promise itself would wait for it. The probe
+    // also ends with the gateway; a wake or sleep begun meanwhile (a reload) owns the state.
+    const verdict = probeMachine(machineId, m, AbortSignal.any([signal, this.closing.signal])).then(
+      (r) =>
+        signal.aborted || this.closing.signal.aborted
+          ? null
+          : this.settle(machineId, p, m, r, !p.waking && !p.sleeping),
       () => null,
     );
     return { verdict };
@@ -386,10 +399,9 @@ export class PowerManager {
     }
     this.reached(p, null);
     if (p.waking) return raceSignal(p.waking, signal);
-    // Up but refusing (wrong agent token): a wake would change nothing; say so at once.
-    const unavailable = r.answered || !m.wake ? this.settle(machineId, p, m, r) : null;
-    if (unavailable) throw unavailable;
-    if (!m.wake) return;
+    // Up but refusing (wrong agent token): a wake would change nothing. No wake action: nothing
+    // to try. Either way the start moves on at once (settle gives the error for a failed probe).
+    if (r.answered || !m.wake) throw this.settle(machineId, p, m, r);
     const wake = this.wake(machineId, m, m.wake, serviceId, r);
     p.waking = wake;
     void wake.then(

@@ -143,6 +143,10 @@ export async function runLaunchAttempts(host: LaunchHost, signal: AbortSignal, s
         const unreachable = claim?.unreachable ? await claim.unreachable : null;
         if (stale()) return;
         if (unreachable) {
+          host.log.debug(
+            { event_type: 'service_start_attempt_failed', machine_id: machine.id, attempt, reason: message(err) },
+            `start attempt ${attempt} of service '${host.id}' on ${machine.id} failed (the machine did not answer): ${message(err)}`,
+          );
           failures.push({
             machine: machine.id,
             attempt: 0,

@@ -5,7 +5,8 @@
  * stand in for the machine's ssh port; the clock is moved by hand.
  */
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
 import { PowerManager, REACH_TRUST_MS } from '../../src/machines/power.ts';
 import { EventBus } from '../../src/observability/events.ts';
@@ -13,6 +14,7 @@ import { createLogger } from '../../src/observability/logger.ts';
 import { MachineUnavailableError } from '../../src/services/placement.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import { freePort } from '../helpers/net.ts';
+import { machineRegistry } from './helpers.ts';
 
 const HOST = '127.0.0.5';
 
@@ -110,6 +112,7 @@ test('when the launch reaches the machine over its ssh port, the probe runs besi
   // Answers: the check comes back with a pending verdict, which says so.
   const beside = await power.checkBeforeLaunch('box', 'svc', signal, true);
   assert.ok(beside, 'a machine not checked yet is probed beside the launch');
+  assert.equal(ssh.accepted(), 0, 'returned before the probe was answered');
   assert.equal(await beside.verdict, null);
   assert.equal(ssh.accepted(), 1);
   assert.equal(power.describe('box').state, 'awake');
@@ -143,4 +146,40 @@ test('when the launch reaches the machine over its ssh port, the probe runs besi
   await assert.rejects(fresh.checkBeforeLaunch('gone', 'svc', signal, false), MachineUnavailableError);
   await assert.rejects(fresh.checkBeforeLaunch('napper', 'svc', signal, true), MachineUnavailableError);
   assert.equal(fresh.describe('napper').state, 'unreachable', 'the wake was tried and failed first');
+});
+
+test('a start that would have to make room on the machine waits for the check first: nothing is evicted on a machine that does not answer', async () => {
+  const upstream = createHttpServer((_req, res) => res.end('ok'));
+  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+  closers.push(() => upstream.close());
+  const upPort = (upstream.address() as AddressInfo).port;
+  const closedPort = await freePort(HOST);
+  const box = { host: HOST, capacity: { gpu_mem_mb: 100 } };
+  const a = { base_url: `http://127.0.0.1:${upPort}`, machines: ['box'], requires: { gpu_mem_mb: 100 } };
+  // `box` has no ssh settings yet: not checked, so `a` (an external server) runs there.
+  const mr = machineRegistry({ machines: { box }, services: { a } });
+  closers.push(() => void mr.close());
+  (await mr.registry.get('a')?.acquire())?.release();
+  assert.equal(mr.registry.get('a')?.state, 'hot');
+
+  // A reload gives the machine an ssh port where nothing listens, and an ssh-launched `b` that
+  // needs all of its room.
+  mr.registry.reconfigure(
+    configFrom({
+      machines: { box: { ...box, ssh: { port: closedPort, connect_timeout_ms: 1000 } } },
+      services: {
+        a,
+        b: {
+          base_url: `http://${HOST}:9`,
+          machines: ['box'],
+          requires: { gpu_mem_mb: 100 },
+          launcher: { type: 'ssh', command: 'true' },
+        },
+      },
+    }),
+  );
+  await assert.rejects(mr.registry.get('b')?.acquire() ?? Promise.resolve(), /machine 'box' is unreachable/);
+  assert.deepEqual(mr.events.of('capacity_eviction'), [], 'a was not stopped to make room on a machine that is down');
+  assert.equal(mr.registry.get('a')?.state, 'hot');
+  assert.equal(mr.machines().find((m) => m.id === 'box')?.power.state, 'unreachable');
 });

@@ -109,7 +109,7 @@ describe('machines over ssh (real sshd on 127.0.0.1:2222)', { skip: skip ?? fals
     assert.equal(fo?.details.stage, 'unreachable');
     assert.match(String(fo?.details.reason), /machine 'down' is unreachable .* and has no wake action/);
     assert.deepEqual(
-      (fo?.details.attempts as Array<Record<string, unknown>>).map((a) => [a.machine, a.attempt]),
+      ((fo?.details.attempts ?? []) as Array<Record<string, unknown>>).map((a) => [a.machine, a.attempt]),
       [['down', 0]],
     );
     const listed = (await (await fetch(`${gw.url}/v1/machines`)).json()) as {
