@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
+import type { Config } from '../../src/config/schema.ts';
 import { PowerManager, REACH_TRUST_MS } from '../../src/machines/power.ts';
 import { EventBus } from '../../src/observability/events.ts';
 import { createLogger } from '../../src/observability/logger.ts';
@@ -37,6 +38,19 @@ after(() => {
   for (const c of closers) c();
 });
 
+/** A PowerManager on `config()` with the trust window's clock read from `now()`; closed after the tests. */
+function powerOn(config: () => Config, now?: () => number): PowerManager {
+  const power = new PowerManager({
+    getConfig: config,
+    bus: new EventBus(),
+    log: createLogger({ level: 'silent' }),
+    claimCount: () => 0,
+    ...(now ? { now } : {}),
+  });
+  closers.push(() => void power.close());
+  return power;
+}
+
 test('a machine that answered is not probed again within REACH_TRUST_MS; after it, or after a failure, it is', async () => {
   const port = await freePort(HOST);
   let ssh = await sshPort(port);
@@ -47,14 +61,10 @@ test('a machine that answered is not probed again within REACH_TRUST_MS; after i
   };
   let config = configFrom(file);
   let clock = 1_000_000;
-  const power = new PowerManager({
-    getConfig: () => config,
-    bus: new EventBus(),
-    log: createLogger({ level: 'silent' }),
-    claimCount: () => 0,
-    now: () => clock,
-  });
-  closers.push(() => void power.close());
+  const power = powerOn(
+    () => config,
+    () => clock,
+  );
 
   await power.ensureAwake('box', 'svc');
   assert.equal(ssh.accepted(), 1, 'the first start probes');
@@ -99,14 +109,10 @@ test('when the launch reaches the machine over its ssh port, the probe runs besi
   };
   const config = configFrom({ machines, services: { svc: { base_url: `http://${HOST}:9`, machines: ['box'] } } });
   let clock = 1_000_000;
-  const power = new PowerManager({
-    getConfig: () => config,
-    bus: new EventBus(),
-    log: createLogger({ level: 'silent' }),
-    claimCount: () => 0,
-    now: () => clock,
-  });
-  closers.push(() => void power.close());
+  const power = powerOn(
+    () => config,
+    () => clock,
+  );
   const signal = new AbortController().signal;
 
   // Answers: the check comes back with a pending verdict, which says so.
@@ -136,13 +142,7 @@ test('when the launch reaches the machine over its ssh port, the probe runs besi
   await assert.rejects(power.checkBeforeLaunch('gone', 'svc', signal, true), MachineUnavailableError);
 
   // A launch that does not go through the ssh port, or a machine that may need waking: awaited.
-  const fresh = new PowerManager({
-    getConfig: () => config,
-    bus: new EventBus(),
-    log: createLogger({ level: 'silent' }),
-    claimCount: () => 0,
-  });
-  closers.push(() => void fresh.close());
+  const fresh = powerOn(() => config);
   await assert.rejects(fresh.checkBeforeLaunch('gone', 'svc', signal, false), MachineUnavailableError);
   await assert.rejects(fresh.checkBeforeLaunch('napper', 'svc', signal, true), MachineUnavailableError);
   assert.equal(fresh.describe('napper').state, 'unreachable', 'the wake was tried and failed first');
