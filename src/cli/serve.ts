@@ -88,6 +88,17 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
   };
   const onHup = () => reload('SIGHUP');
   signals.on('SIGHUP', onHup);
+  // SIGTERM and SIGINT too: a stop asked for while the gateway starts (a service manager, a
+  // Ctrl-C) would otherwise kill it with the default action, mid-start. It is kept and carried
+  // out once the gateway exists, as a graceful shutdown.
+  let stopAsked: NodeJS.Signals | undefined;
+  let onStop: ((sig: NodeJS.Signals) => void) | undefined;
+  const onStopSignal = (sig: NodeJS.Signals) => {
+    if (onStop) onStop(sig);
+    else stopAsked ??= sig;
+  };
+  signals.on('SIGTERM', onStopSignal);
+  signals.on('SIGINT', onStopSignal);
   const watcher = values.watch ? watchConfig(configPath, log, () => reload('file changed')) : undefined;
   try {
     gateway = await startGateway({
@@ -99,6 +110,8 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
     });
   } catch (err) {
     signals.off('SIGHUP', onHup);
+    signals.off('SIGTERM', onStopSignal);
+    signals.off('SIGINT', onStopSignal);
     watcher?.close();
     // Before listening (store unusable, address taken): one clear line, exit 1.
     log.flush();
@@ -106,13 +119,14 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
     return 1;
   }
   const running = gateway;
-  if (pendingReload) reload(pendingReload);
+  if (pendingReload && !stopAsked) reload(pendingReload);
 
   await new Promise<void>((resolve) => {
-    const onSignal = (sig: NodeJS.Signals) => {
+    onStop = (sig: NodeJS.Signals) => {
+      onStop = () => {};
       log.info({ event_type: 'shutdown', signal: sig }, `received ${sig}, shutting down`);
-      signals.off('SIGTERM', onSignal);
-      signals.off('SIGINT', onSignal);
+      signals.off('SIGTERM', onStopSignal);
+      signals.off('SIGINT', onStopSignal);
       signals.off('SIGHUP', onHup);
       watcher?.close();
       running.close().then(resolve, (err: unknown) => {
@@ -120,8 +134,7 @@ export async function serveCommand(argv: string[], io: CliIo = withDefaults()): 
         resolve();
       });
     };
-    signals.on('SIGTERM', onSignal);
-    signals.on('SIGINT', onSignal);
+    if (stopAsked) onStop(stopAsked);
   });
   log.flush();
   return 0;

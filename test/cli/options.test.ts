@@ -4,11 +4,15 @@
  * gateway from the config's server.port or refusing a URL without a scheme.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Readable } from 'node:stream';
 import { after, test } from 'node:test';
-import { runCli, startCliGateway } from '../helpers/cli.ts';
+import { runCli as runCliInProcess } from '../../src/cli/main.ts';
+import { cliEnv, runCli, startCliGateway } from '../helpers/cli.ts';
 import { startTestGateway } from '../helpers/gateway.ts';
 import { tempDir } from '../helpers/lifecycle.ts';
+import { logLines } from '../helpers/log-lines.ts';
 import { freePort } from '../helpers/net.ts';
 
 const tmp = tempDir();
@@ -115,4 +119,27 @@ test("status reads the config's server.port (--config), and refuses a URL withou
   const noScheme = await runCli(['status', '--url', `127.0.0.1:${gw.port}`], { env: clean });
   assert.equal(noScheme.code, 2);
   assert.match(noScheme.stderr, /^hestia status: --url must start with http:\/\/ or https:\/\//);
+});
+
+test('SIGTERM while the gateway is still starting: kept, and carried out as a graceful stop once it runs (exit 0)', async () => {
+  const cfg = tmp.path('stop-while-starting.yml');
+  writeFileSync(cfg, 'services:\n  a:\n    base_url: http://127.0.0.1:9\n');
+  const signals = new EventEmitter();
+  const lines = logLines();
+  const exited = runCliInProcess(['serve', '--config', cfg], {
+    stdout: lines.sink,
+    stderr: { write: () => true },
+    stdin: Readable.from([]),
+    env: cliEnv({ HESTIA_HOST: '127.0.0.1', HESTIA_PORT: '0', HESTIA_LOG_LEVEL: 'info', HESTIA_DB_PATH: ':memory:' }),
+    signals,
+    installed: false,
+  });
+  // Logged before the gateway is built: the signal arrives while it starts.
+  await lines.waitForLine((l) => l.event_type === 'paths');
+  assert.equal(signals.emit('SIGTERM', 'SIGTERM'), true, 'someone listens for SIGTERM from the start');
+  assert.equal(await exited, 0);
+  const events = lines.lines.map((l) => l.event_type);
+  assert.ok(events.includes('listening'), 'the start finished first');
+  assert.ok(events.indexOf('shutdown') > events.indexOf('listening'), 'then it shut down');
+  assert.ok(events.includes('shutdown_complete'));
 });
