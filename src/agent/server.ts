@@ -76,11 +76,33 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
+/**
+ * How much of a too-large body the agent still reads (and throws away) after it has decided on
+ * the 413. Closing a socket with unread data in it makes the kernel reset the connection, and a
+ * client still sending then sees the reset instead of the 413; reading the rest first (nginx's
+ * lingering close) lets it read the answer. Past this bound the connection is closed.
+ */
+export const MAX_DISCARD_BYTES = 16 * 1024 * 1024;
+
+const tooLarge = () => new HttpError(413, AGENT_ERROR.tooLarge, `request body over ${MAX_BODY_BYTES} bytes`);
+
+/** Reads the rest of a body that was refused, up to MAX_DISCARD_BYTES in all, then closes. */
+function discardRest(req: IncomingMessage, seen: number): void {
+  req.removeAllListeners('data');
+  let size = seen;
+  req.on('data', (c: Buffer) => {
+    size += c.length;
+    if (size > MAX_DISCARD_BYTES) req.socket.destroy();
+  });
+  req.resume();
+}
+
 function readBody(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > MAX_BODY_BYTES) {
-      reject(new HttpError(413, AGENT_ERROR.tooLarge, `request body over ${MAX_BODY_BYTES} bytes`));
+      discardRest(req, 0);
+      reject(tooLarge());
       return;
     }
     const parts: Buffer[] = [];
@@ -88,9 +110,8 @@ function readBody(req: IncomingMessage): Promise<unknown> {
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > MAX_BODY_BYTES) {
-        req.removeAllListeners('data');
-        req.resume();
-        reject(new HttpError(413, AGENT_ERROR.tooLarge, `request body over ${MAX_BODY_BYTES} bytes`));
+        discardRest(req, size);
+        reject(tooLarge());
         return;
       }
       parts.push(c);
@@ -343,7 +364,10 @@ export class AgentServer {
       return;
     }
     if (err instanceof HttpError) {
-      res.setHeader('connection', err.status === 413 ? 'close' : 'keep-alive');
+      // A refused body is still being read (discardRest): the connection stays open for it,
+      // unless it declared more than the agent will read.
+      const declared = Number(res.req.headers['content-length'] ?? 0);
+      res.setHeader('connection', err.status === 413 && declared > MAX_DISCARD_BYTES ? 'close' : 'keep-alive');
       sendJson(res, err.status, { error: err.message, code: err.code });
       return;
     }

@@ -6,6 +6,7 @@
  * command printing 100 MB, a subscriber that never reads): the agent stays bounded and serving.
  */
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -217,6 +218,45 @@ describe('hestia agent', () => {
       body: JSON.stringify({ name: 'big', argv: ['/bin/true'], pad: 'x'.repeat(2_000_000) }),
     });
     assert.equal(big.status, 413);
+    // The 413 comes before the client has sent its body. The agent still reads the rest (up to a
+    // bound) instead of closing on it, so the client sees the answer, not a reset, and the same
+    // connection serves the next request.
+    {
+      const sock = connect(Number(new URL(a.url).port), '127.0.0.1');
+      sock.setEncoding('latin1');
+      let got = '';
+      let closed = false;
+      const changed = new EventEmitter();
+      sock.on('data', (d: string) => {
+        got += d;
+        changed.emit('change');
+      });
+      sock.once('close', () => {
+        closed = true;
+        changed.emit('change');
+      });
+      const seen = (re: RegExp) =>
+        new Promise<void>((resolve, reject) => {
+          const check = () => {
+            if (re.test(got)) resolve();
+            else if (closed) reject(new Error(`connection closed; got ${JSON.stringify(got.slice(0, 300))}`));
+            else return;
+            changed.off('change', check);
+          };
+          changed.on('change', check);
+          check();
+        });
+      const size = 3_000_000;
+      sock.write(
+        `POST /v1/processes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\nContent-Type: application/json\r\nContent-Length: ${size}\r\n\r\n`,
+      );
+      await seen(/^HTTP\/1\.1 413 [\s\S]*\r\n\r\n\{[\s\S]*\}/);
+      assert.match(got, /connection: keep-alive/i);
+      sock.write('x'.repeat(size));
+      sock.write(`GET /v1/health HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`);
+      await seen(/HTTP\/1\.1 200 [\s\S]*"ok":true/);
+      sock.destroy();
+    }
 
     // A subscriber that never reads (raw socket, never consumed).
     const port = Number(new URL(a.url).port);
