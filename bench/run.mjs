@@ -14,8 +14,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startCaddy } from './lib/caddy.mjs';
-import { setBaseNodeArgs, setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
-import { busyShare, cpuBusySnapshot, machineNotes, missingTools } from './lib/machine.mjs';
+import { getGatewayRoot, setBaseNodeArgs, setGatewayNodeArgs, setGatewayRoot, startHestia } from './lib/hestia.mjs';
+import { buildDist, busyShare, cpuBusySnapshot, gatewayMode, machineNotes, missingTools } from './lib/machine.mjs';
 import { freePort, HOST, waitHttp } from './lib/net.mjs';
 import { startNginx } from './lib/nginx.mjs';
 import {
@@ -393,6 +393,8 @@ async function main() {
   if (opts.gatewayRoot) setGatewayRoot(resolve(opts.gatewayRoot));
   setGatewayNodeArgs(opts.gatewayNodeArgs);
   setBaseNodeArgs(opts.baseNodeArgs);
+  // Measure the built code, as an install runs it, never a silent tsx fallback (stale dist/).
+  for (const root of [getGatewayRoot(), ...(opts.baseRoot ? [opts.baseRoot] : [])]) log(buildDist(root));
   const started = new Date();
   const stamp = started.toISOString().replace(/:/g, '-').replace(/\..*$/, '');
   const tmpDir = mkdtempSync(join(tmpdir(), 'hestia-bench-'));
@@ -412,7 +414,7 @@ async function main() {
     }`,
     opts: { ...opts, baseRoot: shortPath(opts.baseRoot), gatewayRoot: shortPath(opts.gatewayRoot) },
     pinned: pinningEnabled(),
-    machine: machineNotes(),
+    machine: { ...machineNotes(), ...(opts.baseRoot ? { baseGatewayMode: gatewayMode(opts.baseRoot) } : {}) },
     hestiaStatus: 'not run',
     notes: [],
   };

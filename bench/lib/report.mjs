@@ -273,6 +273,7 @@ export function renderMarkdown(res) {
     ]),
   );
   if (m.gatewayMode) L.push(row(['gateway runs', m.gatewayMode]));
+  if (m.baseGatewayMode) L.push(row(['base leg runs', m.baseGatewayMode]));
   if (res.opts.baseRoot)
     L.push(
       row([
