@@ -74,6 +74,9 @@ describe('Deadlines', () => {
     };
     d.track(second, 20);
     d.track(first, 20); // the head: swept first
+    // Due at the same instant, so one sweep finds both (two track calls a moment apart could
+    // straddle a sweep on a busy machine, and the second would then fire on its own first).
+    first.deadline = second.deadline;
     while (fired.length === 0) await delay(5);
     await delay(60);
     assert.deepEqual(fired, ['first']);
