@@ -186,8 +186,9 @@ function parseOptions(argv) {
     swapBootMs: int(values['swap-boot-ms'], 200),
     serviceCounts: list(values['service-counts'], DEFAULT_SERVICE_COUNTS.map(String)).map((v) => int(v, 1)),
     idleS: q ? 5 : 10,
-    // V8's memory reducer runs its few idle-time GCs ~8-10 s after start (and gives back the
-    // young generation start-up grew): a one-off, not idle cost, so the window starts after it.
+    // V8's memory reducer runs its few idle-time GCs some 8-25 s after start (and gives back the
+    // young generation start-up grew): a one-off, not idle cost. The window starts after the
+    // usual time; the report names any that still fall into it.
     idleSettleS: 15,
     profileS: q ? 5 : 15,
     profileBody: values['profile-body'] ?? 'small',

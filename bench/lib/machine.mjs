@@ -16,12 +16,16 @@ const git = (args) => {
 /**
  * Brings `root`'s dist/ up to date with its sources (scripts/build.mjs, ~0.2 s), so the
  * benchmark measures what an install runs: a stale dist/ would make bin/hestia.mjs fall back to
- * tsx, whose loader adds ~30 MiB of RSS and compiles differently. Returns the build's own line.
+ * tsx, whose loader adds ~30 MiB of RSS and compiles differently. Returns the build's own line;
+ * throws when the build fails.
  */
 export function buildDist(root) {
   if (!existsSync(`${root}/scripts/build.mjs`)) return `${root}: no scripts/build.mjs`;
   const r = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8', cwd: root });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+  const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
+  // A failed build would leave the old bundle or tsx to be measured as if it were this code.
+  if (r.status !== 0) throw new Error(`building ${root}/dist failed (exit ${r.status}): ${out}`);
+  return out;
 }
 
 /**
