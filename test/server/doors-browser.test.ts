@@ -56,15 +56,24 @@ describe('host and port doors in headless Chromium', { skip }, () => {
   test('auth off: cold start shows the waiting page, then the app works through the host door and the port door', async (t) => {
     // Readiness is the test's to give: the service counts as ready only once this gate answers
     // 200, so the waiting page is still there to be looked at (a quick app would otherwise be
-    // ready, and the page reloading into it, before the title could be read).
+    // ready, and the page reloading into it, before the title could be read). Once given, the
+    // gate answers what the app's own /health answers, so ready still means the app listens.
     let ready = false;
+    const app = await appService();
     const gate = await startUpstream((_req, res) => {
-      res.writeHead(ready ? 200 : 503).end();
+      if (!ready) return void res.writeHead(503).end();
+      fetch(app.health_url).then(
+        (r) => {
+          void r.body?.cancel();
+          res.writeHead(r.status).end();
+        },
+        () => res.writeHead(503).end(),
+      );
     });
     t.after(() => gate.close());
     const gw: TestGateway = await startTestGateway({
       server: { service_domain: 'localhost' },
-      services: { app: await appService({ health_url: `${gate.url}/health` }) },
+      services: { app: { ...app, health_url: `${gate.url}/health` } },
     });
     t.after(() => gw.close());
     const context = await browser.newContext();
