@@ -107,6 +107,13 @@ const DEFAULT_RETRY_AFTER_S = 5;
  * which check order and in-flight counts across batches, never timing.
  */
 export const GRANT_BATCH = 16;
+/**
+ * Waiters granted in the first turn after a start: one, alone. Node connects a new socket on
+ * the next tick, and ticks run only once the microtasks are done, so every request of that
+ * turn is dispatched before the first one's connect is even sent; with one, its connection
+ * and its request go out while the next batch waits for the following poll phase (see `pump`).
+ */
+export const FIRST_GRANT_AFTER_START = 1;
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -817,7 +824,7 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
     this.watchExit(started.handle, this.epoch);
     // Asked to swap out while starting: it serves the requests that waited for this start first.
     if (this.swapOut !== null && this.swapOut.quota === null) this.swapOut.quota = this.queue.length;
-    this.pump();
+    this.pump(FIRST_GRANT_AFTER_START);
     this.maybeSwapOut();
     this.idle.arm();
   }
@@ -1021,12 +1028,13 @@ export class ServiceRuntime implements ServiceHandle, PolicyMember {
    * requests go out before the second batch's work. Order and accounting are unchanged: grants always come from
    * the head of the queue, each lease is counted in `inflight` when it is made, and while
    * waiters remain `tryAcquire` still refuses (nobody overtakes them between batches). The
-   * continuation re-checks state, shutdown and slots like any other pump.
+   * continuation re-checks state, shutdown and slots like any other pump. Right after a start
+   * the first batch is FIRST_GRANT_AFTER_START (one): the first forward goes out alone.
    */
-  private pump(): void {
+  private pump(batch = GRANT_BATCH): void {
     let granted = 0;
     while (this._state === 'hot' && !this.shuttingDown && this.queue.length > 0 && this.hasSlot()) {
-      if (granted === GRANT_BATCH) {
+      if (granted === batch) {
         // The next batch after the loop's next poll phase, not before it: an immediate queued
         // from the check phase runs in the next turn, after its I/O. So the connections this
         // batch opened complete, and its first requests are written upstream, before the next

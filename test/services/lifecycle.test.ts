@@ -9,7 +9,7 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HestiaError } from '../../src/errors.ts';
-import { GRANT_BATCH } from '../../src/services/service-runtime.ts';
+import { FIRST_GRANT_AFTER_START, GRANT_BATCH } from '../../src/services/service-runtime.ts';
 import type { Lease } from '../../src/services/types.ts';
 import { configFrom } from '../helpers/gateway.ts';
 import {
@@ -379,13 +379,14 @@ test('without health_url, readiness is warmup_ms after the launch', async () => 
   lease.release();
 });
 
-test('a cold start grants its queue in arrival order, in batches, each lease counted exactly once', async () => {
+test('a cold start grants its queue in arrival order, in batches (the first alone), each lease counted exactly once', async () => {
   const n = GRANT_BATCH * 3 + 5;
   const t = start({ svc: { base_url: 'http://127.0.0.1:9', warmup_ms: 30, queue_size: 1000 } });
   const s = svc(t);
   const order: number[] = [];
   let late: Promise<Lease> | null = null;
   let atFirstGrant: { inflight: number; queuePending: number; overtook: boolean } | null = null;
+  let atSecondBatch: number | null = null;
   const waiters = Array.from({ length: n }, (_, i) =>
     s.acquire().then((lease) => {
       order.push(i);
@@ -401,12 +402,19 @@ test('a cold start grants its queue in arrival order, in batches, each lease cou
           return l;
         });
       }
+      if (i === FIRST_GRANT_AFTER_START) atSecondBatch = s.status().inflight;
       return lease;
     }),
   );
   assert.equal(s.status().queuePending, n);
   const leases = await Promise.all(waiters);
-  assert.deepEqual(atFirstGrant, { inflight: GRANT_BATCH, queuePending: n - GRANT_BATCH, overtook: false });
+  // Right after the start one request goes out alone; then whole batches.
+  assert.deepEqual(atFirstGrant, {
+    inflight: FIRST_GRANT_AFTER_START,
+    queuePending: n - FIRST_GRANT_AFTER_START,
+    overtook: false,
+  });
+  assert.equal(atSecondBatch, FIRST_GRANT_AFTER_START + GRANT_BATCH);
   assert.ok(late, 'a request arrived between batches');
   leases.push(await (late as Promise<Lease>));
   assert.deepEqual(
@@ -421,7 +429,7 @@ test('a cold start grants its queue in arrival order, in batches, each lease cou
   assert.equal(s.status().inflight, 0);
 });
 
-test("a cold start's second batch waits for the event loop's I/O: the first batch's sockets are served first", async () => {
+test("a cold start's second batch waits for the event loop's I/O: the first request's socket is served first", async () => {
   // A connected pair of real sockets. Data written on one end right after the first batch is
   // granted is readable on the other at the loop's next poll phase: the second batch must not
   // have been granted by then (it used to run in the check phase before that poll).
@@ -446,7 +454,7 @@ test("a cold start's second batch waits for the event loop's I/O: the first batc
         return lease;
       }),
     );
-    assert.equal(await readAt, GRANT_BATCH, 'only the first batch was granted when the I/O was served');
+    assert.equal(await readAt, FIRST_GRANT_AFTER_START, 'only the first request was granted when the I/O was served');
     const leases = await Promise.all(waiters);
     assert.equal(granted, n);
     for (const l of leases) l.release();
