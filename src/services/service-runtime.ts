@@ -108,10 +108,11 @@ const DEFAULT_RETRY_AFTER_S = 5;
  */
 export const GRANT_BATCH = 16;
 /**
- * Waiters granted in the first turn after a start: one, alone. Node connects a new socket on
- * the next tick, and ticks run only once the microtasks are done, so every request of that
- * turn is dispatched before the first one's connect is even sent; with one, its connection
- * and its request go out while the next batch waits for the following poll phase (see `pump`).
+ * Waiters granted in the first turn after a start: one, alone. Each granted waiter continues in
+ * a microtask, and a new socket's connect (to an IP address) is issued from a nextTick queued
+ * there, which runs only once the microtask queue is empty: with a batch of 16, every request
+ * was dispatched before the first one's connect was sent. With one, its connection and its
+ * request go out while the next batch waits for the following poll phase (see `pump`).
  */
 export const FIRST_GRANT_AFTER_START = 1;
 

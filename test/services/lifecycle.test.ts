@@ -391,8 +391,9 @@ test('a cold start grants its queue in arrival order, in batches (the first alon
     s.acquire().then((lease) => {
       order.push(i);
       if (i === 0) {
-        // Runs right after the first synchronous batch: exactly one batch is leased, the rest
-        // still queued, and nobody may overtake them (tryAcquire) before later batches.
+        // Runs right after the first grant after the start: only the first (lone) waiter is
+        // leased, the rest still queued, and nobody may overtake them (tryAcquire) before
+        // later batches.
         const st = s.status();
         const sneaky = s.tryAcquire();
         atFirstGrant = { inflight: st.inflight, queuePending: st.queuePending, overtook: sneaky !== null };
